@@ -1,0 +1,254 @@
+//! Reads: runs by id, filtered pages of runs, steps, logs, wake-up times.
+
+use crate::error::{Error, Result};
+use crate::model::{Run, RunFilter, RunPage, Status};
+use crate::queue::raw_text;
+use crate::validate;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// Default page size of `listRuns`.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size of `listRuns`.
+pub const MAX_LIMIT: i64 = 1000;
+
+const RUN_COLS: &str = "r.id, r.job, r.queue, r.status, r.priority, r.run_at, r.created_at, r.updated_at,
+    r.started_at, r.finished_at, r.input, r.output, r.error, r.labels, r.idempotency_key,
+    r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from";
+
+fn opt_raw(v: Option<String>) -> rusqlite::Result<Option<Box<RawValue>>> {
+    v.map(|s| raw_text(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "json".into(), rusqlite::types::Type::Text)))
+        .transpose()
+}
+
+fn req_raw(s: String) -> rusqlite::Result<Box<RawValue>> {
+    raw_text(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "json".into(), rusqlite::types::Type::Text))
+}
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
+    let status: String = r.get(3)?;
+    Ok(Run {
+        id: r.get(0)?,
+        job: r.get(1)?,
+        queue: r.get(2)?,
+        status: Status::parse(&status).unwrap_or(Status::Pending),
+        priority: r.get(4)?,
+        run_at: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        started_at: r.get(8)?,
+        finished_at: r.get(9)?,
+        input: req_raw(r.get(10)?)?,
+        output: opt_raw(r.get(11)?)?,
+        error: opt_raw(r.get(12)?)?,
+        labels: req_raw(r.get(13)?)?,
+        idempotency_key: r.get(14)?,
+        concurrency_key: r.get(15)?,
+        attempt: r.get(16)?,
+        max_attempts: r.get(17)?,
+        progress: opt_raw(r.get(18)?)?,
+        lease_expires_at: r.get(19)?,
+        lease_owner: r.get(20)?,
+        retried_from: r.get(21)?,
+    })
+}
+
+/// The run with id `id`; [`Error::NotFound`] if none.
+pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
+    c.prepare_cached(&format!("SELECT {RUN_COLS} FROM runs AS r WHERE r.id = ?1"))?
+        .query_row(params![id], run_from_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no run with id {id:?}")))
+}
+
+/// The SQL and parameters `list_runs` runs for `f` (exposed so tests can
+/// read its `EXPLAIN QUERY PLAN`).
+///
+/// Plan: with labels, the first label drives the query through the
+/// `run_labels_kv (key, value, run_id)` index, which yields that label's
+/// runs already in id (creation) order, so a page costs O(log n + page)
+/// whatever the label's selectivity; every further label is one `EXISTS`
+/// probe on the `run_labels` primary key. Without labels, a status or job
+/// filter walks `runs_status` / `runs_job`, else the primary key.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad limit, label key or cursor.
+pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
+    let limit = f.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+    }
+    let mut params: Vec<Value> = Vec::new();
+    let mut wh: Vec<String> = Vec::new();
+    let p = |v: Value, params: &mut Vec<Value>| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    let labels: Vec<(&String, &String)> = f.labels.iter().flatten().collect();
+    if let Some(l) = &f.labels {
+        validate::labels(l)?;
+    }
+    let (from, order_col) = if let Some((k, v)) = labels.first() {
+        let a = p(Value::Text((*k).clone()), &mut params);
+        let b = p(Value::Text((*v).clone()), &mut params);
+        wh.push(format!("l0.key = {a} AND l0.value = {b}"));
+        ("run_labels AS l0 INDEXED BY run_labels_kv CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(), "l0.run_id")
+    } else if f.status.is_some() {
+        ("runs AS r INDEXED BY runs_status".to_string(), "r.id")
+    } else if f.job.is_some() {
+        ("runs AS r INDEXED BY runs_job".to_string(), "r.id")
+    } else {
+        ("runs AS r".to_string(), "r.id")
+    };
+    for (k, v) in labels.iter().skip(1) {
+        let a = p(Value::Text((*k).clone()), &mut params);
+        let b = p(Value::Text((*v).clone()), &mut params);
+        wh.push(format!("EXISTS (SELECT 1 FROM run_labels AS l WHERE l.run_id = r.id AND l.key = {a} AND l.value = {b})"));
+    }
+    if let Some(s) = f.status {
+        let a = p(Value::Text(s.as_str().into()), &mut params);
+        wh.push(format!("r.status = {a}"));
+    }
+    if let Some(j) = &f.job {
+        let a = p(Value::Text(j.clone()), &mut params);
+        wh.push(format!("r.job = {a}"));
+    }
+    if let Some(q) = &f.queue {
+        let a = p(Value::Text(q.clone()), &mut params);
+        wh.push(format!("r.queue = {a}"));
+    }
+    if let Some(t) = f.created_after {
+        validate::time("createdAfter", t)?;
+        let a = p(Value::Integer(t), &mut params);
+        wh.push(format!("r.created_at >= {a}"));
+    }
+    if let Some(t) = f.created_before {
+        validate::time("createdBefore", t)?;
+        let a = p(Value::Integer(t), &mut params);
+        wh.push(format!("r.created_at < {a}"));
+    }
+    if let Some(cur) = &f.cursor {
+        if cur.len() != 36 || !cur.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(Error::invalid("cursor is not one returned by listRuns"));
+        }
+        let a = p(Value::Text(cur.clone()), &mut params);
+        wh.push(format!("{order_col} < {a}"));
+    }
+    let l = p(Value::Integer(limit + 1), &mut params);
+    let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
+    Ok((format!("SELECT {RUN_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}"), params))
+}
+
+/// A page of runs matching `f`, newest first; see [`list_runs_sql`].
+pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
+    let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
+    let (sql, params) = list_runs_sql(f)?;
+    let mut st = c.prepare_cached(&sql)?;
+    let mut runs: Vec<Run> = st
+        .query_map(rusqlite::params_from_iter(params), run_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let next_cursor = if runs.len() > limit {
+        runs.truncate(limit);
+        runs.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(RunPage { runs, next_cursor })
+}
+
+/// A stored step output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    /// Step name.
+    pub name: String,
+    /// Output JSON.
+    pub output: Box<RawValue>,
+    /// Attempt that stored it.
+    pub attempt: i64,
+    /// ms.
+    pub created_at: i64,
+}
+
+/// Steps of run `id`, in the order they were stored.
+pub fn steps(c: &Connection, id: &str) -> Result<Vec<StepRecord>> {
+    let mut st = c.prepare_cached("SELECT name, output, attempt, created_at FROM steps WHERE run_id = ?1 ORDER BY created_at, name")?;
+    let rows = st.query_map(params![id], |r| {
+        Ok(StepRecord { name: r.get(0)?, output: req_raw(r.get(1)?)?, attempt: r.get(2)?, created_at: r.get(3)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A `step.log` line.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRecord {
+    /// ms.
+    pub at: i64,
+    /// Attempt that logged it.
+    pub attempt: i64,
+    /// Level.
+    pub level: String,
+    /// Text.
+    pub message: String,
+}
+
+/// Log lines of run `id`, oldest first.
+pub fn logs(c: &Connection, id: &str) -> Result<Vec<LogRecord>> {
+    let mut st = c.prepare_cached("SELECT at, attempt, level, message FROM run_logs WHERE run_id = ?1 ORDER BY seq")?;
+    let rows = st.query_map(params![id], |r| {
+        Ok(LogRecord { at: r.get(0)?, attempt: r.get(1)?, level: r.get(2)?, message: r.get(3)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Earliest `run_at` of a pending run or `lease_expires_at` of a leased
+/// run in `queue`, ms; `None` if neither exists.
+pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
+    let due: Option<i64> = c
+        .prepare_cached("SELECT min(run_at) FROM runs INDEXED BY runs_due WHERE queue = ?1 AND status = 'pending'")?
+        .query_row(params![queue], |r| r.get(0))?;
+    let lease: Option<i64> = c
+        .prepare_cached("SELECT min(lease_expires_at) FROM runs INDEXED BY runs_lease WHERE queue = ?1 AND status = 'leased'")?
+        .query_row(params![queue], |r| r.get(0))?;
+    Ok(match (due, lease) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Run counts by status.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Pending runs.
+    pub pending: i64,
+    /// Leased runs.
+    pub leased: i64,
+    /// Completed runs.
+    pub completed: i64,
+    /// Failed runs.
+    pub failed: i64,
+    /// Cancelled runs.
+    pub cancelled: i64,
+}
+
+/// Counts runs by status.
+pub fn stats(c: &Connection) -> Result<Stats> {
+    let mut s = Stats::default();
+    let mut st = c.prepare_cached("SELECT status, count(*) FROM runs GROUP BY status")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(1)?;
+        match Status::parse(&r.get::<_, String>(0)?) {
+            Some(Status::Pending) => s.pending = n,
+            Some(Status::Leased) => s.leased = n,
+            Some(Status::Completed) => s.completed = n,
+            Some(Status::Failed) => s.failed = n,
+            Some(Status::Cancelled) => s.cancelled = n,
+            None => {}
+        }
+    }
+    Ok(s)
+}

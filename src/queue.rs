@@ -1,0 +1,500 @@
+//! The queue's write operations. Each runs inside the savepoint that
+//! [`crate::Store::apply`] opened for it, on the batch's transaction.
+
+use crate::error::{Error, Result};
+use crate::ids::RunIdGenerator;
+use crate::model::*;
+use crate::validate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::value::{to_raw_value, RawValue};
+use std::collections::{BTreeMap, HashSet};
+
+/// Default queue name.
+pub const DEFAULT_QUEUE: &str = "default";
+/// Default attempt limit.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
+/// Largest attempt limit.
+pub const MAX_ATTEMPTS_LIMIT: i64 = 1000;
+/// Most runs leased by one claim.
+pub const MAX_CLAIM: i64 = 1000;
+
+fn raw<T: Serialize>(v: &T) -> Result<Box<RawValue>> {
+    Ok(to_raw_value(v).expect("result serializes"))
+}
+
+/// Applies one operation; returns its result JSON.
+pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Result<Box<RawValue>> {
+    match op {
+        Op::Enqueue(r) => {
+            let now = r.now.ok_or_else(|| Error::invalid("enqueue needs `now`"))?;
+            raw(&enqueue(c, ids, r, now)?)
+        }
+        Op::EnqueueMany(m) => {
+            let mut out = Vec::with_capacity(m.runs.len());
+            for r in &m.runs {
+                out.push(enqueue(c, ids, r, m.now)?);
+            }
+            raw(&out)
+        }
+        Op::Claim(o) => raw(&claim(c, o)?),
+        Op::Heartbeat(o) => raw(&heartbeat(c, o)?),
+        Op::SaveStep(o) => {
+            check_now(o.now)?;
+            validate::name("step name", &o.name)?;
+            let attempt = hold(c, &o.id, o.token)?;
+            c.prepare_cached(
+                "INSERT INTO steps (run_id, name, output, attempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (run_id, name) DO NOTHING",
+            )?
+            .execute(params![o.id, o.name, o.output.get(), attempt, o.now])?;
+            raw(&serde_json::json!({}))
+        }
+        Op::Progress(o) => {
+            check_now(o.now)?;
+            let n = c
+                .prepare_cached("UPDATE runs SET progress = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+                .execute(params![o.id, o.token, o.progress.get(), o.now])?;
+            if n == 0 {
+                return Err(lease_lost(c, &o.id, o.token));
+            }
+            raw(&serde_json::json!({}))
+        }
+        Op::Log(o) => {
+            check_now(o.now)?;
+            if o.message.contains('\0') {
+                return Err(Error::invalid("log message must not contain NUL characters"));
+            }
+            let level = o.level.as_deref().unwrap_or("info");
+            validate::name("log level", level)?;
+            let attempt = hold(c, &o.id, o.token)?;
+            c.prepare_cached(
+                "INSERT INTO run_logs (run_id, seq, at, attempt, level, message)
+                 VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM run_logs WHERE run_id = ?1), ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![o.id, o.now, attempt, level, o.message])?;
+            raw(&serde_json::json!({}))
+        }
+        Op::Complete(o) => {
+            check_now(o.now)?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE runs SET status = 'completed', output = ?3, finished_at = ?4, updated_at = ?4,
+                        lease_owner = NULL, lease_expires_at = NULL
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'",
+                )?
+                .execute(params![o.id, o.token, o.output.get(), o.now])?;
+            if n == 0 {
+                return Err(lease_lost(c, &o.id, o.token));
+            }
+            raw(&serde_json::json!({ "status": "completed" }))
+        }
+        Op::Fail(o) => raw(&fail(c, o)?),
+        Op::Cancel(o) => raw(&cancel(c, o)?),
+        Op::DeleteRun(o) => {
+            check_now(o.now)?;
+            let status = status_of(c, &o.id)?;
+            if status == Status::Leased {
+                return Err(Error::InvalidState(format!(
+                    "run {} is leased by a worker; cancel it first, then delete it",
+                    o.id
+                )));
+            }
+            delete_run(c, &o.id)?;
+            raw(&serde_json::json!({ "deleted": true }))
+        }
+        Op::Retrigger(o) => raw(&retrigger(c, ids, o)?),
+        Op::PurgeRuns(o) => raw(&purge(c, o)?),
+    }
+}
+
+fn check_now(now: i64) -> Result<()> {
+    validate::time("now", now)
+}
+
+/// Result of `enqueue`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enqueued {
+    /// The run's id.
+    pub id: String,
+    /// `false` when an existing run with the same job and idempotency key
+    /// was returned instead of creating one.
+    pub created: bool,
+    /// The run's status.
+    pub status: Status,
+}
+
+fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Result<Enqueued> {
+    check_now(now)?;
+    validate::name("job name", &r.job)?;
+    let queue = r.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
+    validate::name("queue name", queue)?;
+    if let Some(k) = &r.idempotency_key {
+        validate::name("idempotency key", k)?;
+    }
+    if let Some(k) = &r.concurrency_key {
+        validate::name("concurrency key", k)?;
+    }
+    let run_at = r.run_at.unwrap_or(now);
+    validate::time("runAt", run_at)?;
+    let priority = r.priority.unwrap_or(0);
+    if i32::try_from(priority).is_err() {
+        return Err(Error::invalid(format!("priority must be a 32-bit integer, got {priority}")));
+    }
+    let max_attempts = r.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+        return Err(Error::invalid(format!("maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {max_attempts}")));
+    }
+    let backoff = r.backoff.unwrap_or_default();
+    let b = &backoff;
+    let ok = b.initial_ms.is_finite() && b.initial_ms >= 0.0 && b.factor.is_finite() && b.factor >= 1.0
+        && b.max_ms.is_finite() && b.max_ms >= 0.0 && b.jitter.is_finite() && (0.0..=1.0).contains(&b.jitter);
+    if !ok {
+        return Err(Error::invalid("backoff needs initialMs >= 0, factor >= 1, maxMs >= 0 and jitter in [0, 1], all finite"));
+    }
+    let empty = BTreeMap::new();
+    let labels = r.labels.as_ref().unwrap_or(&empty);
+    validate::labels(labels)?;
+
+    if let Some(key) = &r.idempotency_key {
+        let existing: Option<(String, String)> = c
+            .prepare_cached("SELECT id, status FROM runs WHERE job = ?1 AND idempotency_key = ?2")?
+            .query_row(params![r.job, key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((id, status)) = existing {
+            return Ok(Enqueued { id, created: false, status: Status::parse(&status).unwrap_or(Status::Pending) });
+        }
+    }
+
+    let id = ids.next_id(now);
+    let labels_json = serde_json::to_string(labels).expect("labels serialize");
+    let backoff_json = serde_json::to_string(&backoff).expect("backoff serializes");
+    c.prepare_cached(
+        "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
+                           idempotency_key, concurrency_key, max_attempts, backoff)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        id, queue, r.job, priority, run_at, now, r.input.get(), labels_json,
+        r.idempotency_key, r.concurrency_key, max_attempts, backoff_json
+    ])?;
+    if !labels.is_empty() {
+        let mut st = c.prepare_cached("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+        for (k, v) in labels {
+            st.execute(params![id, k, v])?;
+        }
+    }
+    Ok(Enqueued { id, created: true, status: Status::Pending })
+}
+
+/// Result of `claim`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claimed {
+    /// Runs now leased to the caller.
+    pub runs: Vec<ClaimedRun>,
+    /// Runs whose lease had expired, recovered by this claim, with their new
+    /// status (`pending` to retry, `failed` when attempts are used up).
+    pub expired: Vec<Expired>,
+}
+
+/// A run recovered from an expired lease.
+#[derive(Debug, Serialize)]
+pub struct Expired {
+    /// Run id.
+    pub id: String,
+    /// New status.
+    pub status: Status,
+}
+
+fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
+    check_now(o.now)?;
+    let queue = o.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
+    validate::name("queue name", queue)?;
+    validate::duration("leaseMs", o.lease_ms)?;
+    if !(1..=MAX_CLAIM).contains(&o.limit) {
+        return Err(Error::invalid(format!("claim limit must be between 1 and {MAX_CLAIM}, got {}", o.limit)));
+    }
+    validate::name("worker id", &o.worker_id)?;
+    for j in &o.jobs {
+        validate::name("job name", j)?;
+    }
+
+    // 1. Expired leases go back to the queue, or fail when attempts are used
+    //    up. Bumping the fencing token fences out the old holder.
+    let lease_error = serde_json::json!({
+        "name": "LeaseExpired",
+        "message": "the worker's lease expired without a heartbeat (did the process crash or block its event loop?)"
+    })
+    .to_string();
+    let expired = c
+        .prepare_cached(
+            "UPDATE runs SET
+                status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'pending' END,
+                finished_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE NULL END,
+                error = ?3, run_at = ?2, updated_at = ?2, lease_token = lease_token + 1,
+                lease_owner = NULL, lease_expires_at = NULL
+             WHERE queue = ?1 AND status = 'leased' AND lease_expires_at <= ?2
+             RETURNING id, status",
+        )?
+        .query_map(params![queue, o.now, lease_error], |r| {
+            let s: String = r.get(1)?;
+            Ok(Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    // 2. Due runs in priority, runAt, creation order, skipping concurrency
+    //    keys that already have a leased run.
+    let jobs_json = serde_json::to_string(&o.jobs).expect("jobs serialize");
+    let mut candidates: Vec<(String, Option<String>)> = c
+        .prepare_cached(
+            "SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
+             WHERE queue = ?1 AND status = 'pending' AND run_at <= ?2
+               AND job IN (SELECT value FROM json_each(?3))
+               AND (concurrency_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM runs AS b WHERE b.concurrency_key = runs.concurrency_key AND b.status = 'leased'))
+             ORDER BY priority DESC, run_at, id
+             LIMIT ?4",
+        )?
+        .query_map(params![queue, o.now, jobs_json, o.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut seen_keys = HashSet::new();
+    candidates.retain(|(_, k)| k.as_ref().is_none_or(|k| seen_keys.insert(k.clone())));
+
+    let expires = o.now.saturating_add(o.lease_ms);
+    let mut runs = Vec::with_capacity(candidates.len());
+    let mut lease = c.prepare_cached(
+        "UPDATE runs SET status = 'leased', attempt = attempt + 1, lease_token = lease_token + 1,
+            lease_owner = ?2, lease_expires_at = ?3, started_at = coalesce(started_at, ?4), updated_at = ?4
+         WHERE id = ?1 AND status = 'pending'
+         RETURNING job, queue, input, attempt, max_attempts, lease_token, labels",
+    )?;
+    let mut steps_st = c.prepare_cached("SELECT name, output FROM steps WHERE run_id = ?1")?;
+    for (id, _) in candidates {
+        let row = lease.query_row(params![id, o.worker_id, expires, o.now], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut steps = BTreeMap::new();
+        let mut rows = steps_st.query(params![id])?;
+        while let Some(r) = rows.next()? {
+            steps.insert(r.get::<_, String>(0)?, raw_text(r.get::<_, String>(1)?)?);
+        }
+        runs.push(ClaimedRun {
+            id,
+            job: row.0,
+            queue: row.1,
+            input: raw_text(row.2)?,
+            attempt: row.3,
+            max_attempts: row.4,
+            token: row.5,
+            lease_expires_at: expires,
+            labels: raw_text(row.6)?,
+            steps,
+        });
+    }
+    Ok(Claimed { runs, expired })
+}
+
+/// Stored JSON text back as a raw value.
+pub(crate) fn raw_text(s: String) -> Result<Box<RawValue>> {
+    RawValue::from_string(s).map_err(|e| Error::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(e),
+    )))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Heartbeat {
+    lease_expires_at: Option<i64>,
+    cancel_requested: bool,
+}
+
+fn heartbeat(c: &Connection, o: &LeaseOp) -> Result<Heartbeat> {
+    check_now(o.now)?;
+    validate::duration("leaseMs", o.lease_ms)?;
+    let expires = o.now.saturating_add(o.lease_ms);
+    let n = c
+        .prepare_cached("UPDATE runs SET lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+        .execute(params![o.id, o.token, expires, o.now])?;
+    if n == 1 {
+        return Ok(Heartbeat { lease_expires_at: Some(expires), cancel_requested: false });
+    }
+    // Cancelled while this holder had it: tell the holder to stop.
+    let cancelled: Option<i64> = c
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'cancelled'")?
+        .query_row(params![o.id, o.token], |r| r.get(0))
+        .optional()?;
+    if cancelled.is_some() {
+        return Ok(Heartbeat { lease_expires_at: None, cancel_requested: true });
+    }
+    Err(lease_lost(c, &o.id, o.token))
+}
+
+/// Checks that the caller holds the lease; returns the attempt number.
+fn hold(c: &Connection, id: &str, token: i64) -> Result<i64> {
+    let row: Option<i64> = c
+        .prepare_cached("SELECT attempt FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+        .query_row(params![id, token], |r| r.get(0))
+        .optional()?;
+    row.ok_or_else(|| lease_lost(c, id, token))
+}
+
+/// The `DURQ_LEASE_LOST` error for a holder of `token` on run `id`, saying why.
+fn lease_lost(c: &Connection, id: &str, token: i64) -> Error {
+    let row: rusqlite::Result<Option<(String, i64)>> = c
+        .prepare_cached("SELECT status, lease_token FROM runs WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?))).optional());
+    match row {
+        Ok(None) => Error::LeaseLost(format!("run {id} no longer exists (deleted or purged)")),
+        Ok(Some((status, current))) if current != token => Error::LeaseLost(format!(
+            "lease on run {id} lost: fencing token {token} is stale (current {current}, status {status}); the lease expired and the run was recovered"
+        )),
+        Ok(Some((status, _))) => Error::LeaseLost(format!("run {id} is {status}, no longer leased")),
+        Err(e) => Error::Sqlite(e),
+    }
+}
+
+fn status_of(c: &Connection, id: &str) -> Result<Status> {
+    let s: Option<String> = c
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?;
+    match s {
+        Some(s) => Ok(Status::parse(&s).unwrap_or(Status::Pending)),
+        None => Err(Error::NotFound(format!("no run with id {id:?}"))),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failed {
+    status: Status,
+    attempt: i64,
+    run_at: Option<i64>,
+}
+
+fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
+    check_now(o.now)?;
+    let row: Option<(i64, i64, String)> = c
+        .prepare_cached("SELECT attempt, max_attempts, backoff FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+        .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((attempt, max_attempts, backoff)) = row else {
+        return Err(lease_lost(c, &o.id, o.token));
+    };
+    let error = serde_json::to_string(&o.error).expect("error serializes");
+    if o.retryable.unwrap_or(true) && attempt < max_attempts {
+        let backoff: Backoff = serde_json::from_str(&backoff).unwrap_or_default();
+        let run_at = o.now.saturating_add(backoff.delay_ms(attempt, o.random));
+        c.prepare_cached(
+            "UPDATE runs SET status = 'pending', run_at = ?2, error = ?3, updated_at = ?4,
+                lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
+        )?
+        .execute(params![o.id, run_at, error, o.now])?;
+        Ok(Failed { status: Status::Pending, attempt, run_at: Some(run_at) })
+    } else {
+        c.prepare_cached(
+            "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, updated_at = ?3,
+                lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
+        )?
+        .execute(params![o.id, error, o.now])?;
+        Ok(Failed { status: Status::Failed, attempt, run_at: None })
+    }
+}
+
+#[derive(Serialize)]
+struct Cancelled {
+    status: Status,
+    previous: Status,
+}
+
+fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
+    check_now(o.now)?;
+    let previous = status_of(c, &o.id)?;
+    if previous.is_terminal() {
+        return Err(Error::InvalidState(format!("run {} is already {}", o.id, previous.as_str())));
+    }
+    // The fencing token is kept, so the holder's next heartbeat learns of
+    // the cancellation; its other writes fail with DURQ_LEASE_LOST.
+    c.prepare_cached(
+        "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2,
+            lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
+    )?
+    .execute(params![o.id, o.now])?;
+    Ok(Cancelled { status: Status::Cancelled, previous })
+}
+
+fn delete_run(c: &Connection, id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM run_labels WHERE run_id = ?1")?.execute(params![id])?;
+    c.prepare_cached("DELETE FROM steps WHERE run_id = ?1")?.execute(params![id])?;
+    c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?.execute(params![id])?;
+    c.prepare_cached("DELETE FROM runs WHERE id = ?1")?.execute(params![id])?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Retriggered {
+    id: String,
+}
+
+fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retriggered> {
+    check_now(o.now)?;
+    let status = status_of(c, &o.id)?;
+    if !status.is_terminal() {
+        return Err(Error::InvalidState(format!(
+            "run {} is {}; only a finished run can be retriggered",
+            o.id,
+            status.as_str()
+        )));
+    }
+    let id = ids.next_id(o.now);
+    c.prepare_cached(
+        "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
+                           concurrency_key, max_attempts, backoff, retried_from)
+         SELECT ?2, queue, job, 'pending', priority, ?3, ?3, ?3, input, labels,
+                concurrency_key, max_attempts, backoff, id
+         FROM runs WHERE id = ?1",
+    )?
+    .execute(params![o.id, id, o.now])?;
+    c.prepare_cached("INSERT INTO run_labels (run_id, key, value) SELECT ?2, key, value FROM run_labels WHERE run_id = ?1")?
+        .execute(params![o.id, id])?;
+    Ok(Retriggered { id })
+}
+
+#[derive(Serialize)]
+struct Purged {
+    deleted: usize,
+}
+
+fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
+    check_now(o.now)?;
+    validate::time("olderThan", o.older_than)?;
+    let limit = o.limit.unwrap_or(i64::MAX);
+    if limit < 1 {
+        return Err(Error::invalid(format!("purge limit must be at least 1, got {limit}")));
+    }
+    let ids: Vec<String> = c
+        .prepare_cached(
+            "SELECT id FROM runs INDEXED BY runs_finished
+             WHERE finished_at IS NOT NULL AND finished_at < ?1
+               AND status IN ('completed', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT ?2",
+        )?
+        .query_map(params![o.older_than, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in &ids {
+        delete_run(c, id)?;
+    }
+    Ok(Purged { deleted: ids.len() })
+}

@@ -1,0 +1,124 @@
+//! The schema and its migrations, versioned by `PRAGMA user_version`
+//! (<https://www.sqlite.org/pragma.html#pragma_user_version>).
+//!
+//! Migrations are append-only: migration `n` (1-based) moves a database from
+//! `user_version = n - 1` to `n`, inside one transaction with the version
+//! bump, so a crash mid-migration leaves the previous version intact.
+
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+
+/// Migration scripts, in order. Never edit a released one; append.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs, labels, steps, logs.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT
+    ) WITHOUT ROWID;
+
+    -- One row per run. `id` is a UUIDv7 (time-ordered), so id order is
+    -- creation order. Times are integer ms since the Unix epoch.
+    CREATE TABLE runs (
+        id               TEXT PRIMARY KEY NOT NULL,
+        queue            TEXT NOT NULL,
+        job              TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('pending','leased','completed','failed','cancelled')),
+        priority         INTEGER NOT NULL DEFAULT 0,
+        run_at           INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        input            TEXT NOT NULL,
+        output           TEXT,
+        error            TEXT,
+        labels           TEXT NOT NULL DEFAULT '{}',
+        idempotency_key  TEXT,
+        concurrency_key  TEXT,
+        attempt          INTEGER NOT NULL DEFAULT 0,
+        max_attempts     INTEGER NOT NULL,
+        backoff          TEXT NOT NULL,
+        lease_token      INTEGER NOT NULL DEFAULT 0,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        progress         TEXT,
+        retried_from     TEXT
+    );
+
+    -- Claim: the next due pending run of a queue, by priority, runAt, id.
+    CREATE INDEX runs_claim ON runs (queue, priority DESC, run_at, id) WHERE status = 'pending';
+    -- Next wake-up: earliest runAt of a queue's pending runs, one seek.
+    CREATE INDEX runs_due ON runs (queue, run_at) WHERE status = 'pending';
+    -- Expired-lease recovery and next lease expiry, one seek.
+    CREATE INDEX runs_lease ON runs (queue, lease_expires_at) WHERE status = 'leased';
+    -- At most one leased run per concurrency key (enforced, not hoped for).
+    CREATE UNIQUE INDEX runs_concurrency ON runs (concurrency_key)
+        WHERE status = 'leased' AND concurrency_key IS NOT NULL;
+    -- Idempotency: one run per (job, key).
+    CREATE UNIQUE INDEX runs_idempotency ON runs (job, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    -- listRuns by status / by job, newest first.
+    CREATE INDEX runs_status ON runs (status, id);
+    CREATE INDEX runs_job ON runs (job, id);
+    -- Retention purge.
+    CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
+
+    -- Labels, normalized; the JSON copy on runs.labels is for reads/events.
+    CREATE TABLE run_labels (
+        run_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    -- (key, value) lookups; run_id last so a label's runs come in id order.
+    CREATE INDEX run_labels_kv ON run_labels (key, value, run_id);
+
+    -- Checkpointed step outputs.
+    CREATE TABLE steps (
+        run_id     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        output     TEXT NOT NULL,
+        attempt    INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+
+    -- step.log() lines.
+    CREATE TABLE run_logs (
+        run_id  TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        level   TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build migrates to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database up to [`latest_version`].
+///
+/// # Errors
+/// [`Error::SchemaTooNew`] if the file was written by a newer durq; an SQLite
+/// error if a migration fails (the database is left at the last version that
+/// committed).
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = latest_version();
+    if found > latest {
+        return Err(Error::SchemaTooNew { found, supported: latest });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! [`Store`]: one SQLite connection holding a durq database, and the group
+//! commit that applies a batch of operations in one transaction.
+
+use crate::error::{Error, Result};
+use crate::ids::RunIdGenerator;
+use crate::model::{Op, Run, RunFilter, RunPage};
+use crate::{query, queue, schema};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// How hard each commit pushes data to storage
+/// (<https://www.sqlite.org/pragma.html#pragma_synchronous>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: the WAL is fsynced at every commit; a commit
+    /// survives power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit survives the process being killed but
+    /// may be rolled back by a power failure.
+    Normal,
+}
+
+impl Synchronous {
+    /// Parses `"full"` or `"normal"`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            _ => Err(Error::invalid(format!("synchronous must be \"full\" or \"normal\", got {s:?}"))),
+        }
+    }
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Durability of commits (file databases only).
+    pub synchronous: Synchronous,
+    /// SQLite VFS name to open the file with; `None` is SQLite's default.
+    pub vfs: Option<String>,
+    /// Seed for the random bits of run ids.
+    pub seed: u64,
+}
+
+/// A durq database: runs, labels, steps and logs in one SQLite connection.
+///
+/// Writes go through [`Store::apply`] (group commit); reads are the other
+/// methods and see what has committed.
+pub struct Store {
+    conn: Connection,
+    ids: RunIdGenerator,
+}
+
+/// Outcome of one operation in [`Store::apply`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The operation committed; its result as JSON.
+    Ok(Box<RawValue>),
+    /// The operation was rolled back alone.
+    Err(ErrorBody),
+}
+
+/// An error as it crosses the boundary.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable code, e.g. `DURQ_LEASE_LOST`.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(e: &Error) -> Self {
+        ErrorBody { code: e.code(), message: e.to_string() }
+    }
+}
+
+impl Store {
+    /// Opens an in-memory database (gone when the store is dropped).
+    ///
+    /// # Errors
+    /// An SQLite error if the connection cannot be set up.
+    pub fn open_in_memory(seed: u64) -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        Store::init(conn, seed, false, Synchronous::Normal)
+    }
+
+    /// Opens (creating if missing) the database file at `path`, in WAL mode
+    /// with `locking_mode=EXCLUSIVE` (this connection is the file's only
+    /// user, and SQLite then keeps the WAL index in heap memory, so the VFS
+    /// needs no shared memory: <https://www.sqlite.org/wal.html#noshm>), and
+    /// migrates its schema.
+    ///
+    /// # Errors
+    /// `SQLITE_CANTOPEN` if the file cannot be opened, `SQLITE_NOTADB` if it
+    /// is not a database, [`Error::SchemaTooNew`] if a newer durq wrote it.
+    pub fn open(path: &str, options: &StoreOptions) -> Result<Store> {
+        if path.is_empty() || path.contains('\0') {
+            return Err(Error::invalid("the database path must be non-empty and contain no NUL"));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match &options.vfs {
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str())?,
+            None => Connection::open_with_flags(path, flags)?,
+        };
+        Store::init(conn, options.seed, true, options.synchronous)
+    }
+
+    fn init(mut conn: Connection, seed: u64, file: bool, sync: Synchronous) -> Result<Store> {
+        conn.set_prepared_statement_cache_capacity(128);
+        if file {
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+            let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::invalid(format!("could not switch the database to WAL mode (got {mode})")));
+            }
+            conn.pragma_update(None, "synchronous", match sync {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
+            })?;
+        }
+        // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
+        conn.pragma_update(None, "cache_size", -32768)?;
+        conn.pragma_update(None, "foreign_keys", false)?;
+        schema::migrate(&mut conn)?;
+        let mut ids = RunIdGenerator::new(seed);
+        let last: Option<String> = conn
+            .query_row("SELECT id FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+        if let Some(last) = last {
+            ids.resume_after(&last);
+        }
+        Ok(Store { conn, ids })
+    }
+
+    /// The underlying connection, for tests and diagnostics (read only by
+    /// convention: writes must go through [`Store::apply`]).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Applies `ops` in ONE transaction, each inside its own savepoint
+    /// (<https://www.sqlite.org/lang_savepoint.html>): an operation that fails
+    /// is rolled back alone and its neighbours commit. Returns one
+    /// [`Outcome`] per operation, in order.
+    ///
+    /// # Errors
+    /// An SQLite error if the transaction cannot begin or commit; then no
+    /// operation of the batch took effect.
+    pub fn apply(&mut self, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
+        let mut out = Vec::with_capacity(ops.len());
+        let tx = self.conn.transaction()?;
+        for op in ops {
+            let res = match op {
+                Ok(op) => in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, op)),
+                Err(e) => Err(Error::invalid(e.to_string())),
+            };
+            out.push(match res {
+                Ok(v) => Outcome::Ok(v),
+                Err(e) => Outcome::Err(ErrorBody::from(&e)),
+            });
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// [`Store::apply`] on a JSON array of operation objects, returning the
+    /// JSON array of outcomes (`{"ok": ...}` / `{"err": {code, message}}`).
+    /// A malformed operation fails alone with `DURQ_INVALID_INPUT`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if `ops_json` is not a JSON array; an SQLite
+    /// error if the transaction cannot commit.
+    pub fn apply_json(&mut self, ops_json: &str) -> Result<String> {
+        let raw: Vec<&RawValue> = serde_json::from_str(ops_json)
+            .map_err(|e| Error::invalid(format!("operations must be a JSON array: {e}")))?;
+        let ops: Vec<Result<Op>> = raw.iter().map(|r| Op::parse(r.get())).collect();
+        let outcomes = self.apply(&ops)?;
+        Ok(serde_json::to_string(&outcomes).expect("outcomes serialize"))
+    }
+
+    /// The run with id `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is none.
+    pub fn get_run(&self, id: &str) -> Result<Run> {
+        query::get_run(&self.conn, id)
+    }
+
+    /// A page of runs matching `filter`, newest first (see [`RunFilter`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad limit, label or cursor.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
+        query::list_runs(&self.conn, filter)
+    }
+
+    /// Stored steps of a run, in name order.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn steps(&self, id: &str) -> Result<Vec<query::StepRecord>> {
+        query::steps(&self.conn, id)
+    }
+
+    /// Log lines of a run, oldest first.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn logs(&self, id: &str) -> Result<Vec<query::LogRecord>> {
+        query::logs(&self.conn, id)
+    }
+
+    /// When a worker of `queue` next has something to do: the earliest
+    /// `runAt` of a pending run or lease expiry of a leased run, ms; `None`
+    /// when the queue is empty. Two index seeks.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn next_wake_at(&self, queue: &str) -> Result<Option<i64>> {
+        query::next_wake_at(&self.conn, queue)
+    }
+
+    /// Run counts by status (a scan of the status index: O(runs)).
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn stats(&self) -> Result<query::Stats> {
+        query::stats(&self.conn)
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its lines (`["ok"]` when
+    /// the file is sound, <https://www.sqlite.org/pragma.html#pragma_integrity_check>).
+    ///
+    /// # Errors
+    /// An SQLite error if the check cannot run.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Runs `f` inside a savepoint: released on success, rolled back on error.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.prepare_cached("SAVEPOINT durq_op")?.execute([])?;
+    match f(conn) {
+        Ok(v) => {
+            conn.prepare_cached("RELEASE durq_op")?.execute([])?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.prepare_cached("ROLLBACK TO durq_op")?.execute([])?;
+            conn.prepare_cached("RELEASE durq_op")?.execute([])?;
+            Err(e)
+        }
+    }
+}

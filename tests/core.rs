@@ -1,0 +1,460 @@
+//! The core's conformance suite: queue, labels, steps, leases, retries,
+//! cancellation, pagination and bad input, run against every storage backend
+//! available on the target (memory and a file natively; memory in wasm).
+//! The same file runs natively (`cargo test`) and as wasm in Node
+//! (`cargo test --target wasm32-unknown-unknown`).
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use durq::{query, RunFilter, Store};
+use serde_json::{json, Value};
+
+const T0: i64 = 1_700_000_000_000;
+
+/// Every backend this target can test.
+fn backends() -> Vec<(&'static str, Store)> {
+    let mut v = vec![("memory", Store::open_in_memory(7).unwrap())];
+    #[cfg(not(target_family = "wasm"))]
+    {
+        let dir = std::env::temp_dir().join(format!("durq-core-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        v.push(("file", Store::open(path.to_str().unwrap(), &Default::default()).unwrap()));
+    }
+    v
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Applies ops as one batch through the JSON boundary; returns outcomes.
+fn apply(s: &mut Store, ops: Value) -> Vec<Value> {
+    let out = s.apply_json(&ops.to_string()).unwrap();
+    serde_json::from_str::<Vec<Value>>(&out).unwrap()
+}
+
+fn ok(s: &mut Store, op: Value) -> Value {
+    let mut out = apply(s, json!([op]));
+    let o = out.remove(0);
+    assert!(o.get("ok").is_some(), "expected ok, got {o}");
+    o["ok"].clone()
+}
+
+fn err(s: &mut Store, op: Value) -> String {
+    let mut out = apply(s, json!([op]));
+    let o = out.remove(0);
+    o["err"]["code"].as_str().unwrap_or_else(|| panic!("expected err, got {o}")).to_string()
+}
+
+fn enqueue(s: &mut Store, job: &str, extra: Value) -> String {
+    let mut op = json!({"op": "enqueue", "now": T0, "job": job, "input": {"n": 1}});
+    op.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    ok(s, op)["id"].as_str().unwrap().to_string()
+}
+
+fn claim(s: &mut Store, now: i64, limit: i64) -> Value {
+    ok(s, json!({"op": "claim", "now": now, "jobs": ["a", "b"], "workerId": "w1", "leaseMs": 1000, "limit": limit}))
+}
+
+fn status(s: &Store, id: &str) -> String {
+    serde_json::to_value(s.get_run(id).unwrap()).unwrap()["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn enqueue_and_read_back() {
+    for (name, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({"labels": {"tenant": "acme", "kind": "x"}, "priority": 2}));
+        let run = serde_json::to_value(s.get_run(&id).unwrap()).unwrap();
+        assert_eq!(run["job"], "a", "{name}");
+        assert_eq!(run["status"], "pending");
+        assert_eq!(run["input"], json!({"n": 1}));
+        assert_eq!(run["labels"], json!({"kind": "x", "tenant": "acme"}));
+        assert_eq!(run["priority"], 2);
+        let n: i64 = s.connection().query_row("SELECT count(*) FROM run_labels WHERE run_id = ?1", [&id], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
+    }
+}
+
+#[test]
+fn idempotency_key_returns_the_existing_run() {
+    for (_, mut s) in backends() {
+        let a = ok(&mut s, json!({"op": "enqueue", "now": T0, "job": "a", "input": 1, "idempotencyKey": "k"}));
+        let b = ok(&mut s, json!({"op": "enqueue", "now": T0 + 5, "job": "a", "input": 2, "idempotencyKey": "k"}));
+        assert_eq!(a["created"], true);
+        assert_eq!(b["created"], false);
+        assert_eq!(a["id"], b["id"]);
+        // Same key, other job: a different run.
+        let c = ok(&mut s, json!({"op": "enqueue", "now": T0, "job": "b", "input": 1, "idempotencyKey": "k"}));
+        assert_ne!(c["id"], a["id"]);
+        assert_eq!(s.stats().unwrap().pending, 2);
+    }
+}
+
+#[test]
+fn claims_in_priority_then_run_at_then_creation_order() {
+    for (_, mut s) in backends() {
+        let low = enqueue(&mut s, "a", json!({}));
+        let high = enqueue(&mut s, "a", json!({"priority": 5}));
+        let later = enqueue(&mut s, "a", json!({"runAt": T0 + 10_000}));
+        let low2 = enqueue(&mut s, "b", json!({}));
+        let early = enqueue(&mut s, "a", json!({"runAt": T0 - 1}));
+        let c = claim(&mut s, T0, 10);
+        let got: Vec<&str> = c["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(got, vec![high.as_str(), early.as_str(), low.as_str(), low2.as_str()]);
+        assert_eq!(status(&s, &later), "pending");
+        assert_eq!(s.next_wake_at("default").unwrap(), Some(T0 + 1000), "earliest lease expiry");
+        // The delayed run is claimed once due, never before.
+        assert_eq!(claim(&mut s, T0 + 999, 10)["runs"].as_array().unwrap().len(), 0);
+        let c2 = ok(&mut s, json!({"op": "claim", "now": T0 + 10_000, "jobs": ["a"], "workerId": "w", "leaseMs": 60_000, "limit": 10}));
+        // Expired leases (T0+1000) come back first as pending; then all due runs are claimable again.
+        assert_eq!(c2["expired"].as_array().unwrap().len(), 4);
+        assert!(c2["runs"].as_array().unwrap().iter().any(|r| r["id"] == later.as_str()));
+    }
+}
+
+#[test]
+fn jobs_not_listed_are_left_for_other_workers() {
+    for (_, mut s) in backends() {
+        let other = enqueue(&mut s, "zzz", json!({}));
+        assert_eq!(claim(&mut s, T0, 10)["runs"].as_array().unwrap().len(), 0);
+        assert_eq!(status(&s, &other), "pending");
+    }
+}
+
+#[test]
+fn at_most_one_leased_run_per_concurrency_key() {
+    for (_, mut s) in backends() {
+        let r1 = enqueue(&mut s, "a", json!({"concurrencyKey": "user-1"}));
+        let r2 = enqueue(&mut s, "a", json!({"concurrencyKey": "user-1"}));
+        let r3 = enqueue(&mut s, "a", json!({"concurrencyKey": "user-2"}));
+        let c = claim(&mut s, T0, 10);
+        let got: Vec<&str> = c["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(got, vec![r1.as_str(), r3.as_str()]);
+        assert_eq!(claim(&mut s, T0, 10)["runs"].as_array().unwrap().len(), 0, "user-1 is busy");
+        let tok = c["runs"][0]["token"].clone();
+        ok(&mut s, json!({"op": "complete", "now": T0 + 1, "id": r1, "token": tok, "output": null}));
+        let c = claim(&mut s, T0 + 2, 10);
+        assert_eq!(c["runs"][0]["id"], r2.as_str());
+    }
+}
+
+#[test]
+fn expired_lease_is_recovered_and_the_old_holder_is_fenced_out() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({"maxAttempts": 2}));
+        let c1 = claim(&mut s, T0, 1);
+        let t1 = c1["runs"][0]["token"].as_i64().unwrap();
+        // Heartbeat renews the lease.
+        let hb = ok(&mut s, json!({"op": "heartbeat", "now": T0 + 900, "id": id, "token": t1, "leaseMs": 1000}));
+        assert_eq!(hb["leaseExpiresAt"], T0 + 1900);
+        assert_eq!(claim(&mut s, T0 + 1500, 1)["runs"].as_array().unwrap().len(), 0, "still leased");
+        // Lease expires; another worker claims it with a newer token.
+        let c2 = claim(&mut s, T0 + 1900, 1);
+        assert_eq!(c2["expired"][0]["id"], id.as_str());
+        let t2 = c2["runs"][0]["token"].as_i64().unwrap();
+        assert!(t2 > t1);
+        assert_eq!(c2["runs"][0]["attempt"], 2);
+        // Late writes by the old holder are refused and change nothing.
+        for op in [
+            json!({"op": "complete", "now": T0 + 2000, "id": id, "token": t1, "output": "late"}),
+            json!({"op": "saveStep", "now": T0 + 2000, "id": id, "token": t1, "name": "s", "output": 1}),
+            json!({"op": "heartbeat", "now": T0 + 2000, "id": id, "token": t1, "leaseMs": 1000}),
+            json!({"op": "fail", "now": T0 + 2000, "id": id, "token": t1, "error": {"message": "x"}}),
+        ] {
+            assert_eq!(err(&mut s, op), "DURQ_LEASE_LOST");
+        }
+        assert_eq!(status(&s, &id), "leased");
+        assert!(s.steps(&id).unwrap().is_empty());
+        // Attempts used up: the next expiry fails the run.
+        let c3 = claim(&mut s, T0 + 5000, 1);
+        assert_eq!(c3["expired"][0]["status"], "failed");
+        let run = serde_json::to_value(s.get_run(&id).unwrap()).unwrap();
+        assert_eq!(run["status"], "failed");
+        assert_eq!(run["error"]["name"], "LeaseExpired");
+    }
+}
+
+#[test]
+fn steps_are_replayed_on_the_next_attempt() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({}));
+        let t = claim(&mut s, T0, 1)["runs"][0]["token"].clone();
+        ok(&mut s, json!({"op": "saveStep", "now": T0, "id": id, "token": t, "name": "fetch", "output": {"bytes": 3}}));
+        ok(&mut s, json!({"op": "progress", "now": T0, "id": id, "token": t, "progress": {"done": 1, "of": 2}}));
+        ok(&mut s, json!({"op": "log", "now": T0, "id": id, "token": t, "message": "hello"}));
+        // Crash: the lease expires, the run is claimed again with its steps.
+        let c = claim(&mut s, T0 + 5000, 1);
+        assert_eq!(c["runs"][0]["steps"], json!({"fetch": {"bytes": 3}}));
+        let run = serde_json::to_value(s.get_run(&id).unwrap()).unwrap();
+        assert_eq!(run["progress"], json!({"done": 1, "of": 2}));
+        let logs = s.logs(&id).unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].message, "hello");
+    }
+}
+
+#[test]
+fn failures_retry_with_backoff_then_fail_for_good() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({"maxAttempts": 3, "backoff": {"initialMs": 1000, "factor": 2, "maxMs": 3000, "jitter": 0.5}}));
+        let mut now = T0;
+        let mut delays = vec![];
+        for attempt in 1..=3 {
+            let c = claim(&mut s, now, 1);
+            assert_eq!(c["runs"][0]["attempt"], attempt);
+            let t = c["runs"][0]["token"].clone();
+            let f = ok(&mut s, json!({"op": "fail", "now": now, "id": id, "token": t, "random": 0.0,
+                "error": {"name": "Error", "message": format!("boom {attempt}"), "stack": "Error: boom\n    at x"}}));
+            if attempt < 3 {
+                assert_eq!(f["status"], "pending");
+                let at = f["runAt"].as_i64().unwrap();
+                delays.push(at - now);
+                assert_eq!(claim(&mut s, at - 1, 1)["runs"].as_array().unwrap().len(), 0, "never early");
+                now = at;
+            } else {
+                assert_eq!(f["status"], "failed");
+            }
+        }
+        assert_eq!(delays, vec![1000, 2000]);
+        let run = serde_json::to_value(s.get_run(&id).unwrap()).unwrap();
+        assert_eq!(run["status"], "failed");
+        assert_eq!(run["error"]["message"], "boom 3");
+        assert_eq!(run["error"]["stack"], "Error: boom\n    at x");
+        assert!(run["finishedAt"].is_i64());
+    }
+}
+
+#[test]
+fn backoff_is_capped_and_jitter_only_shortens() {
+    let b = durq::Backoff { initial_ms: 1000.0, factor: 2.0, max_ms: 5000.0, jitter: 0.25 };
+    assert_eq!(b.delay_ms(1, 0.0), 1000);
+    assert_eq!(b.delay_ms(3, 0.0), 4000);
+    assert_eq!(b.delay_ms(10, 0.0), 5000);
+    assert_eq!(b.delay_ms(10, 1.0), 3750);
+    assert_eq!(b.delay_ms(2, f64::NAN), 2000);
+}
+
+#[test]
+fn non_retryable_failure_fails_at_once() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({"maxAttempts": 5}));
+        let t = claim(&mut s, T0, 1)["runs"][0]["token"].clone();
+        let f = ok(&mut s, json!({"op": "fail", "now": T0, "id": id, "token": t, "retryable": false, "error": {"message": "bad"}}));
+        assert_eq!(f["status"], "failed");
+    }
+}
+
+#[test]
+fn cancel_pending_and_leased_runs() {
+    for (_, mut s) in backends() {
+        let p = enqueue(&mut s, "a", json!({"priority": -1}));
+        let l = enqueue(&mut s, "a", json!({}));
+        let t = claim(&mut s, T0, 1)["runs"][0]["token"].clone();
+        assert_eq!(ok(&mut s, json!({"op": "cancel", "now": T0, "id": p}))["previous"], "pending");
+        assert_eq!(ok(&mut s, json!({"op": "cancel", "now": T0, "id": l}))["previous"], "leased");
+        // The holder learns of it at its next heartbeat; its writes are refused.
+        let hb = ok(&mut s, json!({"op": "heartbeat", "now": T0 + 1, "id": l, "token": t, "leaseMs": 1000}));
+        assert_eq!(hb["cancelRequested"], true);
+        assert_eq!(err(&mut s, json!({"op": "complete", "now": T0, "id": l, "token": t, "output": 1})), "DURQ_LEASE_LOST");
+        assert_eq!(status(&s, &l), "cancelled");
+        assert_eq!(err(&mut s, json!({"op": "cancel", "now": T0, "id": l})), "DURQ_INVALID_STATE");
+        assert_eq!(err(&mut s, json!({"op": "cancel", "now": T0, "id": "nope"})), "DURQ_NOT_FOUND");
+    }
+}
+
+#[test]
+fn delete_retrigger_and_purge() {
+    for (_, mut s) in backends() {
+        let a = enqueue(&mut s, "a", json!({"labels": {"t": "1"}}));
+        let t = claim(&mut s, T0, 1)["runs"][0]["token"].clone();
+        assert_eq!(err(&mut s, json!({"op": "deleteRun", "now": T0, "id": a})), "DURQ_INVALID_STATE");
+        assert_eq!(err(&mut s, json!({"op": "retrigger", "now": T0, "id": a})), "DURQ_INVALID_STATE");
+        ok(&mut s, json!({"op": "saveStep", "now": T0, "id": a, "token": t, "name": "x", "output": 1}));
+        ok(&mut s, json!({"op": "complete", "now": T0 + 10, "id": a, "token": t, "output": {"r": 1}}));
+        let b = ok(&mut s, json!({"op": "retrigger", "now": T0 + 20, "id": a}))["id"].as_str().unwrap().to_string();
+        let rb = serde_json::to_value(s.get_run(&b).unwrap()).unwrap();
+        assert_eq!(rb["retriedFrom"], a.as_str());
+        assert_eq!(rb["labels"], json!({"t": "1"}));
+        assert_eq!(rb["status"], "pending");
+        // Purge: only terminal runs finished before the cut-off.
+        assert_eq!(ok(&mut s, json!({"op": "purgeRuns", "now": T0, "olderThan": T0 + 10}))["deleted"], 0);
+        assert_eq!(ok(&mut s, json!({"op": "purgeRuns", "now": T0, "olderThan": T0 + 11}))["deleted"], 1);
+        assert_eq!(s.get_run(&a).unwrap_err().code(), "DURQ_NOT_FOUND");
+        assert!(s.steps(&a).unwrap().is_empty());
+        ok(&mut s, json!({"op": "deleteRun", "now": T0, "id": b}));
+        let n: i64 = s.connection().query_row("SELECT count(*) FROM run_labels", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+        assert_eq!(err(&mut s, json!({"op": "deleteRun", "now": T0, "id": b})), "DURQ_NOT_FOUND");
+    }
+}
+
+#[test]
+fn a_bad_operation_fails_alone_and_its_neighbours_commit() {
+    for (_, mut s) in backends() {
+        let out = apply(&mut s, json!([
+            {"op": "enqueue", "now": T0, "job": "a", "input": 1},
+            {"op": "enqueue", "now": T0, "job": "a", "input": 2, "labels": {"bad key!": "x"}},
+            {"op": "nonsense"},
+            {"op": "enqueue", "now": -5, "job": "a", "input": 3},
+            {"op": "enqueue", "now": T0, "job": "a", "input": 4},
+        ]));
+        let codes: Vec<String> = out.iter().map(|o| o["err"]["code"].as_str().unwrap_or("ok").to_string()).collect();
+        assert_eq!(codes, vec!["ok", "DURQ_INVALID_INPUT", "DURQ_INVALID_INPUT", "DURQ_INVALID_INPUT", "ok"]);
+        assert_eq!(s.stats().unwrap().pending, 2);
+        let n: i64 = s.connection().query_row("SELECT count(*) FROM run_labels", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0, "the failed op's label rows were rolled back with it");
+    }
+}
+
+#[test]
+fn enqueue_many_is_all_or_nothing() {
+    for (_, mut s) in backends() {
+        let code = err(&mut s, json!({"op": "enqueueMany", "now": T0, "runs": [
+            {"job": "a", "input": 1}, {"job": "", "input": 2}]}));
+        assert_eq!(code, "DURQ_INVALID_INPUT");
+        assert_eq!(s.stats().unwrap().pending, 0);
+        let r = ok(&mut s, json!({"op": "enqueueMany", "now": T0, "runs": [{"job": "a", "input": 1}, {"job": "b", "input": 2}]}));
+        assert_eq!(r.as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn bad_input_is_refused_with_a_code_and_nothing_is_lost() {
+    for (_, mut s) in backends() {
+        let keep = enqueue(&mut s, "a", json!({"labels": {"k": "v"}}));
+        for (extra, why) in [
+            (json!({"labels": {"": "x"}}), "empty label key"),
+            (json!({"labels": {"k": "a\u{0}b"}}), "NUL in label value"),
+            (json!({"labels": {"k\u{0}": "x"}}), "NUL in label key"),
+            (json!({"labels": {"k": "x".repeat(300)}}), "long label value"),
+            (json!({"job": "a\u{0}"}), "NUL in job"),
+            (json!({"job": ""}), "empty job"),
+            (json!({"runAt": -1}), "negative runAt"),
+            (json!({"runAt": 1.5}), "fractional runAt"),
+            (json!({"runAt": "soon"}), "string runAt"),
+            (json!({"priority": 1_i64 << 40}), "huge priority"),
+            (json!({"maxAttempts": 0}), "zero attempts"),
+            (json!({"backoff": {"initialMs": 1, "factor": 0.5}}), "shrinking backoff"),
+            (json!({"idempotencyKey": "x\u{0}"}), "NUL in idempotency key"),
+        ] {
+            let mut op = json!({"op": "enqueue", "now": T0, "job": "a", "input": 1});
+            op.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            assert_eq!(err(&mut s, op), "DURQ_INVALID_INPUT", "{why}");
+        }
+        assert!(s.apply_json("{not json").is_err());
+        assert_eq!(s.apply_json("{\"op\":1}").unwrap_err().code(), "DURQ_INVALID_INPUT");
+        assert_eq!(err(&mut s, json!({"op": "claim", "now": T0, "jobs": ["a"], "workerId": "w", "leaseMs": 0, "limit": 1})), "DURQ_INVALID_INPUT");
+        assert_eq!(err(&mut s, json!({"op": "claim", "now": T0, "jobs": ["a"], "workerId": "w", "leaseMs": 10, "limit": 0})), "DURQ_INVALID_INPUT");
+        assert_eq!(s.list_runs(&RunFilter { limit: Some(0), ..Default::default() }).unwrap_err().code(), "DURQ_INVALID_INPUT");
+        assert_eq!(s.list_runs(&RunFilter { cursor: Some("x".into()), ..Default::default() }).unwrap_err().code(), "DURQ_INVALID_INPUT");
+        // What was stored before is intact.
+        assert_eq!(s.stats().unwrap().pending, 1);
+        assert_eq!(status(&s, &keep), "pending");
+        assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
+    }
+}
+
+#[test]
+fn list_runs_filters_by_labels_status_job_and_pages_by_cursor() {
+    for (_, mut s) in backends() {
+        let mut acme = vec![];
+        for i in 0..25 {
+            let tenant = if i % 2 == 0 { "acme" } else { "other" };
+            let id = enqueue(&mut s, if i % 3 == 0 { "b" } else { "a" }, json!({"labels": {"tenant": tenant, "tier": if i % 4 == 0 { "gold" } else { "free" }}}));
+            if tenant == "acme" {
+                acme.push(id);
+            }
+        }
+        acme.reverse(); // newest first
+        let labels = |pairs: &[(&str, &str)]| Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let mut seen = vec![];
+        let mut cursor = None;
+        loop {
+            let page = s.list_runs(&RunFilter { labels: labels(&[("tenant", "acme")]), limit: Some(5), cursor: cursor.clone(), ..Default::default() }).unwrap();
+            seen.extend(page.runs.iter().map(|r| r.id.clone()));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, acme);
+        let gold = s.list_runs(&RunFilter { labels: labels(&[("tenant", "acme"), ("tier", "gold")]), ..Default::default() }).unwrap();
+        assert_eq!(gold.runs.len(), 7); // i % 4 == 0 for i in 0..25
+        let b_gold = s.list_runs(&RunFilter { labels: labels(&[("tier", "gold")]), job: Some("b".into()), ..Default::default() }).unwrap();
+        assert_eq!(b_gold.runs.len(), 3); // i in {0, 12, 24}
+        let pending = s.list_runs(&RunFilter { status: Some(durq::Status::Pending), limit: Some(1000), ..Default::default() }).unwrap();
+        assert_eq!(pending.runs.len(), 25);
+        let none = s.list_runs(&RunFilter { labels: labels(&[("tenant", "nobody")]), ..Default::default() }).unwrap();
+        assert!(none.runs.is_empty() && none.next_cursor.is_none());
+    }
+}
+
+/// The query plan of each hot query, read from `EXPLAIN QUERY PLAN`.
+fn plan(s: &Store, sql: &str, params: &[rusqlite::types::Value]) -> String {
+    let mut st = s.connection().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(3)).unwrap();
+    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn label_filters_use_the_label_index_never_a_scan() {
+    let s = Store::open_in_memory(1).unwrap();
+    let mut labels = std::collections::BTreeMap::new();
+    labels.insert("tenant".to_string(), "acme".to_string());
+    labels.insert("tier".to_string(), "gold".to_string());
+    let (sql, params) = query::list_runs_sql(&RunFilter { labels: Some(labels), status: Some(durq::Status::Failed), cursor: Some("0192f000-0000-7000-8000-000000000000".into()), ..Default::default() }).unwrap();
+    let p = plan(&s, &sql, &params);
+    assert!(p.contains("SEARCH l0 USING COVERING INDEX run_labels_kv (key=? AND value=? AND run_id<?)"), "{p}");
+    assert!(p.lines().any(|l| l.starts_with("SEARCH r USING") && l.contains("id=?)")), "runs by key: {p}");
+    assert!(p.contains("USING PRIMARY KEY (run_id=? AND key=?)"), "{p}");
+    assert!(!p.contains("SCAN"), "no full scan: {p}");
+    assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
+}
+
+#[test]
+fn status_filter_and_claim_use_their_indexes() {
+    let s = Store::open_in_memory(1).unwrap();
+    let (sql, params) = query::list_runs_sql(&RunFilter { status: Some(durq::Status::Failed), ..Default::default() }).unwrap();
+    let p = plan(&s, &sql, &params);
+    assert!(p.contains("SEARCH r USING INDEX runs_status (status=?)"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    let claim = "SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
+             WHERE queue = ?1 AND status = 'pending' AND run_at <= ?2
+               AND job IN (SELECT value FROM json_each(?3))
+               AND (concurrency_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM runs AS b WHERE b.concurrency_key = runs.concurrency_key AND b.status = 'leased'))
+             ORDER BY priority DESC, run_at, id LIMIT ?4";
+    let v = |x: &str| rusqlite::types::Value::Text(x.into());
+    let p = plan(&s, claim, &[v("default"), rusqlite::types::Value::Integer(0), v("[\"a\"]"), rusqlite::types::Value::Integer(1)]);
+    assert!(p.contains("SEARCH runs USING INDEX runs_claim (queue=?)"), "{p}");
+    assert!(p.contains("SEARCH b USING COVERING INDEX runs_concurrency (concurrency_key=?)"), "{p}");
+    assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
+}
+
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn a_file_database_survives_reopen_and_ids_keep_increasing() {
+    let dir = std::env::temp_dir().join(format!("durq-reopen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("r.db");
+    let _ = std::fs::remove_file(&path);
+    let p = path.to_str().unwrap();
+    let first = {
+        let mut s = Store::open(p, &Default::default()).unwrap();
+        enqueue(&mut s, "a", json!({"labels": {"x": "y"}}))
+    };
+    let mut s = Store::open(p, &Default::default()).unwrap();
+    assert_eq!(status(&s, &first), "pending");
+    // Clock went back: ids still increase.
+    let second = ok(&mut s, json!({"op": "enqueue", "now": T0 - 100_000, "job": "a", "input": 1}))["id"].as_str().unwrap().to_string();
+    assert!(second > first);
+    assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
+    let mode: String = s.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
