@@ -195,6 +195,8 @@ pub enum Op {
     Retrigger(IdOp),
     /// Delete terminal runs finished before `older_than`.
     PurgeRuns(PurgeOp),
+    /// Expire every lease now (at open: the previous owner of the file is gone).
+    ExpireLeases(NowOp),
 }
 
 #[derive(Deserialize)]
@@ -226,6 +228,7 @@ impl Op {
             "deleteRun" => Op::DeleteRun(p(text)?),
             "retrigger" => Op::Retrigger(p(text)?),
             "purgeRuns" => Op::PurgeRuns(p(text)?),
+            "expireLeases" => Op::ExpireLeases(p(text)?),
             other => return Err(crate::Error::invalid(format!("unknown operation {other:?}"))),
         })
     }
@@ -363,6 +366,14 @@ pub struct IdOp {
     pub now: i64,
     /// Run id.
     pub id: String,
+}
+
+/// `expireLeases`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NowOp {
+    /// Clock, ms.
+    pub now: i64,
 }
 
 /// `purgeRuns`.

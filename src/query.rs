@@ -67,10 +67,10 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
 /// read its `EXPLAIN QUERY PLAN`).
 ///
 /// Plan: with labels, the first label drives the query through the
-/// `run_labels_kv (key, value, run_id)` index, which yields that label's
+/// `run_labels (key, value, run_id)` primary key, which yields that label's
 /// runs already in id (creation) order, so a page costs O(log n + page)
 /// whatever the label's selectivity; every further label is one `EXISTS`
-/// probe on the `run_labels` primary key. Without labels, a status or job
+/// probe on the same primary key. Without labels, a status or job
 /// filter walks `runs_status` / `runs_job`, else the primary key.
 ///
 /// # Errors
@@ -94,7 +94,7 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("l0.key = {a} AND l0.value = {b}"));
-        ("run_labels AS l0 INDEXED BY run_labels_kv CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(), "l0.run_id")
+        ("run_labels AS l0 CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(), "l0.run_id")
     } else if f.status.is_some() {
         ("runs AS r INDEXED BY runs_status".to_string(), "r.id")
     } else if f.job.is_some() {
@@ -105,7 +105,7 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
     for (k, v) in labels.iter().skip(1) {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
-        wh.push(format!("EXISTS (SELECT 1 FROM run_labels AS l WHERE l.run_id = r.id AND l.key = {a} AND l.value = {b})"));
+        wh.push(format!("EXISTS (SELECT 1 FROM run_labels AS l WHERE l.key = {a} AND l.value = {b} AND l.run_id = r.id)"));
     }
     if let Some(s) = f.status {
         let a = p(Value::Text(s.as_str().into()), &mut params);
@@ -206,10 +206,26 @@ pub fn logs(c: &Connection, id: &str) -> Result<Vec<LogRecord>> {
 
 /// Earliest `run_at` of a pending run or `lease_expires_at` of a leased
 /// run in `queue`, ms; `None` if neither exists.
+///
+/// Pending runs are indexed by (queue, priority DESC, run_at) for the claim,
+/// so the earliest `run_at` is found by a skip-scan over the distinct
+/// priorities: one seek per priority level in use (usually a handful),
+/// instead of a second index that every enqueue would pay for.
 pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
-    let due: Option<i64> = c
-        .prepare_cached("SELECT min(run_at) FROM runs INDEXED BY runs_due WHERE queue = ?1 AND status = 'pending'")?
-        .query_row(params![queue], |r| r.get(0))?;
+    let mut due: Option<i64> = None;
+    let mut next_prio = c.prepare_cached(
+        "SELECT priority, run_at FROM runs INDEXED BY runs_claim
+         WHERE queue = ?1 AND status = 'pending' AND priority < ?2
+         ORDER BY priority DESC, run_at LIMIT 1",
+    )?;
+    let mut below = i64::MAX;
+    while let Some((prio, run_at)) = next_prio
+        .query_row(params![queue, below], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+    {
+        due = Some(due.map_or(run_at, |d: i64| d.min(run_at)));
+        below = prio;
+    }
     let lease: Option<i64> = c
         .prepare_cached("SELECT min(lease_expires_at) FROM runs INDEXED BY runs_lease WHERE queue = ?1 AND status = 'leased'")?
         .query_row(params![queue], |r| r.get(0))?;

@@ -105,6 +105,17 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
         }
         Op::Retrigger(o) => raw(&retrigger(c, ids, o)?),
         Op::PurgeRuns(o) => raw(&purge(c, o)?),
+        Op::ExpireLeases(o) => {
+            // A file database has one owner at a time (the façade's lock
+            // file), so at open every lease belongs to a process that is
+            // gone: make them due now rather than waiting out `leaseMs`.
+            // The next claim recovers them (fencing token bumped).
+            check_now(o.now)?;
+            let n = c
+                .prepare_cached("UPDATE runs SET lease_expires_at = ?1 WHERE status = 'leased' AND lease_expires_at > ?1")?
+                .execute(params![o.now])?;
+            raw(&serde_json::json!({ "expired": n }))
+        }
     }
 }
 
@@ -180,7 +191,7 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
         r.idempotency_key, r.concurrency_key, max_attempts, backoff_json
     ])?;
     if !labels.is_empty() {
-        let mut st = c.prepare_cached("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)")?;
+        let mut st = c.prepare_cached("INSERT INTO run_labels (key, value, run_id) VALUES (?2, ?3, ?1)")?;
         for (k, v) in labels {
             st.execute(params![id, k, v])?;
         }
@@ -436,7 +447,12 @@ fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
 }
 
 fn delete_run(c: &Connection, id: &str) -> Result<()> {
-    c.prepare_cached("DELETE FROM run_labels WHERE run_id = ?1")?.execute(params![id])?;
+    // Label rows are found through the run's JSON copy of its labels.
+    c.prepare_cached(
+        "DELETE FROM run_labels WHERE (key, value, run_id) IN
+            (SELECT j.key, j.value, r.id FROM runs AS r, json_each(r.labels) AS j WHERE r.id = ?1)",
+    )?
+    .execute(params![id])?;
     c.prepare_cached("DELETE FROM steps WHERE run_id = ?1")?.execute(params![id])?;
     c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?.execute(params![id])?;
     c.prepare_cached("DELETE FROM runs WHERE id = ?1")?.execute(params![id])?;
@@ -467,7 +483,7 @@ fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retri
          FROM runs WHERE id = ?1",
     )?
     .execute(params![o.id, id, o.now])?;
-    c.prepare_cached("INSERT INTO run_labels (run_id, key, value) SELECT ?2, key, value FROM run_labels WHERE run_id = ?1")?
+    c.prepare_cached("INSERT INTO run_labels (key, value, run_id) SELECT j.key, j.value, ?2 FROM runs AS r, json_each(r.labels) AS j WHERE r.id = ?1")?
         .execute(params![o.id, id])?;
     Ok(Retriggered { id })
 }

@@ -48,8 +48,6 @@ pub const MIGRATIONS: &[&str] = &[
 
     -- Claim: the next due pending run of a queue, by priority, runAt, id.
     CREATE INDEX runs_claim ON runs (queue, priority DESC, run_at, id) WHERE status = 'pending';
-    -- Next wake-up: earliest runAt of a queue's pending runs, one seek.
-    CREATE INDEX runs_due ON runs (queue, run_at) WHERE status = 'pending';
     -- Expired-lease recovery and next lease expiry, one seek.
     CREATE INDEX runs_lease ON runs (queue, lease_expires_at) WHERE status = 'leased';
     -- At most one leased run per concurrency key (enforced, not hoped for).
@@ -65,14 +63,16 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_finished ON runs (finished_at) WHERE finished_at IS NOT NULL;
 
     -- Labels, normalized; the JSON copy on runs.labels is for reads/events.
+    -- Keyed (key, value, run_id): a label's runs come in id (creation)
+    -- order from one b-tree, and an extra label is one primary-key probe.
+    -- Rows are deleted by key from the run's JSON copy, so no second index
+    -- on run_id is kept (each index is one more b-tree insert per label).
     CREATE TABLE run_labels (
-        run_id TEXT NOT NULL,
         key    TEXT NOT NULL,
         value  TEXT NOT NULL,
-        PRIMARY KEY (run_id, key)
+        run_id TEXT NOT NULL,
+        PRIMARY KEY (key, value, run_id)
     ) WITHOUT ROWID;
-    -- (key, value) lookups; run_id last so a label's runs come in id order.
-    CREATE INDEX run_labels_kv ON run_labels (key, value, run_id);
 
     -- Checkpointed step outputs.
     CREATE TABLE steps (

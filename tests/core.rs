@@ -75,7 +75,7 @@ fn enqueue_and_read_back() {
         assert_eq!(run["input"], json!({"n": 1}));
         assert_eq!(run["labels"], json!({"kind": "x", "tenant": "acme"}));
         assert_eq!(run["priority"], 2);
-        let n: i64 = s.connection().query_row("SELECT count(*) FROM run_labels WHERE run_id = ?1", [&id], |r| r.get(0)).unwrap();
+        let n: i64 = s.connection().query_row("SELECT count(*) FROM run_labels WHERE run_id = ?1 AND key IN ('tenant', 'kind')", [&id], |r| r.get(0)).unwrap();
         assert_eq!(n, 2);
         assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
     }
@@ -410,9 +410,9 @@ fn label_filters_use_the_label_index_never_a_scan() {
     labels.insert("tier".to_string(), "gold".to_string());
     let (sql, params) = query::list_runs_sql(&RunFilter { labels: Some(labels), status: Some(durq::Status::Failed), cursor: Some("0192f000-0000-7000-8000-000000000000".into()), ..Default::default() }).unwrap();
     let p = plan(&s, &sql, &params);
-    assert!(p.contains("SEARCH l0 USING COVERING INDEX run_labels_kv (key=? AND value=? AND run_id<?)"), "{p}");
+    assert!(p.contains("SEARCH l0 USING PRIMARY KEY (key=? AND value=? AND run_id<?)"), "{p}");
     assert!(p.lines().any(|l| l.starts_with("SEARCH r USING") && l.contains("id=?)")), "runs by key: {p}");
-    assert!(p.contains("USING PRIMARY KEY (run_id=? AND key=?)"), "{p}");
+    assert!(p.contains("USING PRIMARY KEY (key=? AND value=? AND run_id=?)"), "{p}");
     assert!(!p.contains("SCAN"), "no full scan: {p}");
     assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
 }
@@ -457,4 +457,29 @@ fn a_file_database_survives_reopen_and_ids_keep_increasing() {
     assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
     let mode: String = s.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[test]
+fn expire_leases_at_open_makes_a_dead_owners_runs_claimable_at_once() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({}));
+        let t1 = claim(&mut s, T0, 1)["runs"][0]["token"].as_i64().unwrap();
+        assert_eq!(ok(&mut s, json!({"op": "expireLeases", "now": T0 + 1}))["expired"], 1);
+        let c = claim(&mut s, T0 + 1, 1);
+        assert_eq!(c["expired"][0]["id"], id.as_str());
+        assert!(c["runs"][0]["token"].as_i64().unwrap() > t1);
+    }
+}
+
+#[test]
+fn next_wake_at_is_the_earliest_due_time_across_priorities() {
+    for (_, mut s) in backends() {
+        assert_eq!(s.next_wake_at("default").unwrap(), None);
+        enqueue(&mut s, "a", json!({"priority": 9, "runAt": T0 + 500}));
+        enqueue(&mut s, "a", json!({"priority": 1, "runAt": T0 + 300}));
+        enqueue(&mut s, "a", json!({"priority": -4, "runAt": T0 + 200}));
+        enqueue(&mut s, "a", json!({"priority": 1, "runAt": T0 + 100, "queue": "other"}));
+        assert_eq!(s.next_wake_at("default").unwrap(), Some(T0 + 200));
+        assert_eq!(s.next_wake_at("other").unwrap(), Some(T0 + 100));
+    }
 }

@@ -1,0 +1,71 @@
+//! Native baselines for BENCHMARKS.md, run by `bench/run.mjs` in the same
+//! session as the JS benchmarks (the machine is shared and noisy, so only
+//! ratios measured side by side mean anything).
+//!
+//! Prints one JSON object: rows/s for raw rusqlite inserts of the same rows
+//! durq writes for an enqueue (one `runs` row + 2 `run_labels` rows, same
+//! schema and indexes, WAL, synchronous=FULL, 1000 rows per transaction),
+//! and for durq's own core called natively (`Store::apply`, same batches).
+//!
+//! Usage: `cargo bench --bench native -- <dir> <rows>`
+
+use durq::{Store, StoreOptions};
+use rusqlite::{params, Connection};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let dir = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench/out".into()));
+    let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = 1000;
+    let input = r#"{"path":"/some/where/package.json","size":1234}"#;
+
+    // Raw rusqlite: the durq schema, plain INSERTs.
+    let raw_path = dir.join("native-raw.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", raw_path.display()));
+    }
+    drop(Store::open(raw_path.to_str().unwrap(), &StoreOptions::default()).unwrap());
+    let conn = Connection::open(&raw_path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA locking_mode=EXCLUSIVE;").unwrap();
+    let t = Instant::now();
+    let base = 1_700_000_000_000i64;
+    let mut n = 0;
+    while n < rows {
+        conn.execute_batch("BEGIN").unwrap();
+        {
+            let mut run = conn.prepare_cached("INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels, max_attempts, backoff) VALUES (?1, 'default', 'scan', 'pending', 0, ?2, ?2, ?2, ?3, ?4, 3, '{}')").unwrap();
+            let mut lab = conn.prepare_cached("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)").unwrap();
+            for i in n..(n + batch).min(rows) {
+                let id = format!("{:012x}-0000-7000-8000-{:012x}", base + i as i64, i);
+                let tenant = format!("t{}", i % 100);
+                run.execute(params![id, base, input, format!(r#"{{"tenant":"{tenant}","kind":"a"}}"#)]).unwrap();
+                lab.execute(params![id, "tenant", tenant]).unwrap();
+                lab.execute(params![id, "kind", "a"]).unwrap();
+            }
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        n += batch;
+    }
+    let raw_rate = rows as f64 / t.elapsed().as_secs_f64();
+    drop(conn);
+
+    // durq's core, natively, same batches through Store::apply.
+    let core_path = dir.join("native-core.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", core_path.display()));
+    }
+    let mut store = Store::open(core_path.to_str().unwrap(), &StoreOptions::default()).unwrap();
+    let t = Instant::now();
+    let mut n = 0;
+    while n < rows {
+        let ops: Vec<String> = (n..(n + batch).min(rows))
+            .map(|i| format!(r#"{{"op":"enqueue","now":{base},"job":"scan","input":{input},"labels":{{"tenant":"t{}","kind":"a"}}}}"#, i % 100))
+            .collect();
+        store.apply_json(&format!("[{}]", ops.join(","))).unwrap();
+        n += batch;
+    }
+    let core_rate = rows as f64 / t.elapsed().as_secs_f64();
+    println!(r#"{{"rows":{rows},"rawRusqliteRowsPerSec":{raw_rate:.0},"nativeCoreEnqueuePerSec":{core_rate:.0}}}"#);
+}

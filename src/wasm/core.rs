@@ -1,0 +1,140 @@
+//! `Core`: the one class the wasm module exports. Internal: the public
+//! contract is the TypeScript façade in `js/src`, and the shapes of every
+//! call are in `docs/boundary.md`.
+//!
+//! Plain data crosses as JSON text. Run inputs and outputs are user JSON that
+//! the core stores verbatim, so a JSON string (made by `JSON.stringify`, read
+//! once by `serde_json` with `RawValue`) is both the cheapest carrier and
+//! the one that cannot change a value on the way.
+//!
+//! No method calls user JavaScript while it runs (the VFS host's file calls
+//! are the only JS it reaches), so a re-entrant call cannot happen.
+
+use super::error::{js_error, to_js};
+use crate::{RunFilter, Store, StoreOptions, Synchronous};
+use wasm_bindgen::prelude::*;
+
+/// A durq database handle (one SQLite connection).
+#[wasm_bindgen]
+pub struct Core {
+    store: Option<Store>,
+}
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn seed_of(seed: f64) -> u64 {
+    if seed.is_finite() {
+        seed.abs() as u64
+    } else {
+        0
+    }
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// Opens an in-memory database. `seed`: entropy for run ids (an integer
+    /// below 2^53, e.g. from `crypto.getRandomValues`).
+    ///
+    /// Throws a `DurqError` if SQLite cannot set the database up.
+    #[wasm_bindgen(js_name = openMemory)]
+    pub fn open_memory(seed: f64) -> JsResult<Core> {
+        Ok(Core { store: Some(Store::open_in_memory(seed_of(seed)).map_err(|e| to_js(&e))?) })
+    }
+
+    /// Opens (creating if missing) the database file at `path` through the
+    /// host VFS, whose file I/O is done by `host` (see `js/src/node/host-fs.ts`).
+    /// `synchronous` is `"full"` (fsync at every commit; the default) or
+    /// `"normal"`.
+    ///
+    /// Throws `DURQ_INVALID_INPUT` for a bad `synchronous`, `SQLITE_CANTOPEN`
+    /// if the file cannot be opened, `SQLITE_NOTADB` if it is not a database,
+    /// `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote it.
+    #[wasm_bindgen(js_name = openFile)]
+    pub fn open_file(
+        path: &str,
+        host: super::host_fs::HostFs,
+        seed: f64,
+        synchronous: &str,
+    ) -> JsResult<Core> {
+        let synchronous = Synchronous::parse(synchronous).map_err(|e| to_js(&e))?;
+        let vfs = super::host_fs::register(host)?;
+        let options = StoreOptions { synchronous, vfs: Some(vfs.to_string()), seed: seed_of(seed) };
+        Ok(Core { store: Some(Store::open(path, &options).map_err(|e| to_js(&e))?) })
+    }
+
+    fn store(&self) -> JsResult<&Store> {
+        self.store.as_ref().ok_or_else(|| to_js(&crate::Error::Closed))
+    }
+
+    /// Applies a JSON array of operations in one transaction, a savepoint
+    /// each; returns the JSON array of outcomes (`{"ok": ...}` or
+    /// `{"err": {"code", "message"}}`).
+    ///
+    /// Throws `DURQ_CLOSED` after `close()`, `DURQ_INVALID_INPUT` if
+    /// `opsJson` is not a JSON array, or an `SQLITE_*` error if the commit
+    /// fails (then none of the operations took effect).
+    pub fn apply(&mut self, ops_json: &str) -> JsResult<String> {
+        let store = self.store.as_mut().ok_or_else(|| to_js(&crate::Error::Closed))?;
+        store.apply_json(ops_json).map_err(|e| to_js(&e))
+    }
+
+    /// The run `id` as JSON. Throws `DURQ_NOT_FOUND` if there is none.
+    #[wasm_bindgen(js_name = getRun)]
+    pub fn get_run(&self, id: &str) -> JsResult<String> {
+        let run = self.store()?.get_run(id).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&run).expect("run serializes"))
+    }
+
+    /// A page of runs for a JSON filter (`{job, status, queue, labels,
+    /// createdAfter, createdBefore, limit, cursor}`), as
+    /// `{"runs": [...], "nextCursor": string | null}`.
+    ///
+    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad limit, label or cursor.
+    #[wasm_bindgen(js_name = listRuns)]
+    pub fn list_runs(&self, filter_json: &str) -> JsResult<String> {
+        let filter: RunFilter = serde_json::from_str(filter_json)
+            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad listRuns filter: {e}")))?;
+        let page = self.store()?.list_runs(&filter).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// Stored steps of run `id`: `[{name, output, attempt, createdAt}]`.
+    #[wasm_bindgen(js_name = getSteps)]
+    pub fn get_steps(&self, id: &str) -> JsResult<String> {
+        let steps = self.store()?.steps(id).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&steps).expect("steps serialize"))
+    }
+
+    /// Log lines of run `id`: `[{at, attempt, level, message}]`.
+    #[wasm_bindgen(js_name = getLogs)]
+    pub fn get_logs(&self, id: &str) -> JsResult<String> {
+        let logs = self.store()?.logs(id).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&logs).expect("logs serialize"))
+    }
+
+    /// Earliest time (ms) a worker of `queue` has something to do: a pending
+    /// run's `runAt` or a lease's expiry; `undefined` if none.
+    #[wasm_bindgen(js_name = nextWakeAt)]
+    pub fn next_wake_at(&self, queue: &str) -> JsResult<Option<f64>> {
+        Ok(self.store()?.next_wake_at(queue).map_err(|e| to_js(&e))?.map(|t| t as f64))
+    }
+
+    /// Run counts by status as JSON `{pending, leased, completed, failed, cancelled}`.
+    pub fn stats(&self) -> JsResult<String> {
+        let s = self.store()?.stats().map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&s).expect("stats serialize"))
+    }
+
+    /// `PRAGMA integrity_check` lines as JSON (`["ok"]` when sound).
+    #[wasm_bindgen(js_name = integrityCheck)]
+    pub fn integrity_check(&self) -> JsResult<String> {
+        let lines = self.store()?.integrity_check().map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&lines).expect("lines serialize"))
+    }
+
+    /// Closes the database (checkpointing the WAL of a file database). Every
+    /// later call throws `DURQ_CLOSED`; closing twice is a no-op.
+    pub fn close(&mut self) {
+        self.store = None;
+    }
+}
