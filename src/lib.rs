@@ -17,6 +17,7 @@ pub mod queue;
 pub mod schema;
 pub mod store;
 pub mod validate;
+pub mod vfs;
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 pub mod wasm;

@@ -2,7 +2,7 @@
 //!
 //! [`FileHost`] is the seam between SQLite's VFS callbacks (in
 //! [`super::store`]) and whatever really touches the disk: `std::fs` natively
-//! ([`super::StdFileHost`]), or a JavaScript object built on `node:fs` on
+//! (`StdFileHost`), or a JavaScript object built on `node:fs` on
 //! wasm (`src/wasm/host_fs.rs`). Keeping it this small keeps the JS side a
 //! thin shim and lets the VFS logic be tested natively.
 
@@ -204,7 +204,7 @@ impl From<std::io::Error> for HostError {
 ///
 /// Paths are the host's own (absolute after [`FileHost::full_path`]); offsets
 /// and sizes are in bytes. Every method reports failure as a [`HostError`]
-/// and never panics. Implementations: [`super::StdFileHost`] (native,
+/// and never panics. Implementations: `StdFileHost` (native,
 /// `std::fs`) and the JS `HostFs` object on wasm (`src/wasm/host_fs.rs`,
 /// built on `node:fs` by `js/src/node/host-fs.ts`).
 ///
@@ -230,8 +230,12 @@ pub trait FileHost: MaybeSendSync + 'static {
     ///
     /// # Errors
     /// Any OS failure of the read.
-    fn read_at(&self, handle: &Self::Handle, buf: &mut [u8], offset: u64)
-        -> Result<usize, HostError>;
+    fn read_at(
+        &self,
+        handle: &Self::Handle,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<usize, HostError>;
 
     /// Writes all of `data` at byte `offset`, growing the file (with zeros
     /// before `offset` if it lies past the end).
@@ -239,8 +243,12 @@ pub trait FileHost: MaybeSendSync + 'static {
     /// # Errors
     /// Any OS failure; [`HostErrorKind::NoSpace`] when the disk is full. Some
     /// bytes may have been written when this fails.
-    fn write_all_at(&self, handle: &Self::Handle, data: &[u8], offset: u64)
-        -> Result<(), HostError>;
+    fn write_all_at(
+        &self,
+        handle: &Self::Handle,
+        data: &[u8],
+        offset: u64,
+    ) -> Result<(), HostError>;
 
     /// Sets the file's length to `size` bytes, cutting or zero-extending it.
     ///

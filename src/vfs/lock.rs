@@ -35,7 +35,9 @@ impl LockTable {
     fn paths(&self) -> MutexGuard<'_, HashMap<String, PathLocks>> {
         // A panic elsewhere while holding the guard cannot leave the map in a
         // torn state (every update is a few field writes), so recover it.
-        self.paths.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.paths
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Raises `held` (this handle's level on `path`) to `want`, or fails
@@ -134,13 +136,22 @@ mod tests {
         table.lock("db", &mut a, Reserved).unwrap();
         assert!(table.reserved("db"));
         // b cannot reserve while a does.
-        assert_eq!(table.lock("db", &mut b, Reserved).unwrap_err().code(), VfsErrorCode::Busy);
+        assert_eq!(
+            table.lock("db", &mut b, Reserved).unwrap_err().code(),
+            VfsErrorCode::Busy
+        );
         // a cannot go exclusive while b reads, but keeps PENDING.
-        assert_eq!(table.lock("db", &mut a, Exclusive).unwrap_err().code(), VfsErrorCode::Busy);
+        assert_eq!(
+            table.lock("db", &mut a, Exclusive).unwrap_err().code(),
+            VfsErrorCode::Busy
+        );
         assert_eq!(a, Pending);
         // PENDING keeps a new reader out.
         let mut c = None;
-        assert_eq!(table.lock("db", &mut c, Shared).unwrap_err().code(), VfsErrorCode::Busy);
+        assert_eq!(
+            table.lock("db", &mut c, Shared).unwrap_err().code(),
+            VfsErrorCode::Busy
+        );
         table.unlock("db", &mut b, None);
         table.lock("db", &mut a, Exclusive).unwrap();
         assert_eq!(a, Exclusive);
