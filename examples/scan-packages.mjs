@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Scan every package.json under a directory with a durable run queue.
+//
+//   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--step-delay-ms MS] [--journal FILE]
+//
+// DIR defaults to this project's node_modules: real files nobody here wrote.
+// One run per file is enqueued (idempotency key = the file's path, so a
+// restart never duplicates a run) with labels for its licence and module
+// type; a worker processes them in three checkpointed steps (read, parse,
+// summarize). Kill it with `kill -9` at any moment and start it again: it
+// resumes where it stopped, replaying stored steps instead of re-running them.
+
+import { open, defineJob } from "durq";
+import { readdir, readFile } from "node:fs/promises";
+import { appendFileSync, mkdirSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    db: { type: "string", default: join(here, "data", "packages.db") },
+    concurrency: { type: "string", default: "8" },
+    "step-delay-ms": { type: "string", default: "0" },
+    journal: { type: "string" },
+  },
+});
+const root = resolve(positionals[0] ?? join(here, "..", "node_modules"));
+const stepDelayMs = Number(opts["step-delay-ms"]);
+mkdirSync(dirname(resolve(opts.db)), { recursive: true });
+
+/** Records each step execution (not replays) so a crash test can count them. */
+function journal(runId, step) {
+  if (opts.journal) appendFileSync(opts.journal, `${process.pid} ${runId} ${step}\n`);
+}
+
+async function work(runId, name, fn) {
+  journal(runId, name);
+  if (stepDelayMs > 0) await sleep(stepDelayMs);
+  return fn();
+}
+
+const scanPackage = defineJob({
+  name: "scan-package",
+  retry: { maxAttempts: 2, backoff: { initialMs: 10, factor: 2, maxMs: 100, jitter: 0.25 } },
+  async run(step, input) {
+    const text = await step.run("read", () => work(step.runId, "read", () => readFile(input.path, "utf8")));
+    const pkg = await step.run("parse", () =>
+      work(step.runId, "parse", () => {
+        const p = JSON.parse(text); // a malformed package.json fails the run, with its error stored
+        return {
+          name: typeof p.name === "string" ? p.name : null,
+          version: typeof p.version === "string" ? p.version : null,
+          license: licenseOf(p),
+          type: p.type === "module" ? "module" : "commonjs",
+          dependencies: Object.keys(p.dependencies ?? {}).length,
+          devDependencies: Object.keys(p.devDependencies ?? {}).length,
+          hasTypes: Boolean(p.types ?? p.typings),
+          bin: typeof p.bin === "string" ? 1 : Object.keys(p.bin ?? {}).length,
+        };
+      }),
+    );
+    const summary = await step.run("summarize", () =>
+      work(step.runId, "summarize", () => ({
+        ...pkg,
+        bytes: Buffer.byteLength(text),
+        line: `${pkg.name ?? "(unnamed)"}@${pkg.version ?? "?"} ${pkg.license} ${pkg.type}, ${pkg.dependencies} deps`,
+      })),
+    );
+    await step.progress({ done: 3, of: 3 });
+    return summary;
+  },
+});
+
+function licenseOf(p) {
+  const l = p.license ?? p.licenses;
+  const s = typeof l === "string" ? l : Array.isArray(l) ? l.map((x) => x?.type ?? x).join(" OR ") : l?.type;
+  return typeof s === "string" && s.length > 0 ? s.slice(0, 100) : "UNKNOWN";
+}
+
+/** Every package.json under `dir` (node_modules nests, so walk it all). */
+async function findPackageJsons(dir) {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && e.name === "package.json")
+    .map((e) => join(e.parentPath ?? e.path, e.name))
+    .sort();
+}
+
+/** Labels from a quick look at the file; a file that does not parse is labelled so. */
+async function labelsFor(path) {
+  try {
+    const p = JSON.parse(await readFile(path, "utf8"));
+    return { license: licenseOf(p), module: p.type === "module" ? "esm" : "cjs", dir: topDir(path) };
+  } catch {
+    return { license: "UNPARSEABLE", module: "unknown", dir: topDir(path) };
+  }
+}
+
+function topDir(path) {
+  const rel = relative(root, path).split(/[\\/]/);
+  const top = rel[0]?.startsWith("@") ? `${rel[0]}/${rel[1]}` : rel[0];
+  return (top ?? ".").slice(0, 200);
+}
+
+const db = await open({ path: opts.db });
+const started = Date.now();
+try {
+  const files = await findPackageJsons(root);
+  console.log(`durq: ${files.length} package.json files under ${root}`);
+  console.log(`durq: database ${resolve(opts.db)}`);
+
+  let created = 0;
+  const chunk = 500;
+  for (let i = 0; i < files.length; i += chunk) {
+    const items = await Promise.all(
+      files.slice(i, i + chunk).map(async (path) => ({
+        job: scanPackage,
+        input: { path },
+        options: { labels: await labelsFor(path), idempotencyKey: path },
+      })),
+    );
+    const results = await db.enqueueMany(items);
+    created += results.filter((r) => r.created).length;
+  }
+  console.log(`durq: enqueued ${created} new runs (${files.length - created} already known from an earlier start)`);
+
+  let done = 0;
+  let failed = 0;
+  db.on("run:completed", () => done++);
+  db.on("run:failed", () => failed++);
+  const ticker = setInterval(() => {
+    console.log(`durq: progress ${done} completed, ${failed} failed this session`);
+  }, 500);
+  const worker = db.worker({ jobs: [scanPackage], concurrency: Number(opts.concurrency), leaseMs: 30_000 });
+  await worker.processUntilIdle();
+  clearInterval(ticker);
+  console.log(`durq: progress ${done} completed, ${failed} failed this session`);
+
+  // Summary from label filters (served by the run_labels index).
+  const count = async (filter) => {
+    let n = 0;
+    let cursor;
+    do {
+      const page = await db.listRuns({ ...filter, limit: 1000, cursor });
+      n += page.runs.length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return n;
+  };
+  const licenses = new Map();
+  let cursor;
+  do {
+    const page = await db.listRuns({ job: "scan-package", status: "completed", limit: 1000, cursor });
+    for (const r of page.runs) licenses.set(r.labels.license, (licenses.get(r.labels.license) ?? 0) + 1);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  const top = [...licenses.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  console.log("\nSummary");
+  console.log(`  completed: ${await count({ job: "scan-package", status: "completed" })}`);
+  console.log(`  failed:    ${await count({ job: "scan-package", status: "failed" })}`);
+  console.log(`  ESM packages (label module=esm): ${await count({ labels: { module: "esm" } })}`);
+  console.log(`  CommonJS packages (label module=cjs): ${await count({ labels: { module: "cjs" } })}`);
+  for (const [license, n] of top) {
+    const esm = await count({ labels: { license, module: "esm" }, status: "completed" });
+    console.log(`  licence ${license}: ${n} packages, ${esm} of them ESM`);
+  }
+  const failures = await db.listRuns({ status: "failed", limit: 3 });
+  for (const r of failures.runs) console.log(`  failed: ${r.input.path}: ${r.error?.message}`);
+  console.log(`durq: done in ${Date.now() - started} ms`);
+} finally {
+  await db.close();
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's second command: set up, build, and run every test.
+#   1. the Rust core natively (cargo test)
+#   2. the same Rust tests compiled to wasm32, in Node (wasm-bindgen-test)
+#   3. the built npm package from JavaScript (node's test runner), memory and
+#      file storage, crash tests with kill -9 in child processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+
+step() { printf '\n\033[1m[test]\033[0m %s\n' "$*"; }
+step "Rust core, native"
+cargo test --tests
+step "Rust core, wasm32 in Node"
+cargo test --target wasm32-unknown-unknown --tests
+step "npm package, node --test"
+node --test --test-concurrency=1 js/test/
