@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scan every package.json under a directory with a durable run queue.
 //
-//   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--step-delay-ms MS] [--journal FILE]
+//   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--lease-ms MS] [--step-delay-ms MS] [--journal FILE]
 //
 // DIR defaults to this project's node_modules: real files nobody here wrote.
 // One run per file is enqueued (idempotency key = the file's path, so a
@@ -9,8 +9,11 @@
 // type; a worker processes them in three checkpointed steps (read, parse,
 // summarize). Kill it with `kill -9` at any moment and start it again: it
 // resumes where it stopped, replaying stored steps instead of re-running them.
+// The runs the killed process held are taken up again once their lease
+// (--lease-ms, default 30 s) has lapsed.
 
 import { open, defineJob } from "durq";
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -24,6 +27,7 @@ const { values: opts, positionals } = parseArgs({
   options: {
     db: { type: "string", default: join(here, "data", "packages.db") },
     concurrency: { type: "string", default: "8" },
+    "lease-ms": { type: "string", default: "30000" },
     "step-delay-ms": { type: "string", default: "0" },
     journal: { type: "string" },
   },
@@ -45,12 +49,14 @@ async function work(runId, name, fn) {
 
 const scanPackage = defineJob({
   name: "scan-package",
-  retry: { maxAttempts: 2, backoff: { initialMs: 10, factor: 2, maxMs: 100, jitter: 0.25 } },
+  // A run whose process was killed comes back with its lease expired, which
+  // counts as an attempt: leave room for a few kills besides real failures.
+  retry: { maxAttempts: 5, backoff: { initialMs: 10, factor: 2, maxMs: 100, jitter: 0.25 } },
   async run(step, input) {
     const text = await step.run("read", () => work(step.runId, "read", () => readFile(input.path, "utf8")));
     const pkg = await step.run("parse", () =>
       work(step.runId, "parse", () => {
-        const p = JSON.parse(text); // a malformed package.json fails the run, with its error stored
+        const p = JSON.parse(stripBom(text)); // a malformed package.json fails the run, with its error stored
         return {
           name: typeof p.name === "string" ? p.name : null,
           version: typeof p.version === "string" ? p.version : null,
@@ -75,10 +81,26 @@ const scanPackage = defineJob({
   },
 });
 
+function stripBom(text) {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** `s` cut to at most `bytes` UTF-8 bytes (label values and keys have byte limits). */
+function clip(s, bytes) {
+  let out = s.slice(0, bytes);
+  while (Buffer.byteLength(out) > bytes) out = out.slice(0, -1);
+  return out;
+}
+
+/** The idempotency key of a file: its path, or a hash of it past durq's 256-byte limit. */
+function keyOf(path) {
+  return Buffer.byteLength(path) <= 256 ? path : `sha256:${createHash("sha256").update(path).digest("hex")}`;
+}
+
 function licenseOf(p) {
   const l = p.license ?? p.licenses;
   const s = typeof l === "string" ? l : Array.isArray(l) ? l.map((x) => x?.type ?? x).join(" OR ") : l?.type;
-  return typeof s === "string" && s.length > 0 ? s.slice(0, 100) : "UNKNOWN";
+  return typeof s === "string" && s.length > 0 ? clip(s, 100) : "UNKNOWN";
 }
 
 /** Every package.json under `dir` (node_modules nests, so walk it all). */
@@ -93,7 +115,7 @@ async function findPackageJsons(dir) {
 /** Labels from a quick look at the file; a file that does not parse is labelled so. */
 async function labelsFor(path) {
   try {
-    const p = JSON.parse(await readFile(path, "utf8"));
+    const p = JSON.parse(stripBom(await readFile(path, "utf8")));
     return { license: licenseOf(p), module: p.type === "module" ? "esm" : "cjs", dir: topDir(path) };
   } catch {
     return { license: "UNPARSEABLE", module: "unknown", dir: topDir(path) };
@@ -103,7 +125,7 @@ async function labelsFor(path) {
 function topDir(path) {
   const rel = relative(root, path).split(/[\\/]/);
   const top = rel[0]?.startsWith("@") ? `${rel[0]}/${rel[1]}` : rel[0];
-  return (top ?? ".").slice(0, 200);
+  return clip(top || ".", 200);
 }
 
 const db = await open({ path: opts.db });
@@ -120,7 +142,7 @@ try {
       files.slice(i, i + chunk).map(async (path) => ({
         job: scanPackage,
         input: { path },
-        options: { labels: await labelsFor(path), idempotencyKey: path },
+        options: { labels: await labelsFor(path), idempotencyKey: keyOf(path) },
       })),
     );
     const results = await db.enqueueMany(items);
@@ -135,8 +157,26 @@ try {
   const ticker = setInterval(() => {
     console.log(`durq: progress ${done} completed, ${failed} failed this session`);
   }, 500);
-  const worker = db.worker({ jobs: [scanPackage], concurrency: Number(opts.concurrency), leaseMs: 30_000 });
-  await worker.processUntilIdle();
+  const worker = db.worker({ jobs: [scanPackage], concurrency: Number(opts.concurrency), leaseMs: Number(opts["lease-ms"]) });
+  // Not processUntilIdle(): it stops at runs that are not due yet, such as a
+  // retry waiting out its backoff or a run still leased by a killed earlier
+  // start (claimable once its lease lapses). The started worker sleeps until
+  // the next of those is due; we wait until no run is left unfinished.
+  worker.start();
+  for (;;) {
+    const unfinished = [];
+    for (const status of ["pending", "leased"]) {
+      let cursor;
+      do {
+        const page = await db.listRuns({ job: scanPackage, status, limit: 1000, cursor });
+        unfinished.push(...page.runs.map((r) => r.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    }
+    if (unfinished.length === 0) break;
+    for (const id of unfinished) await db.waitForRun(id);
+  }
+  await worker.stop();
   clearInterval(ticker);
   console.log(`durq: progress ${done} completed, ${failed} failed this session`);
 

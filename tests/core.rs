@@ -1,35 +1,62 @@
 //! The core's conformance suite: queue, labels, steps, leases, retries,
 //! cancellation, pagination and bad input, run against every storage backend
-//! available on the target (memory and a file natively; memory in wasm).
-//! The same file runs natively (`cargo test`) and as wasm in Node
-//! (`cargo test --target wasm32-unknown-unknown`).
+//! available on the target: memory everywhere; natively a file through
+//! SQLite's own VFS and a file through the host VFS on `std::fs`; on wasm a
+//! file through the host VFS on `node:fs` (the `HostFs` route the Node
+//! entry takes). The same file runs natively (`cargo test --test core`) and
+//! as wasm in Node (`cargo test --target wasm32-unknown-unknown --test core`).
+
+mod common;
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use durq::{query, RunFilter, Store};
+use durq::{query, RunFilter, Store, StoreOptions};
 use serde_json::{json, Value};
 
 const T0: i64 = 1_700_000_000_000;
 
-/// Every backend this target can test.
-fn backends() -> Vec<(&'static str, Store)> {
-    let mut v = vec![("memory", Store::open_in_memory(7).unwrap())];
-    #[cfg(not(target_family = "wasm"))]
-    {
-        let dir = std::env::temp_dir().join(format!("durq-core-{}-{}", std::process::id(), unique()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
-        v.push(("file", Store::open(path.to_str().unwrap(), &Default::default()).unwrap()));
+/// Every backend this target can test: memory, then each file route.
+fn backends() -> Vec<(&'static str, Backend)> {
+    let mut v = vec![("memory", Backend { store: Store::open_in_memory(7).unwrap(), _dir: None })];
+    for (name, options) in file_routes() {
+        let dir = common::TempDir::new("core");
+        let store = Store::open(&dir.path("core.db"), &options).unwrap();
+        v.push((name, Backend { store, _dir: Some(dir) }));
     }
     v
 }
 
-#[cfg(not(target_family = "wasm"))]
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
+/// A store and the directory of its file, removed after the store closes
+/// (fields drop in declaration order).
+struct Backend {
+    store: Store,
+    _dir: Option<common::TempDir>,
+}
+
+impl std::ops::Deref for Backend {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for Backend {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+/// The ways this target opens a database file, as `StoreOptions`.
+fn file_routes() -> Vec<(&'static str, StoreOptions)> {
+    #[cfg(not(target_family = "wasm"))]
+    let routes = vec![
+        ("file (SQLite's unix VFS)", StoreOptions::default()),
+        ("file (host VFS on std::fs)", StoreOptions { vfs: Some(common::std_host_vfs().to_owned()), ..Default::default() }),
+    ];
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    let routes = vec![("file (host VFS on node:fs)", StoreOptions { vfs: Some(common::node::node_host_vfs().to_owned()), ..Default::default() })];
+    routes
 }
 
 /// Applies ops as one batch through the JSON boundary; returns outcomes.
@@ -437,26 +464,26 @@ fn status_filter_and_claim_use_their_indexes() {
     assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
 }
 
-#[cfg(not(target_family = "wasm"))]
 #[test]
 fn a_file_database_survives_reopen_and_ids_keep_increasing() {
-    let dir = std::env::temp_dir().join(format!("durq-reopen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("r.db");
-    let _ = std::fs::remove_file(&path);
-    let p = path.to_str().unwrap();
-    let first = {
-        let mut s = Store::open(p, &Default::default()).unwrap();
-        enqueue(&mut s, "a", json!({"labels": {"x": "y"}}))
-    };
-    let mut s = Store::open(p, &Default::default()).unwrap();
-    assert_eq!(status(&s, &first), "pending");
-    // Clock went back: ids still increase.
-    let second = ok(&mut s, json!({"op": "enqueue", "now": T0 - 100_000, "job": "a", "input": 1}))["id"].as_str().unwrap().to_string();
-    assert!(second > first);
-    assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
-    let mode: String = s.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-    assert_eq!(mode, "wal");
+    for (name, options) in file_routes() {
+        let dir = common::TempDir::new("reopen");
+        let path = dir.path("r.db");
+        let first = {
+            let mut s = Store::open(&path, &options).unwrap();
+            enqueue(&mut s, "a", json!({"labels": {"x": "y"}}))
+        };
+        let mut s = Store::open(&path, &options).unwrap();
+        assert_eq!(status(&s, &first), "pending", "{name}");
+        let by_label = s.list_runs(&RunFilter { labels: Some([("x".to_string(), "y".to_string())].into()), ..Default::default() }).unwrap();
+        assert_eq!(by_label.runs.len(), 1, "{name}");
+        // Clock went back: ids still increase.
+        let second = ok(&mut s, json!({"op": "enqueue", "now": T0 - 100_000, "job": "a", "input": 1}))["id"].as_str().unwrap().to_string();
+        assert!(second > first, "{name}");
+        assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()], "{name}");
+        let mode: String = s.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal", "{name}");
+    }
 }
 
 #[test]

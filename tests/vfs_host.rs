@@ -5,6 +5,8 @@
 //! same VFS through the wasm `HostFs` binding in Node:
 //! `cargo test --target wasm32-unknown-unknown --test vfs_host`.
 
+mod common;
+
 #[cfg(not(target_family = "wasm"))]
 mod native {
 
@@ -709,61 +711,10 @@ mod wasm {
     use durq::vfs::{last_error_message, register_host_vfs_as};
     use durq::wasm::host_fs::HostFs;
     use rusqlite::{Connection, ErrorCode, OpenFlags};
-    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[wasm_bindgen(inline_js = r#"
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
-const FLAGS = {
-  read: fs.constants.O_RDONLY,
-  readWrite: fs.constants.O_RDWR,
-  create: fs.constants.O_RDWR | fs.constants.O_CREAT,
-  createNew: fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL,
-};
-function nodeHost(state) {
-  return {
-    open: (p, mode) => fs.openSync(p, FLAGS[mode]),
-    read: (fd, buf, pos) => fs.readSync(fd, buf, 0, buf.length, pos),
-    write: (fd, data, pos) => {
-      if (state.fullDisk) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28 });
-      let done = 0;
-      while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, pos + done);
-      return done;
-    },
-    truncate: (fd, size) => fs.ftruncateSync(fd, size),
-    sync: (fd, dataOnly) => { state.syncs += 1; dataOnly ? fs.fdatasyncSync(fd) : fs.fsyncSync(fd); },
-    size: (fd) => fs.fstatSync(fd).size,
-    close: (fd) => fs.closeSync(fd),
-    exists: (p) => fs.existsSync(p),
-    delete: (p) => { try { fs.unlinkSync(p); } catch (e) { if (e.code !== "ENOENT") throw e; } },
-    syncDir: (p) => { const fd = fs.openSync(path.dirname(p), "r"); try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); } },
-    fullPath: (p) => path.resolve(p),
-  };
-}
-module.exports.makeHost = (state) => nodeHost(state);
-module.exports.makeState = () => ({ syncs: 0, fullDisk: false });
-module.exports.setFullDisk = (state, on) => { state.fullDisk = on; };
-module.exports.syncs = (state) => state.syncs;
-module.exports.tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "durq-vfs-wasm-"));
-module.exports.removeDir = (d) => fs.rmSync(d, { recursive: true, force: true });
-module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
-"#)]
-    extern "C" {
-        #[wasm_bindgen(js_name = makeHost)]
-        fn make_host(state: &JsValue) -> HostFs;
-        #[wasm_bindgen(js_name = makeState)]
-        fn make_state() -> JsValue;
-        #[wasm_bindgen(js_name = setFullDisk)]
-        fn set_full_disk(state: &JsValue, on: bool);
-        fn syncs(state: &JsValue) -> f64;
-        #[wasm_bindgen(js_name = tempDir)]
-        fn temp_dir() -> String;
-        #[wasm_bindgen(js_name = removeDir)]
-        fn remove_dir(dir: &str);
-        fn names(dir: &str) -> String;
-    }
+    use crate::common::node::{make_host, make_state, names, remove_dir, set_full_disk, syncs, temp_dir};
 
     fn open_wal(path: &str, vfs: &str) -> Connection {
         let conn = Connection::open_with_flags_and_vfs(
@@ -786,7 +737,7 @@ module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
     fn rows_survive_reopen_and_syncs_reach_the_host() {
         let state = make_state();
         let vfs = register_host_vfs_as("durq-wasm-test-basic", make_host(&state)).unwrap();
-        let dir = temp_dir();
+        let dir = temp_dir("durq-vfs-wasm-");
         let path = format!("{dir}/app.db");
         {
             let conn = open_wal(&path, vfs);
@@ -821,7 +772,7 @@ module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
     fn thrown_enospc_is_sqlite_full_and_a_missing_dir_is_cantopen() {
         let state = make_state();
         let vfs = register_host_vfs_as("durq-wasm-test-errors", make_host(&state)).unwrap();
-        let dir = temp_dir();
+        let dir = temp_dir("durq-vfs-wasm-");
         let path = format!("{dir}/app.db");
         let conn = open_wal(&path, vfs);
         conn.execute_batch("CREATE TABLE t(x BLOB); INSERT INTO t VALUES (1);")
