@@ -1,0 +1,791 @@
+/**
+ * `open()` and {@link Durq}, the database handle: enqueue, read, cancel,
+ * delete, wait, workers and events.
+ *
+ * @module
+ */
+
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, resolve as resolvePath } from "node:path";
+import { realClock, type Clock } from "./clock.js";
+import { coreCall, loadCore, parseResult, randomSeed, type CoreHandle } from "./core.js";
+import { closedError, DurqError, invalidInput, type DurqErrorCode } from "./errors.js";
+import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./events.js";
+import { resolveJob, type Job } from "./job.js";
+import { acquireLock, type FileLock } from "./node/lock.js";
+import { nodeHostFs } from "./node/host-fs.js";
+import { isTerminal, RUN_STATUSES, type EnqueueResult, type LogRecord, type Run, type RunPage, type RunStats, type RunStatus, type StepRecord } from "./types.js";
+import { checkDuration, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
+import { Worker, type ClaimResult, type Execution, type WorkerHost, type WorkerOptions } from "./worker.js";
+import { opJson, WriteQueue } from "./write-queue.js";
+
+/** Where the database lives: a file (Node) or memory. */
+export type OpenTarget =
+  | {
+      /** Path of the SQLite database file; created (with its parent directories) if missing. A lock file `<path>.lock` sits beside it while it is open. */
+      path: string;
+    }
+  | {
+      /** An in-memory database, gone when closed. */
+      memory: true;
+    };
+
+/** Options of {@link open}. */
+export interface OpenOptions {
+  /** Source of time and timers (default: the real clock). Tests pass a {@link ManualClock}. */
+  clock?: Clock;
+  /**
+   * Durability of each commit, for a file database (default `"full"`).
+   * `"full"`: fsync at every commit; a resolved write survives power loss.
+   * `"normal"`: a resolved write survives the process being killed, but the
+   * last commits may be lost in a power failure; faster.
+   */
+  synchronous?: "full" | "normal";
+  /** Prefix of the ids of this process's workers, stored as lease owner (default `"<hostname>:<pid>"`). */
+  workerId?: string;
+}
+
+/** Options of {@link Durq.enqueue}. */
+export interface EnqueueOptions {
+  /** Labels to filter runs by in `listRuns`: at most 32; keys of 1 to 64 characters from `A-Z a-z 0-9 _ . : / -`; string values of at most 256 UTF-8 bytes, no NUL. */
+  labels?: Record<string, string>;
+  /** If a run of the same job with this key exists (in any status), it is returned (`created: false`) instead of a new one. 1 to 256 UTF-8 bytes, no NUL. */
+  idempotencyKey?: string;
+  /** At most one run with this key is leased at a time (across jobs). 1 to 256 UTF-8 bytes, no NUL. */
+  concurrencyKey?: string;
+  /** Higher runs are claimed first: a 32-bit integer (default 0). */
+  priority?: number;
+  /** Not claimed before this time: integer ms since the Unix epoch, or a `Date` (default: now). */
+  runAt?: number | Date;
+  /** Queue name (default `"default"`); workers work on one queue. */
+  queue?: string;
+}
+
+/** One item of {@link Durq.enqueueMany}. */
+export interface EnqueueItem<I = any> {
+  /** A job made by `defineJob`, or its name. */
+  job: Job<I, any> | string;
+  /** The run's input (JSON-serializable). */
+  input: I;
+  /** Options, as for `enqueue`. */
+  options?: EnqueueOptions;
+}
+
+/** Filter of {@link Durq.listRuns}. All given fields must match (AND). */
+export interface RunFilter {
+  /** Runs of this job (a job or its name). */
+  job?: Job<any, any> | string;
+  /** Runs in this status. */
+  status?: RunStatus;
+  /** Runs in this queue. */
+  queue?: string;
+  /** Runs having every one of these labels (served by the label index). */
+  labels?: Record<string, string>;
+  /** Runs created at or after this time (ms or `Date`). */
+  createdAfter?: number | Date;
+  /** Runs created before this time (ms or `Date`). */
+  createdBefore?: number | Date;
+  /** Page size: 1 ..= 1000 (default 50). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** Options of {@link Durq.waitForRun}. */
+export interface WaitOptions {
+  /** Give up after this many ms (by the database's clock) with `DURQ_TIMEOUT` (default: wait for ever). */
+  timeoutMs?: number;
+  /** Re-read the run this often, ms, to see changes made outside this process (default 1000). Changes made by this process are seen at once. */
+  pollMs?: number;
+}
+
+/** Options of {@link Durq.purgeRuns}. */
+export interface PurgeOptions {
+  /** Delete terminal runs (completed, failed, cancelled) that finished before this time: ms since the epoch or a `Date`. */
+  olderThan: number | Date;
+  /** Delete at most this many (default: all). */
+  limit?: number;
+}
+
+const ENQUEUE_OPTIONS = ["labels", "idempotencyKey", "concurrencyKey", "priority", "runAt", "queue"] as const;
+const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor"] as const;
+const I32_MIN = -2_147_483_648;
+const I32_MAX = 2_147_483_647;
+const DEFAULT_WAIT_POLL_MS = 1000;
+
+/**
+ * Opens a durq database.
+ *
+ * For a file (`{ path }`), creates missing parent directories, takes the
+ * exclusive lock `<path>.lock` (a lock left by a dead process on this host
+ * is taken over), opens or creates the SQLite file and migrates its schema.
+ * Runs still leased in the file belonged to a process that is gone: their
+ * leases are expired at once, so the next claim puts them back to work
+ * (each such attempt counts toward `maxAttempts`).
+ *
+ * @example
+ * ```ts
+ * const db = await open({ path: "./data/app.db" });
+ * const mem = await open({ memory: true }, { clock: new ManualClock(0) });
+ * ```
+ *
+ * @throws {DurqError} `DURQ_LOCKED` if another live process (or another
+ * `Durq` of this process) has the file open; `DURQ_INVALID_INPUT` for bad
+ * arguments; `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote the file;
+ * `SQLITE_CANTOPEN`, `SQLITE_NOTADB`, `SQLITE_CORRUPT`, `SQLITE_IOERR` for
+ * storage failures.
+ */
+export async function open(target: OpenTarget, options?: OpenOptions): Promise<Durq> {
+  if (!isPlainObject(target)) throw invalidInput("open() needs { path } or { memory: true }");
+  const t = target as { path?: unknown; memory?: unknown };
+  const keys = Object.keys(target);
+  const memory = t.memory === true && keys.length === 1;
+  const isPath = typeof t.path === "string" && keys.length === 1;
+  if (!memory && !isPath) throw invalidInput(`open() needs exactly one of { path: string } or { memory: true }, got keys ${JSON.stringify(keys)}`);
+  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId"]);
+  const clock = o.clock ?? realClock;
+  if (typeof clock !== "object" || clock === null || typeof clock.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
+    throw invalidInput("clock must be an object with now(), setTimeout(fn, ms) and clearTimeout(handle)");
+  }
+  const synchronous = o.synchronous ?? "full";
+  if (synchronous !== "full" && synchronous !== "normal") throw invalidInput(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
+  const workerId = o.workerId === undefined ? `${hostname()}:${process.pid}` : checkName("workerId", o.workerId);
+
+  const Core = await loadCore();
+  if (memory) {
+    const core = coreCall(() => Core.openMemory(randomSeed()));
+    return new Durq(core, { clock, workerId, path: undefined, lock: undefined });
+  }
+  const path = t.path as string;
+  if (path.length === 0 || path.includes("\0")) throw invalidInput("the database path must be non-empty and contain no NUL");
+  const abs = resolvePath(path);
+  try {
+    mkdirSync(dirname(abs), { recursive: true });
+  } catch (e) {
+    throw new DurqError("SQLITE_CANTOPEN", `cannot create the directory of ${abs}: ${(e as Error).message}`, { cause: e });
+  }
+  const lock = acquireLock(abs);
+  let core: CoreHandle | undefined;
+  try {
+    core = coreCall(() => Core.openFile(abs, nodeHostFs(), randomSeed(), synchronous));
+    expireOrphanedLeases(core, clock.now());
+    return new Durq(core, { clock, workerId, path: abs, lock });
+  } catch (e) {
+    try {
+      core?.close();
+    } catch {
+      // closing after a failed open: nothing more to do
+    }
+    lock.release();
+    throw e;
+  }
+}
+
+/**
+ * Makes every lease of a just-opened file database due now. The lock file
+ * says this process is the file's only user, so any run still leased was
+ * leased by a process that is gone (it crashed or was killed): the next
+ * claim recovers it at once instead of after its `leaseMs`.
+ */
+function expireOrphanedLeases(core: CoreHandle, now: number): void {
+  const out = parseResult<({ ok: unknown } | { err: { code: string; message: string } })[]>(
+    coreCall(() => core.apply(JSON.stringify([{ op: "expireLeases", now }]))),
+  );
+  const first = out[0];
+  if (first !== undefined && "err" in first) throw new DurqError(first.err.code as DurqErrorCode, first.err.message);
+}
+
+interface DurqInit {
+  clock: Clock;
+  workerId: string;
+  path: string | undefined;
+  lock: FileLock | undefined;
+}
+
+interface Waiter {
+  check(): void;
+}
+
+/**
+ * An open durq database. Made by {@link open}.
+ *
+ * Writes (`enqueue`, `cancel`, ...) go through one serialized write queue:
+ * those issued in the same turn of the event loop commit together in one
+ * SQLite transaction, each in its own savepoint, and each promise settles
+ * after that commit with its own result. Reads (`getRun`, `listRuns`, ...)
+ * do not wait for the queue: they see what has committed.
+ *
+ * After {@link Durq.close} every method rejects with `DURQ_CLOSED`.
+ */
+export class Durq {
+  /** Absolute path of the database file, or `undefined` for an in-memory database. */
+  readonly path: string | undefined;
+  /** The clock this database reads time from. */
+  readonly clock: Clock;
+
+  readonly #core: CoreHandle;
+  readonly #lock: FileLock | undefined;
+  readonly #workerId: string;
+  readonly #events = new Emitter();
+  readonly #queue: WriteQueue;
+  /** Workers that are started or have work in flight. */
+  readonly #workers = new Set<Worker>();
+  readonly #executions = new Map<string, Set<Execution>>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #workerHost: WorkerHost;
+  #workerCount = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+
+  /** @internal Use {@link open}. */
+  constructor(core: CoreHandle, init: DurqInit) {
+    this.#core = core;
+    this.#lock = init.lock;
+    this.path = init.path;
+    this.clock = init.clock;
+    this.#workerId = init.workerId;
+    this.#queue = new WriteQueue({
+      apply: (json) => this.#core.apply(json),
+      now: () => this.clock.now(),
+      onCommitError: (error) => this.#events.emit("error", { error, source: "commit" }),
+      onHookError: (error) => {
+        console.error("durq: internal error after a commit:", error);
+        this.#events.emit("error", { error, source: "worker" });
+      },
+    });
+    this.#workerHost = {
+      clock: this.clock,
+      events: this.#events,
+      submit: (json, onCommit) => this.#queue.submit(json, onCommit),
+      nextWakeAt: (queue) => {
+        try {
+          const at = this.#core.nextWakeAt(queue);
+          return typeof at === "number" ? at : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      checkOpen: () => this.#checkOpen(),
+      claimed: (result, workerId) => this.#claimed(result, workerId),
+      runChanged: (id, queue, from) => {
+        this.#notify(id);
+        this.#wakeWorkers(queue, from);
+      },
+      register: (e) => {
+        let set = this.#executions.get(e.id);
+        if (set === undefined) this.#executions.set(e.id, (set = new Set()));
+        set.add(e);
+      },
+      unregister: (e) => {
+        const set = this.#executions.get(e.id);
+        if (set !== undefined && set.delete(e) && set.size === 0) this.#executions.delete(e.id);
+      },
+      track: (w) => this.#workers.add(w),
+      untrack: (w) => this.#workers.delete(w),
+    };
+  }
+
+  /** Whether {@link Durq.close} has been called. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Number of SQLite transactions committed (or attempted) by the write
+   * queue so far; operations issued in one tick share one. For tests and
+   * diagnostics.
+   */
+  get transactions(): number {
+    return this.#queue.transactions;
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  /**
+   * Listens to an event (see {@link DurqEvents}); returns a function that
+   * removes the listener. Listeners run after the commit that caused the
+   * event; one that throws does not affect the others (the failure is
+   * emitted as an `error` event).
+   */
+  on<E extends DurqEventName>(name: E, listener: DurqListener<E>): () => void {
+    if (!EVENT_NAMES.includes(name)) throw invalidInput(`unknown event ${JSON.stringify(name)}; known: ${EVENT_NAMES.join(", ")}`);
+    if (typeof listener !== "function") throw invalidInput(`listener of ${JSON.stringify(name)} must be a function`);
+    return this.#events.on(name, listener);
+  }
+
+  /** Removes a listener added by {@link Durq.on}. */
+  off<E extends DurqEventName>(name: E, listener: DurqListener<E>): void {
+    this.#events.off(name, listener);
+  }
+
+  // ---- writes -------------------------------------------------------------
+
+  /**
+   * Enqueues a run of `job` with `input`.
+   *
+   * @param job - a job made by `defineJob`, or the name of one defined in this process
+   * @param input - any JSON-serializable value (not `undefined`, functions,
+   *   `BigInt`, `NaN`/`Infinity`, `Map`/`Set` or cycles)
+   * @returns `{ id, created, status }`; `created: false` when
+   *   `idempotencyKey` matched an existing run of the job (its id is returned)
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a non-JSON input or a bad
+   *   option; `DURQ_UNKNOWN_JOB` for a name no `defineJob` defined;
+   *   `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
+   */
+  enqueue<I>(job: Job<I, any> | string, input: I, options?: EnqueueOptions): Promise<EnqueueResult> {
+    let json: string;
+    let meta: { job: string; queue: string };
+    try {
+      this.#checkOpen();
+      const r = runJson(job, input, options, "");
+      meta = r.meta;
+      json = `{"op":"enqueue",${r.json.slice(1)}`;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.submit<EnqueueResult>(json, (r) => this.#enqueued(r, meta));
+  }
+
+  /**
+   * Enqueues several runs in one transaction: all are stored, or none (the
+   * promise then rejects with the first failure, naming the item).
+   *
+   * @returns one `{ id, created, status }` per item, in order
+   * @throws {DurqError} as {@link Durq.enqueue}; a bad item rejects the whole
+   *   call before anything is queued.
+   */
+  enqueueMany(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
+    let json: string;
+    const metas: { job: string; queue: string }[] = [];
+    try {
+      this.#checkOpen();
+      if (!Array.isArray(items)) throw invalidInput("enqueueMany needs an array of { job, input, options? }");
+      if (items.length === 0) return Promise.resolve([]);
+      const parts: string[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        const where = `enqueueMany item ${i}: `;
+        const it = checkOptions(`${where}item`, item, ["job", "input", "options"]);
+        if (!isPlainObject(item)) throw invalidInput(`${where}must be { job, input, options? }`);
+        const r = runJson(it.job!, it.input, it.options, where);
+        parts[i] = r.json;
+        metas.push(r.meta);
+      }
+      json = `{"op":"enqueueMany","runs":[${parts.join(",")}]}`;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.submit<EnqueueResult[]>(json, (results) => {
+      for (let i = 0; i < results.length; i++) this.#enqueued(results[i]!, metas[i]!);
+    });
+  }
+
+  /**
+   * Cancels a pending or leased run. A leased run's handler in this process
+   * sees its `step.signal` aborted at once (reason: a `DURQ_CANCELLED`
+   * error); one in another process at its next heartbeat. Its later writes
+   * are refused.
+   *
+   * @returns the new status and the one it had
+   * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run
+   *   already finished; `DURQ_CLOSED`.
+   */
+  cancel(id: string): Promise<{ status: "cancelled"; previous: RunStatus }> {
+    return this.#write(() => opJson({ op: "cancel", id: checkId(id) }), (r: { status: "cancelled"; previous: RunStatus }) => {
+      for (const e of [...(this.#executions.get(id) ?? [])]) e.cancel();
+      this.#events.emit("run:cancelled", { id, previous: r.previous });
+      this.#notify(id);
+    });
+  }
+
+  /**
+   * Deletes a run with its labels, steps and logs.
+   *
+   * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run is
+   *   leased (cancel it first); `DURQ_CLOSED`.
+   */
+  deleteRun(id: string): Promise<{ deleted: true }> {
+    return this.#write(() => opJson({ op: "deleteRun", id: checkId(id) }), () => {
+      this.#events.emit("run:deleted", { id });
+      this.#notify(id);
+    });
+  }
+
+  /**
+   * Makes a new pending run from a finished one: same job, input, labels,
+   * queue, priority, concurrency key and retry policy; no idempotency key;
+   * `retriedFrom` set to `id`.
+   *
+   * @returns the new run's id
+   * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run is
+   *   still pending or leased; `DURQ_CLOSED`.
+   */
+  retrigger(id: string): Promise<{ id: string }> {
+    return this.#write(() => opJson({ op: "retrigger", id: checkId(id) }), (r: { id: string }) => {
+      let queue = "default";
+      try {
+        const run = parseResult<Run>(this.#core.getRun(r.id));
+        queue = run.queue;
+        this.#events.emit("run:enqueued", { id: r.id, job: run.job, queue });
+      } catch {
+        // the read cannot fail right after the commit; events are best effort
+      }
+      this.#wakeWorkers(queue);
+    });
+  }
+
+  /**
+   * Deletes terminal runs (completed, failed, cancelled) that finished
+   * before `olderThan`, with their labels, steps and logs. Emits no
+   * `run:deleted` events.
+   *
+   * @returns how many runs were deleted
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad time or limit; `DURQ_CLOSED`.
+   */
+  purgeRuns(options: PurgeOptions): Promise<{ deleted: number }> {
+    return this.#write(() => {
+      const o = checkOptions("purgeRuns options", options, ["olderThan", "limit"]);
+      if (o.olderThan === undefined) throw invalidInput("purgeRuns needs { olderThan }: a time in ms since the epoch or a Date");
+      return opJson({
+        op: "purgeRuns",
+        olderThan: checkTime("olderThan", o.olderThan),
+        limit: o.limit == null ? undefined : checkInt("limit", o.limit, 1, Number.MAX_SAFE_INTEGER),
+      });
+    });
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  /**
+   * Reads a run.
+   *
+   * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_CLOSED`.
+   */
+  async getRun<I = unknown, O = unknown>(id: string): Promise<Run<I, O>> {
+    this.#checkOpen();
+    checkId(id);
+    return parseResult<Run<I, O>>(coreCall(() => this.#core.getRun(id)));
+  }
+
+  /**
+   * Lists runs matching `filter`, newest first, one page at a time: pass
+   * the returned `nextCursor` as `cursor` for the next page.
+   *
+   * @example
+   * ```ts
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await db.listRuns({ labels: { tenant: "acme" }, status: "failed", cursor });
+   *   for (const run of page.runs) console.log(run.id, run.error?.message);
+   *   cursor = page.nextCursor ?? undefined;
+   * } while (cursor);
+   * ```
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for an unknown filter field, a
+   *   bad label, time, limit or cursor; `DURQ_CLOSED`.
+   */
+  async listRuns<I = unknown, O = unknown>(filter?: RunFilter): Promise<RunPage<I, O>> {
+    this.#checkOpen();
+    const f = checkOptions("listRuns filter", filter, FILTER_KEYS);
+    const out: Record<string, unknown> = {};
+    if (f.job != null) out["job"] = typeof f.job === "string" ? checkName("job name", f.job) : resolveJob(f.job).name;
+    if (f.status != null) {
+      if (!RUN_STATUSES.includes(f.status)) throw invalidInput(`status must be one of ${RUN_STATUSES.join(", ")}, got ${JSON.stringify(f.status)}`);
+      out["status"] = f.status;
+    }
+    if (f.queue != null) out["queue"] = checkName("queue name", f.queue);
+    if (f.labels != null) out["labels"] = checkLabels("labels", f.labels);
+    if (f.createdAfter != null) out["createdAfter"] = checkTime("createdAfter", f.createdAfter);
+    if (f.createdBefore != null) out["createdBefore"] = checkTime("createdBefore", f.createdBefore);
+    if (f.limit != null) out["limit"] = checkInt("limit", f.limit, 1, 1000);
+    if (f.cursor != null) {
+      if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listRuns page");
+      out["cursor"] = f.cursor;
+    }
+    return parseResult<RunPage<I, O>>(coreCall(() => this.#core.listRuns(JSON.stringify(out))));
+  }
+
+  /**
+   * The stored step outputs of a run, in name order (`[]` for none).
+   *
+   * @throws {DurqError} `DURQ_CLOSED`.
+   */
+  async getSteps(id: string): Promise<StepRecord[]> {
+    this.#checkOpen();
+    checkId(id);
+    return parseResult<StepRecord[]>(coreCall(() => this.#core.getSteps(id)));
+  }
+
+  /**
+   * The log lines of a run, oldest first (`[]` for none).
+   *
+   * @throws {DurqError} `DURQ_CLOSED`.
+   */
+  async getLogs(id: string): Promise<LogRecord[]> {
+    this.#checkOpen();
+    checkId(id);
+    return parseResult<LogRecord[]>(coreCall(() => this.#core.getLogs(id)));
+  }
+
+  /**
+   * Counts runs by status (scans the status index: O(runs)).
+   *
+   * @throws {DurqError} `DURQ_CLOSED`.
+   */
+  async stats(): Promise<RunStats> {
+    this.#checkOpen();
+    return parseResult<RunStats>(coreCall(() => this.#core.stats()));
+  }
+
+  /**
+   * Runs SQLite's `PRAGMA integrity_check` and returns its lines: `["ok"]`
+   * when the database is sound.
+   *
+   * @throws {DurqError} `DURQ_CLOSED`.
+   */
+  async integrityCheck(): Promise<string[]> {
+    this.#checkOpen();
+    const core = this.#core;
+    if (typeof core.integrityCheck !== "function") throw new DurqError("DURQ_INTERNAL", "this build of the core has no integrityCheck");
+    return parseResult<string[]>(coreCall(() => core.integrityCheck!()));
+  }
+
+  // ---- waiting ------------------------------------------------------------
+
+  /**
+   * Resolves with the run once it is terminal (completed, failed or
+   * cancelled), at once if it already is. Changes committed by this process
+   * are seen immediately; others by re-reading every `pollMs`.
+   *
+   * @throws {DurqError} `DURQ_TIMEOUT` after `timeoutMs`; `DURQ_NOT_FOUND`
+   *   if the run does not exist or is deleted meanwhile; `DURQ_CLOSED` if the
+   *   database is (or gets) closed.
+   */
+  waitForRun<I = unknown, O = unknown>(id: string, options?: WaitOptions): Promise<Run<I, O>> {
+    let timeoutMs: number | undefined;
+    let pollMs: number;
+    try {
+      this.#checkOpen();
+      checkId(id);
+      const o = checkOptions("waitForRun options", options, ["timeoutMs", "pollMs"]);
+      timeoutMs = o.timeoutMs == null ? undefined : checkDuration("timeoutMs", o.timeoutMs, 0);
+      pollMs = o.pollMs == null ? DEFAULT_WAIT_POLL_MS : checkDuration("pollMs", o.pollMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<Run<I, O>>((resolve, reject) => {
+      let timeout: unknown;
+      let poll: unknown;
+      let last: Run<I, O> | undefined;
+      let settled = false;
+      const waiter: Waiter = {
+        check: () => {
+          if (settled) return;
+          if (this.#closing) return finish(() => reject(closedError()));
+          try {
+            last = parseResult<Run<I, O>>(coreCall(() => this.#core.getRun(id)));
+          } catch (e) {
+            return finish(() => reject(e));
+          }
+          if (isTerminal(last.status)) finish(() => resolve(last!));
+        },
+      };
+      const finish = (f: () => void): void => {
+        settled = true;
+        if (timeout !== undefined) this.clock.clearTimeout(timeout);
+        if (poll !== undefined) this.clock.clearTimeout(poll);
+        const set = this.#waiters.get(id);
+        if (set !== undefined && set.delete(waiter) && set.size === 0) this.#waiters.delete(id);
+        f();
+      };
+      const armPoll = (): void => {
+        poll = this.clock.setTimeout(() => {
+          poll = undefined;
+          waiter.check();
+          if (!settled) armPoll();
+        }, pollMs);
+      };
+      waiter.check();
+      if (settled) return;
+      let set = this.#waiters.get(id);
+      if (set === undefined) this.#waiters.set(id, (set = new Set()));
+      set.add(waiter);
+      armPoll();
+      if (timeoutMs !== undefined) {
+        timeout = this.clock.setTimeout(() => {
+          timeout = undefined;
+          waiter.check();
+          if (settled) return;
+          finish(() =>
+            reject(new DurqError("DURQ_TIMEOUT", `run ${id} did not finish within ${timeoutMs} ms (it is ${last?.status ?? "unknown"})`)),
+          );
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /**
+   * Enqueues a run and waits for it to finish (a worker, in this process or
+   * not, must run it). `timeoutMs` counts from the call.
+   *
+   * @returns the terminal run; check `status` (`completed`, `failed` or
+   *   `cancelled`), `output` and `error`
+   * @throws {DurqError} as {@link Durq.enqueue} and {@link Durq.waitForRun}
+   *   (`DURQ_TIMEOUT`: the run is left in the queue).
+   */
+  async triggerAndWait<I, O = unknown>(job: Job<I, O> | string, input: I, options?: EnqueueOptions & WaitOptions): Promise<Run<I, O>> {
+    const { timeoutMs, pollMs, ...enqueueOptions } = options ?? {};
+    const started = this.clock.now();
+    const { id } = await this.enqueue(job, input, options === undefined ? undefined : enqueueOptions);
+    const wait: WaitOptions = {};
+    if (timeoutMs != null) wait.timeoutMs = Math.max(0, timeoutMs - (this.clock.now() - started));
+    if (pollMs != null) wait.pollMs = pollMs;
+    return this.waitForRun<I, O>(id, wait);
+  }
+
+  // ---- workers ------------------------------------------------------------
+
+  /**
+   * Makes a worker for `jobs` on one queue. It does nothing until
+   * `start()`, `processOne()` or `processUntilIdle()`. `close()` stops it.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for bad options; `DURQ_CLOSED`.
+   */
+  worker(options: WorkerOptions): Worker {
+    this.#checkOpen();
+    return new Worker(this.#workerHost, `${this.#workerId}:w${++this.#workerCount}`, options);
+  }
+
+  // ---- closing ------------------------------------------------------------
+
+  /**
+   * Closes the database: stops its workers (waiting for the handlers in
+   * flight to finish and their outcomes to commit), rejects pending
+   * `waitForRun` calls with `DURQ_CLOSED`, commits what the write queue
+   * holds, closes the SQLite file and removes the lock file. Calls made
+   * after `close()` reject with `DURQ_CLOSED`. Calling it again returns the
+   * same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    this.#closing = true;
+    this.#closed = (async () => {
+      try {
+        await Promise.allSettled([...this.#workers].map((w) => w.stop()));
+        for (const set of [...this.#waiters.values()]) for (const w of [...set]) w.check();
+        await this.#queue.drain();
+        this.#queue.close();
+        coreCall(() => this.#core.close());
+        try {
+          this.#core.free?.();
+        } catch {
+          // already freed
+        }
+      } finally {
+        this.#lock?.release();
+        this.#events.clear();
+      }
+    })();
+    return this.#closed;
+  }
+
+  // ---- internals ----------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closing) throw closedError();
+  }
+
+  /** Validates and queues a write; `build` throws for bad input. */
+  #write<T>(build: () => string, onCommit?: (r: T) => void): Promise<T> {
+    let json: string;
+    try {
+      this.#checkOpen();
+      json = build();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.submit<T>(json, onCommit);
+  }
+
+  #enqueued(r: EnqueueResult, meta: { job: string; queue: string }): void {
+    if (!r.created) return;
+    this.#events.emit("run:enqueued", { id: r.id, job: meta.job, queue: meta.queue });
+    this.#wakeWorkers(meta.queue);
+  }
+
+  #claimed(result: ClaimResult, workerId: string): void {
+    const ev = this.#events;
+    for (const x of result.expired) {
+      ev.emit("run:lease-expired", { id: x.id, status: x.status });
+      if (x.status === "failed" && ev.has("run:failed")) {
+        try {
+          const run = parseResult<Run>(this.#core.getRun(x.id));
+          ev.emit("run:failed", {
+            id: x.id,
+            job: run.job,
+            attempt: run.attempt,
+            error: run.error ?? { name: "LeaseExpired", message: "the lease expired", stack: null },
+          });
+        } catch {
+          // best effort
+        }
+      }
+      this.#notify(x.id);
+    }
+    for (const run of result.runs) {
+      ev.emit("run:leased", { id: run.id, job: run.job, queue: run.queue, attempt: run.attempt, workerId, leaseExpiresAt: run.leaseExpiresAt });
+    }
+  }
+
+  #notify(id: string): void {
+    const set = this.#waiters.get(id);
+    if (set === undefined) return;
+    for (const w of [...set]) w.check();
+  }
+
+  #wakeWorkers(queue: string, except?: Worker): void {
+    for (const w of this.#workers) if (w.queue === queue && w !== except) w.wake();
+  }
+}
+
+/** A run id argument: a non-empty string without NUL. */
+function checkId(id: unknown): string {
+  if (typeof id !== "string" || id.length === 0 || id.length > 256 || id.includes("\0")) {
+    throw invalidInput(`a run id must be a non-empty string, got ${typeof id === "string" ? JSON.stringify(id) : typeof id}`);
+  }
+  return id;
+}
+
+/** `{"job":...,"maxAttempts":...,"backoff":{...}` (an unclosed object) of each job, made once. */
+const jobPrefix = new WeakMap<Job<any, any>, string>();
+
+/**
+ * The JSON object of a new run (the fields of `enqueue` without `op` and
+ * `now`), validated. Built as text: user input is serialized once, and the
+ * job's fields are serialized once per job.
+ */
+function runJson(jobArg: Job<any, any> | string, input: unknown, options: EnqueueOptions | undefined, where: string): { json: string; meta: { job: string; queue: string } } {
+  const job = resolveJob(jobArg, `${where}job`);
+  const inputJson = toJsonText(`${where}input`, input);
+  let json = jobPrefix.get(job);
+  if (json === undefined) {
+    json = JSON.stringify({ job: job.name, maxAttempts: job.retry.maxAttempts, backoff: job.retry.backoff }).slice(0, -1);
+    jobPrefix.set(job, json);
+  }
+  let queue = "default";
+  if (options !== undefined) {
+    const o = checkOptions(`${where}enqueue options`, options, ENQUEUE_OPTIONS);
+    if (o.queue != null) {
+      queue = checkName(`${where}queue name`, o.queue);
+      json += `,"queue":${JSON.stringify(queue)}`;
+    }
+    if (o.labels != null) json += `,"labels":${JSON.stringify(checkLabels(`${where}labels`, o.labels))}`;
+    if (o.idempotencyKey != null) json += `,"idempotencyKey":${JSON.stringify(checkName(`${where}idempotencyKey`, o.idempotencyKey))}`;
+    if (o.concurrencyKey != null) json += `,"concurrencyKey":${JSON.stringify(checkName(`${where}concurrencyKey`, o.concurrencyKey))}`;
+    if (o.priority != null) json += `,"priority":${checkInt(`${where}priority`, o.priority, I32_MIN, I32_MAX)}`;
+    if (o.runAt != null) json += `,"runAt":${checkTime(`${where}runAt`, o.runAt)}`;
+  }
+  json += `,"input":${inputJson}}`;
+  return { json, meta: { job: job.name, queue } };
+}

@@ -1,0 +1,113 @@
+/**
+ * durq's one error class, with a stable machine-readable `code`.
+ *
+ * @module
+ */
+
+/**
+ * Stable codes carried by {@link DurqError.code}.
+ *
+ * - `DURQ_INVALID_INPUT`: a value passed to durq is malformed or out of range
+ *   (non-JSON input, bad label, negative time, ...). Nothing was written.
+ * - `DURQ_NOT_FOUND`: no run with that id.
+ * - `DURQ_LEASE_LOST`: a write by a worker whose lease on the run is gone (it
+ *   expired and the run was recovered, or the run was cancelled or deleted).
+ *   Nothing was written.
+ * - `DURQ_INVALID_STATE`: the operation does not apply to the run's status
+ *   (deleting a leased run, retriggering an unfinished one, cancelling a
+ *   finished one).
+ * - `DURQ_CLOSED`: the database was closed.
+ * - `DURQ_LOCKED`: the database file is held by another process.
+ * - `DURQ_CORRUPT`: the database file is damaged.
+ * - `DURQ_SCHEMA_TOO_NEW`: the file was written by a newer durq.
+ * - `DURQ_UNKNOWN_JOB`: a job name that no {@link defineJob} call in this
+ *   process defined.
+ * - `DURQ_TIMEOUT`: {@link Durq.waitForRun} or {@link Durq.triggerAndWait}
+ *   gave up waiting.
+ * - `DURQ_CANCELLED`: the reason of a handler's `AbortSignal` when its run
+ *   was cancelled.
+ * - `DURQ_INTERNAL`: a bug in durq (an unexpected failure of the core).
+ * - `SQLITE_*`: SQLite's primary result codes, e.g. `SQLITE_FULL` (disk
+ *   full), `SQLITE_IOERR`, `SQLITE_BUSY`.
+ */
+export type DurqErrorCode =
+  | "DURQ_INVALID_INPUT"
+  | "DURQ_NOT_FOUND"
+  | "DURQ_LEASE_LOST"
+  | "DURQ_INVALID_STATE"
+  | "DURQ_CLOSED"
+  | "DURQ_LOCKED"
+  | "DURQ_CORRUPT"
+  | "DURQ_SCHEMA_TOO_NEW"
+  | "DURQ_UNKNOWN_JOB"
+  | "DURQ_TIMEOUT"
+  | "DURQ_CANCELLED"
+  | "DURQ_INTERNAL"
+  | `SQLITE_${string}`;
+
+/**
+ * An error raised by durq. Test `code`, never `message`: codes are stable,
+ * messages are written for people and may change.
+ *
+ * @example
+ * ```ts
+ * try { await db.getRun(id); }
+ * catch (e) { if (e instanceof DurqError && e.code === "DURQ_NOT_FOUND") ... }
+ * ```
+ */
+export class DurqError extends Error {
+  /** Stable machine-readable code, e.g. `"DURQ_NOT_FOUND"` or `"SQLITE_FULL"`. */
+  readonly code: DurqErrorCode;
+
+  /**
+   * @param code - stable code (see {@link DurqErrorCode})
+   * @param message - what went wrong, in words a user can act on
+   * @param options - `cause`: the underlying error, if any
+   */
+  constructor(code: DurqErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return "DurqError";
+  }
+}
+
+/**
+ * Whether `e` is a {@link DurqError}, optionally with the given `code`.
+ * Also true for errors thrown by another copy of durq (duck-typed on `name`
+ * and `code`).
+ */
+export function isDurqError(e: unknown, code?: DurqErrorCode): e is DurqError {
+  if (e instanceof DurqError) return code === undefined || e.code === code;
+  if (typeof e !== "object" || e === null) return false;
+  const o = e as { name?: unknown; code?: unknown };
+  return o.name === "DurqError" && typeof o.code === "string" && (code === undefined || o.code === code);
+}
+
+/** Shorthand for a `DURQ_INVALID_INPUT` error. @internal */
+export function invalidInput(message: string): DurqError {
+  return new DurqError("DURQ_INVALID_INPUT", message);
+}
+
+/** The `DURQ_CLOSED` error. @internal */
+export function closedError(): DurqError {
+  return new DurqError("DURQ_CLOSED", "the database is closed");
+}
+
+/**
+ * Turns anything the wasm core threw (an `Error` with a `code`, or in the
+ * worst case a wasm trap) into a {@link DurqError}. @internal
+ */
+export function fromCoreError(e: unknown): DurqError {
+  if (e instanceof DurqError) return e;
+  if (typeof e === "object" && e !== null) {
+    const o = e as { code?: unknown; message?: unknown };
+    if (typeof o.code === "string" && /^(DURQ|SQLITE)_[A-Z_]+$/.test(o.code)) {
+      return new DurqError(o.code as DurqErrorCode, typeof o.message === "string" ? o.message : String(o.code), { cause: e });
+    }
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return new DurqError("DURQ_INTERNAL", `unexpected failure in the durq core: ${msg}`, { cause: e });
+}

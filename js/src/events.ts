@@ -1,0 +1,119 @@
+/**
+ * Lifecycle events. Each is emitted after the transaction that caused it
+ * committed, from the operation's result, and only for changes made by this
+ * process.
+ *
+ * @module
+ */
+
+import type { RunError, RunStatus } from "./types.js";
+
+/** Payload of every event, by event name. */
+export interface DurqEvents {
+  /** A new run was created by `enqueue`, `enqueueMany` or `retrigger` (not emitted when an idempotency key returned an existing run). */
+  "run:enqueued": { id: string; job: string; queue: string };
+  /** A worker of this process leased a run (attempt = this attempt's number, 1-based). */
+  "run:leased": { id: string; job: string; queue: string; attempt: number; workerId: string; leaseExpiresAt: number };
+  /** A run finished successfully with `output`. */
+  "run:completed": { id: string; job: string; attempt: number; output: unknown };
+  /** A run failed for good: its attempts are used up, its error was not retryable, or its last lease expired. */
+  "run:failed": { id: string; job: string; attempt: number; error: RunError };
+  /** An attempt failed and the run will be retried at `runAt` (ms). */
+  "run:retrying": { id: string; job: string; attempt: number; error: RunError; runAt: number };
+  /** A run was cancelled; `previous` is the status it had. */
+  "run:cancelled": { id: string; previous: RunStatus };
+  /** A run was deleted by `deleteRun` (not emitted for `purgeRuns`). */
+  "run:deleted": { id: string };
+  /** A worker of this process found its lease on a run gone (expired and recovered by a claim) and abandoned the run. */
+  "run:lease-lost": { id: string; job: string; attempt: number; workerId: string; error: Error };
+  /** A claim found a run whose lease had expired and recovered it: `pending` to retry, `failed` when its attempts are used up. */
+  "run:lease-expired": { id: string; status: RunStatus };
+  /** A step's output was stored by `step.run`. */
+  "step:completed": { runId: string; job: string; name: string; attempt: number; output: unknown };
+  /** `step.progress(progress)` was stored. */
+  "run:progress": { id: string; job: string; progress: unknown };
+  /** `step.log(message, level)` was stored. */
+  "run:log": { id: string; job: string; level: string; message: string; attempt: number };
+  /**
+   * Something failed with nobody awaiting it: a commit that failed as a
+   * whole (`source: "commit"`; the promises of its operations reject too), a
+   * worker's claim, heartbeat or outcome write (`"worker"`), or an event
+   * listener that threw (`"listener"`). Without an `error` listener, worker
+   * and listener failures are printed with `console.error`.
+   */
+  error: { error: unknown; source: "commit" | "worker" | "listener" };
+}
+
+/** The name of an event: a key of {@link DurqEvents}. */
+export type DurqEventName = keyof DurqEvents;
+
+/** Every event name. @internal */
+export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
+  "run:enqueued", "run:leased", "run:completed", "run:failed", "run:retrying", "run:cancelled", "run:deleted",
+  "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log", "error",
+]);
+
+/** A listener of event `E`. It may be async; a rejection is reported like a throw. */
+export type DurqListener<E extends DurqEventName> = (payload: DurqEvents[E]) => void | Promise<void>;
+
+/**
+ * A small typed event emitter. A listener that throws (or rejects) does not
+ * stop the others nor the write queue: the failure is emitted as an `error`
+ * event, or printed with `console.error` when it came from an `error`
+ * listener or nobody listens to `error`. @internal
+ */
+export class Emitter {
+  #listeners = new Map<DurqEventName, Set<(payload: never) => unknown>>();
+
+  on<E extends DurqEventName>(name: E, fn: DurqListener<E>): () => void {
+    let set = this.#listeners.get(name);
+    if (set === undefined) this.#listeners.set(name, (set = new Set()));
+    set.add(fn as (payload: never) => unknown);
+    return () => this.off(name, fn);
+  }
+
+  off<E extends DurqEventName>(name: E, fn: DurqListener<E>): void {
+    this.#listeners.get(name)?.delete(fn as (payload: never) => unknown);
+  }
+
+  /** Whether anyone listens to `name` (lets callers skip building payloads). */
+  has(name: DurqEventName): boolean {
+    const set = this.#listeners.get(name);
+    return set !== undefined && set.size > 0;
+  }
+
+  emit<E extends DurqEventName>(name: E, payload: DurqEvents[E]): void {
+    const set = this.#listeners.get(name);
+    if (set === undefined || set.size === 0) {
+      // Nobody awaits a worker's failure: say it somewhere. (A failed commit
+      // also rejects the promises of its operations, so it is not printed.)
+      if (name === "error") {
+        const e = payload as DurqEvents["error"];
+        if (e.source !== "commit") console.error(`durq: ${e.source} error (listen to "error" events to handle it):`, e.error);
+      }
+      return;
+    }
+    for (const fn of [...set]) {
+      try {
+        const r = (fn as (p: DurqEvents[E]) => unknown)(payload);
+        if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
+          (r as PromiseLike<unknown>).then(undefined, (e: unknown) => this.#listenerFailed(name, e));
+        }
+      } catch (e) {
+        this.#listenerFailed(name, e);
+      }
+    }
+  }
+
+  #listenerFailed(name: DurqEventName, error: unknown): void {
+    if (name === "error" || !this.has("error")) {
+      console.error(`durq: a listener of "${name}" threw:`, error);
+      return;
+    }
+    this.emit("error", { error, source: "listener" });
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+  }
+}

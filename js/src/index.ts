@@ -1,0 +1,40 @@
+/**
+ * durq: a durable run queue for JavaScript, on SQLite compiled to
+ * WebAssembly.
+ *
+ * @example
+ * ```ts
+ * import { open, defineJob } from "durq";
+ *
+ * const db = await open({ path: "./data/app.db" });
+ * const thumbnail = defineJob({
+ *   name: "thumbnail",
+ *   retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000, jitter: 0.25 } },
+ *   async run(step, input: { url: string }) {
+ *     const bytes = await step.run("fetch", () => fetchBytes(input.url));
+ *     return step.run("resize", () => resize(bytes));
+ *   },
+ * });
+ * await db.enqueue(thumbnail, { url }, { labels: { tenant: "acme" }, idempotencyKey: url });
+ * const worker = db.worker({ jobs: [thumbnail], concurrency: 4 });
+ * await worker.processUntilIdle();
+ * await db.close();
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export { open, Durq } from "./db.js";
+export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions } from "./db.js";
+export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
+export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";
+export { Worker, DEFAULT_LEASE_MS } from "./worker.js";
+export type { WorkerOptions } from "./worker.js";
+export type { Step, LogLevel } from "./step.js";
+export { DurqError, isDurqError } from "./errors.js";
+export type { DurqErrorCode } from "./errors.js";
+export type { DurqEvents, DurqEventName, DurqListener } from "./events.js";
+export { realClock, ManualClock } from "./clock.js";
+export type { Clock } from "./clock.js";
+export { isTerminal, RUN_STATUSES } from "./types.js";
+export type { Run, RunStatus, RunError, RunPage, StepRecord, LogRecord, RunStats, EnqueueResult } from "./types.js";

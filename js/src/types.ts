@@ -1,0 +1,128 @@
+/**
+ * The data shapes durq hands back: runs, steps, logs, pages, counts.
+ * All times are integer milliseconds since the Unix epoch.
+ *
+ * @module
+ */
+
+/**
+ * Status of a run. `pending` and `leased` are live; `completed`, `failed`
+ * and `cancelled` are terminal (the run will not change again, except by
+ * `deleteRun` or `purgeRuns`).
+ */
+export type RunStatus = "pending" | "leased" | "completed" | "failed" | "cancelled";
+
+/** Every {@link RunStatus}, in lifecycle order. */
+export const RUN_STATUSES: readonly RunStatus[] = Object.freeze(["pending", "leased", "completed", "failed", "cancelled"]);
+
+/** Whether `status` is terminal (`completed`, `failed` or `cancelled`). */
+export function isTerminal(status: RunStatus): boolean {
+  return status === "completed" || status === "failed" || status === "cancelled";
+}
+
+/**
+ * An error recorded on a run: what a handler threw (`name`, `message`,
+ * `stack` of the `Error`), or `{ name: "LeaseExpired", ... }` when a worker's
+ * lease expired.
+ */
+export interface RunError {
+  /** The error's class name, e.g. `"TypeError"`; `null` if unknown. */
+  name: string | null;
+  /** Its message. */
+  message: string;
+  /** Its stack trace, if it had one. */
+  stack?: string | null;
+}
+
+/** A run as read back by {@link Durq.getRun} and {@link Durq.listRuns}. */
+export interface Run<I = unknown, O = unknown> {
+  /** Run id: a UUIDv7, so ids sort in creation order. */
+  id: string;
+  /** Name of the job. */
+  job: string;
+  /** Queue the run is in (default `"default"`). */
+  queue: string;
+  /** Current status. */
+  status: RunStatus;
+  /** Higher runs are claimed first (default 0). */
+  priority: number;
+  /** Not claimed before this time, ms. For a retry, when the next attempt is due. */
+  runAt: number;
+  /** When the run was enqueued, ms. */
+  createdAt: number;
+  /** Last change, ms. */
+  updatedAt: number;
+  /** First lease, ms; `null` if never claimed. */
+  startedAt: number | null;
+  /** When it became terminal, ms; `null` while live. */
+  finishedAt: number | null;
+  /** The input given to `enqueue`, as stored (JSON). */
+  input: I;
+  /** The handler's return value, for a completed run; otherwise `null`. */
+  output: O | null;
+  /** The last attempt's error, if any (kept on a retried and then completed run too). */
+  error: RunError | null;
+  /** Labels given to `enqueue`. */
+  labels: Record<string, string>;
+  /** Idempotency key, if any. */
+  idempotencyKey: string | null;
+  /** Concurrency key, if any. */
+  concurrencyKey: string | null;
+  /** Attempts started so far (0 before the first claim). */
+  attempt: number;
+  /** Attempts allowed before the run fails for good. */
+  maxAttempts: number;
+  /** Last value given to `step.progress`, or `null`. */
+  progress: unknown;
+  /** When the current lease expires, ms; `null` unless leased. */
+  leaseExpiresAt: number | null;
+  /** Id of the worker holding the lease; `null` unless leased. */
+  leaseOwner?: string | null;
+  /** Id of the run this one was retriggered from, or `null`. */
+  retriedFrom: string | null;
+}
+
+/** A page of {@link Durq.listRuns}: runs newest first. */
+export interface RunPage<I = unknown, O = unknown> {
+  /** The runs of this page. */
+  runs: Run<I, O>[];
+  /** Pass as `cursor` to get the next page; `null` on the last page. */
+  nextCursor: string | null;
+}
+
+/** A stored step output ({@link Durq.getSteps}). */
+export interface StepRecord {
+  /** The step's name, as given to `step.run`. */
+  name: string;
+  /** Its stored output. */
+  output: unknown;
+  /** The attempt that ran it. */
+  attempt: number;
+  /** When it was stored, ms. */
+  createdAt: number;
+}
+
+/** A log line written by `step.log` ({@link Durq.getLogs}). */
+export interface LogRecord {
+  /** When it was written, ms. */
+  at: number;
+  /** Level, e.g. `"info"`. */
+  level: string;
+  /** The text. */
+  message: string;
+  /** The attempt that wrote it. */
+  attempt: number;
+}
+
+/** Run counts by status ({@link Durq.stats}). */
+export type RunStats = Record<RunStatus, number>;
+
+/** Result of {@link Durq.enqueue}. */
+export interface EnqueueResult {
+  /** The run's id. */
+  id: string;
+  /** `false` when the idempotency key matched an existing run, whose id this is (nothing new was stored). */
+  created: boolean;
+  /** The run's status (for an existing run, its current status). */
+  status: RunStatus;
+}

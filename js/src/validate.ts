@@ -1,0 +1,253 @@
+/**
+ * Checks of caller-supplied values, done in JS before anything is queued so
+ * a mistake fails at the call that made it, with a message naming the value.
+ * The Rust core checks the same limits again (docs/boundary.md).
+ *
+ * Every check throws a `DURQ_INVALID_INPUT` {@link DurqError}.
+ *
+ * @module
+ * @internal
+ */
+
+import { invalidInput } from "./errors.js";
+
+/** Longest job, queue, step, idempotency or concurrency key name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 256;
+/** Longest label key, in bytes (ASCII `[A-Za-z0-9_.:/-]`). */
+export const MAX_LABEL_KEY_BYTES = 64;
+/** Longest label value, in UTF-8 bytes. */
+export const MAX_LABEL_VALUE_BYTES = 256;
+/** Most labels on one run. */
+export const MAX_LABELS = 32;
+/** Largest time, ms since the epoch: the end of the ECMAScript `Date` range. */
+export const MAX_TIME_MS = 8_640_000_000_000_000;
+/** Longest duration, ms (the largest `setTimeout` delay). */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+const LABEL_KEY = /^[A-Za-z0-9_.:/-]{1,64}$/;
+
+/** UTF-8 length of `s` in bytes (lone surrogates count 3, as WTF-8). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "number") return String(v);
+  if (typeof v === "function") return "a function";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return `an object (${Object.prototype.toString.call(v).slice(8, -1)})`;
+  return typeof v;
+}
+
+/** A non-empty string of at most {@link MAX_NAME_BYTES} UTF-8 bytes without NUL. */
+export function checkName(what: string, v: unknown): string {
+  if (typeof v !== "string") throw invalidInput(`${what} must be a string, got ${describe(v)}`);
+  if (v.length === 0) throw invalidInput(`${what} must not be empty`);
+  const n = utf8Length(v);
+  if (n > MAX_NAME_BYTES) throw invalidInput(`${what} is ${n} bytes; the limit is ${MAX_NAME_BYTES}`);
+  if (v.includes("\0")) throw invalidInput(`${what} must not contain NUL characters`);
+  return v;
+}
+
+/** An integer in `min ..= max`. */
+export function checkInt(what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidInput(`${what} must be an integer between ${min} and ${max}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** A finite number in `min ..= max`. */
+export function checkNumber(what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw invalidInput(`${what} must be a finite number between ${min} and ${max}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** A time: integer ms since the epoch in 0 ..= {@link MAX_TIME_MS}, or a valid `Date`. */
+export function checkTime(what: string, v: unknown): number {
+  if (v instanceof Date) {
+    const t = v.getTime();
+    if (Number.isNaN(t)) throw invalidInput(`${what} is an invalid Date`);
+    v = t;
+  }
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_TIME_MS) {
+    throw invalidInput(`${what} must be a time in integer ms since the Unix epoch between 0 and ${MAX_TIME_MS} (or a Date), got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** A duration: integer ms in `min ..= ` {@link MAX_DURATION_MS}. */
+export function checkDuration(what: string, v: unknown, min = 1): number {
+  return checkInt(`${what} (ms)`, v, min, MAX_DURATION_MS);
+}
+
+/** Whether `v` is a plain object (`{...}` or `Object.create(null)`). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * An options object: `undefined` (→ `{}`) or a plain object whose keys are
+ * all in `allowed` (a typo such as `label` for `labels` fails here instead
+ * of being ignored).
+ */
+export function checkOptions<T extends object>(what: string, v: T | undefined, allowed: readonly string[]): Partial<T> {
+  if (v === undefined) return {};
+  if (!isPlainObject(v)) throw invalidInput(`${what} must be an object, got ${describe(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) throw invalidInput(`${what} has an unknown option ${JSON.stringify(k)}; known: ${allowed.join(", ")}`);
+  }
+  return v;
+}
+
+/**
+ * Labels: a plain object of at most {@link MAX_LABELS} entries, keys of 1 to
+ * 64 characters from `A-Z a-z 0-9 _ . : / -`, values strings of at most
+ * {@link MAX_LABEL_VALUE_BYTES} UTF-8 bytes without NUL.
+ */
+export function checkLabels(what: string, v: unknown): Record<string, string> {
+  if (!isPlainObject(v)) throw invalidInput(`${what} must be a plain object of string to string, got ${describe(v)}`);
+  const keys = Object.keys(v);
+  if (keys.length > MAX_LABELS) throw invalidInput(`a run has at most ${MAX_LABELS} labels, got ${keys.length}`);
+  for (const k of keys) {
+    if (!LABEL_KEY.test(k)) {
+      throw invalidInput(`label key ${describe(k)} is invalid: use 1 to ${MAX_LABEL_KEY_BYTES} characters from A-Z a-z 0-9 _ . : / -`);
+    }
+    const value = v[k];
+    if (typeof value !== "string") throw invalidInput(`label ${JSON.stringify(k)} must have a string value, got ${describe(value)}`);
+    const n = utf8Length(value);
+    if (n > MAX_LABEL_VALUE_BYTES) throw invalidInput(`label ${JSON.stringify(k)} value is ${n} bytes; the limit is ${MAX_LABEL_VALUE_BYTES}`);
+    if (value.includes("\0")) throw invalidInput(`label ${JSON.stringify(k)} value must not contain NUL characters`);
+  }
+  return v as Record<string, string>;
+}
+
+/**
+ * Serializes `value` to JSON text, refusing what JSON would silently change
+ * or drop: `undefined` (at the top level), functions, symbols, `BigInt`,
+ * `NaN` and `±Infinity`, `Map` and `Set`, and cycles. `undefined` inside an
+ * object is dropped and inside an array becomes `null`, as `JSON.stringify`
+ * does. Objects with `toJSON` (e.g. `Date`) are serialized by it.
+ *
+ * @param what - what the value is, for the message, e.g. `"input"`
+ */
+export function toJsonText(what: string, value: unknown): string {
+  if (value === undefined) throw invalidInput(`${what} is undefined, which is not JSON; use null for "no value"`);
+  let text: string | undefined;
+  try {
+    // A cheap walk first, so JSON.stringify runs without a replacer (V8's fast path).
+    if (!jsonSafe(value, 0)) throw new NotJson();
+    text = JSON.stringify(value);
+  } catch (e) {
+    // NotJson from the walk, TypeError for cycles, whatever a toJSON threw,
+    // RangeError for nesting too deep to walk.
+    let problem: string | undefined;
+    try {
+      problem = findProblem(value, what, new Set());
+    } catch {
+      problem = undefined;
+    }
+    throw invalidInput(`${what} is not JSON-serializable: ${problem ?? (e instanceof NotJson ? "it holds a value JSON cannot represent" : e instanceof Error ? e.message : String(e))}`);
+  }
+  if (text === undefined) throw invalidInput(`${what} is not JSON-serializable: ${describe(value)} has no JSON form`);
+  return text;
+}
+
+class NotJson extends Error {}
+
+/** Deepest nesting walked; deeper values are left to JSON.stringify (a cycle is caught there). */
+const MAX_WALK_DEPTH = 1000;
+
+/**
+ * Whether `v` holds only values JSON represents faithfully (no functions,
+ * symbols, BigInt, non-finite numbers, Map or Set). Objects with `toJSON`
+ * (e.g. `Date`) are trusted to serialize themselves.
+ */
+function jsonSafe(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+    case "undefined": // dropped inside objects, null inside arrays, as JSON.stringify does
+      return true;
+    case "number":
+      return Number.isFinite(v);
+    case "object": {
+      if (v === null) return true;
+      if (depth > MAX_WALK_DEPTH) return true;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!jsonSafe(v[i], depth + 1)) return false;
+        return true;
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return true;
+      if (v instanceof Map || v instanceof Set) return false;
+      for (const k in v) {
+        if (Object.prototype.hasOwnProperty.call(v, k) && !jsonSafe((v as Record<string, unknown>)[k], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false; // function, symbol, bigint
+  }
+}
+
+/** Path and description of the first non-JSON value inside `v`, if any. */
+function findProblem(v: unknown, path: string, stack: Set<object>): string | undefined {
+  if (typeof v === "object" && v !== null && typeof (v as { toJSON?: unknown }).toJSON === "function") {
+    try {
+      v = (v as { toJSON(k: string): unknown }).toJSON("");
+    } catch (e) {
+      return `${path}.toJSON() threw: ${(e as Error)?.message ?? String(e)}`;
+    }
+  }
+  switch (typeof v) {
+    case "number":
+      return Number.isFinite(v) ? undefined : `${path} is ${v}`;
+    case "function":
+      return `${path} is a function`;
+    case "symbol":
+      return `${path} is a symbol`;
+    case "bigint":
+      return `${path} is a BigInt (${v}n); convert it to a string or number`;
+    case "object": {
+      if (v === null) return undefined;
+      if (v instanceof Map || v instanceof Set) return `${path} is a ${v instanceof Map ? "Map" : "Set"}; convert it to an object or array`;
+      if (stack.has(v)) return `${path} is a circular reference`;
+      stack.add(v);
+      try {
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            const p = findProblem(v[i], `${path}[${i}]`, stack);
+            if (p !== undefined) return p;
+          }
+        } else {
+          for (const k of Object.keys(v)) {
+            const p = findProblem((v as Record<string, unknown>)[k], `${path}.${k}`, stack);
+            if (p !== undefined) return p;
+          }
+        }
+      } finally {
+        stack.delete(v);
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}

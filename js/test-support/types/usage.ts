@@ -1,0 +1,45 @@
+// Compile-only check of the public types (tsc --noEmit); not run.
+import { defineJob, open, ManualClock, DurqError, type Run, type Step } from "durq";
+
+const thumbnail = defineJob({
+  name: "thumbnail",
+  retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000, jitter: 0.25 } },
+  async run(step: Step, input: { url: string }) {
+    const bytes = await step.run("fetch", async () => input.url.length);
+    step.progress({ done: 1 });
+    await step.log("fetched", "info");
+    if (step.signal.aborted) throw step.signal.reason;
+    return { size: bytes };
+  },
+});
+
+async function main(): Promise<void> {
+  const db = await open({ path: "./data/app.db" }, { synchronous: "normal" });
+  const mem = await open({ memory: true }, { clock: new ManualClock(0) });
+  const r = await db.enqueue(thumbnail, { url: "x" }, { labels: { tenant: "acme" }, idempotencyKey: "x", runAt: new Date() });
+  const created: boolean = r.created;
+  // @ts-expect-error: the input type comes from the job
+  await db.enqueue(thumbnail, { url: 1 });
+  await db.enqueueMany([{ job: thumbnail, input: { url: "y" } }, { job: "other", input: 1, options: { priority: 2 } }]);
+  const w = db.worker({ jobs: [thumbnail], concurrency: 4, leaseMs: 10_000 });
+  w.start();
+  const n: number = await w.processUntilIdle();
+  const done: Run<{ url: string }, { size: number }> = await db.triggerAndWait(thumbnail, { url: "z" }, { timeoutMs: 1000 });
+  const size: number | undefined = done.output?.size;
+  const page = await db.listRuns({ labels: { tenant: "acme" }, status: "failed", limit: 50 });
+  const off = db.on("run:completed", (e) => void e.output);
+  db.on("run:failed", (e) => void e.error.message);
+  // @ts-expect-error: unknown event
+  db.on("run:done", () => {});
+  off();
+  try {
+    await db.getRun("nope");
+  } catch (e) {
+    if (e instanceof DurqError && e.code === "DURQ_NOT_FOUND") void e.message;
+  }
+  void [created, n, size, page.nextCursor];
+  await w.stop();
+  await mem.close();
+  await db.close();
+}
+void main;

@@ -1,0 +1,84 @@
+// The exclusive lock of a database file: a second process (or a second
+// open in this process) fails at once with DURQ_LOCKED; a lock left by a
+// dead process is taken over.
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { defineJob, open } from "durq";
+import { cleanupDirs, rejectsCode, tempDir } from "../test-support/helpers.mjs";
+
+after(cleanupDirs);
+
+const CHILD = fileURLToPath(new URL("../test-support/child.mjs", import.meta.url));
+const job = defineJob({ name: "lock-job", run: () => 1 });
+
+/** Starts `child.mjs mode path`; resolves with the child and a function reading its next line. */
+function startChild(mode, path) {
+  const child = spawn(process.execPath, [CHILD, mode, path], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error(`child exited early: ${stderr}`);
+    return r.value;
+  };
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
+  return { child, next, exited };
+}
+
+test("a second process opening the same file gets DURQ_LOCKED naming the holder", async () => {
+  const path = join(tempDir(), "locked.db");
+  const { child, next, exited } = startChild("hold", path);
+  assert.equal(await next(), `open ${child.pid}`);
+  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  assert.match(e.message, new RegExp(`process ${child.pid}`));
+  assert.ok(e.message.includes(`${path}.lock`), e.message);
+  child.stdin.write("close\n");
+  assert.equal(await next(), "closed");
+  assert.equal((await exited).code, 0);
+  assert.equal(existsSync(`${path}.lock`), false, "close() removes the lock file");
+  const db = await open({ path });
+  await db.enqueue(job, 1);
+  await db.close();
+});
+
+test("opening a file twice in one process gets DURQ_LOCKED", async () => {
+  const path = join(tempDir(), "twice.db");
+  const db = await open({ path });
+  const { id } = await db.enqueue(job, "first");
+  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  assert.match(e.message, /already open in this process/);
+  // The first handle is unharmed.
+  assert.equal((await db.getRun(id)).input, "first");
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), `${process.pid}\n${hostname()}\n`);
+  await db.close();
+  const again = await open({ path });
+  assert.equal((await again.getRun(id)).input, "first");
+  await again.close();
+});
+
+test("a lock left by a dead process is taken over", async () => {
+  const path = join(tempDir(), "stale.db");
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const deadPid = Number(dead.stdout);
+  assert.ok(deadPid > 0);
+  writeFileSync(`${path}.lock`, `${deadPid}\n${hostname()}\n`);
+  const db = await open({ path });
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), `${process.pid}\n${hostname()}\n`);
+  await db.close();
+  assert.equal(existsSync(`${path}.lock`), false);
+});
+
+test("a lock held on another host is respected", async () => {
+  const path = join(tempDir(), "remote.db");
+  writeFileSync(`${path}.lock`, `1\nsome-other-host.invalid\n`);
+  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  assert.match(e.message, /on host some-other-host\.invalid/);
+});
