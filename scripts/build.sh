@@ -11,7 +11,7 @@ log "cargo build (wasm32, release)"
 cargo build --quiet --release --lib --target wasm32-unknown-unknown
 rm -rf pkg/wasm && mkdir -p pkg/wasm
 wasm-bindgen --target web --out-dir pkg/wasm --out-name durq target/wasm32-unknown-unknown/release/durq.wasm
-if [ -x node_modules/.bin/wasm-opt ]; then
+if [ -z "${DURQ_NO_WASM_OPT:-}" ] && [ -x node_modules/.bin/wasm-opt ]; then
   log "wasm-opt -Oz"
   node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     pkg/wasm/durq_bg.wasm -o pkg/wasm/durq_bg.opt.wasm
