@@ -91,8 +91,12 @@ impl Backoff {
     /// Delay in ms after failed attempt `attempt` (1-based), with `random`
     /// in `[0, 1)` choosing the jitter.
     pub fn delay_ms(&self, attempt: i64, random: f64) -> i64 {
+        if self.initial_ms <= 0.0 {
+            return 0;
+        }
         let exp = (attempt.max(1) - 1).min(1000) as i32;
-        let base = (self.initial_ms * self.factor.powi(exp)).min(self.max_ms);
+        let grown = self.initial_ms * self.factor.powi(exp);
+        let base = if grown.is_finite() { grown.min(self.max_ms) } else { self.max_ms };
         let r = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.0 };
         (base * (1.0 - self.jitter * r)).max(0.0).round() as i64
     }
@@ -257,7 +261,7 @@ pub struct ClaimOp {
     pub jobs: Vec<String>,
     /// Identifies the lease holder (`lease_owner`).
     pub worker_id: String,
-    /// Lease duration, ms (1 ..= 2^31).
+    /// Lease duration, ms (1 ..= 2^31 - 1).
     pub lease_ms: i64,
     /// At most this many runs (1 ..= 1000).
     pub limit: i64,

@@ -68,9 +68,13 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
 ///
 /// Plan: with labels, the first label drives the query through the
 /// `run_labels (key, value, run_id)` primary key, which yields that label's
-/// runs already in id (creation) order, so a page costs O(log n + page)
-/// whatever the label's selectivity; every further label is one `EXISTS`
-/// probe on the same primary key. Without labels, a status or job
+/// runs already in id (creation) order, so a page of one label costs
+/// O(log n + page) whatever the label's selectivity; every further label
+/// is one `EXISTS` probe on the same primary key. Further filters (more
+/// labels, status, job, queue, created times) are checked on the rows the
+/// driver yields, so a combination that matches few of the first label's
+/// runs walks that label's runs until the page fills: put the most
+/// selective label first. Without labels, a status or job
 /// filter walks `runs_status` / `runs_job`, else the primary key.
 ///
 /// # Errors
@@ -204,8 +208,16 @@ pub fn logs(c: &Connection, id: &str) -> Result<Vec<LogRecord>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Earliest `run_at` of a pending run or `lease_expires_at` of a leased
-/// run in `queue`, ms; `None` if neither exists.
+/// Priority levels [`next_wake_at`] seeks one by one before it falls back
+/// to one scan of the queue's pending runs.
+pub const MAX_WAKE_LEVELS: usize = 64;
+
+/// Earliest `run_at` of a pending run in `queue`, or lease expiry of any
+/// run (claims recover expired leases of every queue), ms; `None` if
+/// neither exists.
+///
+/// # Errors
+/// An SQLite error if the read fails.
 ///
 /// Pending runs are indexed by (queue, priority DESC, run_at) for the claim,
 /// so the earliest `run_at` is found by a skip-scan over the distinct
@@ -219,16 +231,27 @@ pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
          ORDER BY priority DESC, run_at LIMIT 1",
     )?;
     let mut below = i64::MAX;
+    let mut levels = 0;
     while let Some((prio, run_at)) = next_prio
         .query_row(params![queue, below], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?
     {
         due = Some(due.map_or(run_at, |d: i64| d.min(run_at)));
         below = prio;
+        levels += 1;
+        if levels == MAX_WAKE_LEVELS {
+            // Priorities used as a score: one pass over the pending runs
+            // beats thousands of seeks.
+            due = c
+                .prepare_cached("SELECT min(run_at) FROM runs INDEXED BY runs_claim WHERE queue = ?1 AND status = 'pending'")?
+                .query_row(params![queue], |r| r.get(0))?;
+            break;
+        }
     }
+    // Leases of every queue: claims recover expired leases of all queues.
     let lease: Option<i64> = c
-        .prepare_cached("SELECT min(lease_expires_at) FROM runs INDEXED BY runs_lease WHERE queue = ?1 AND status = 'leased'")?
-        .query_row(params![queue], |r| r.get(0))?;
+        .prepare_cached("SELECT min(lease_expires_at) FROM runs INDEXED BY runs_lease WHERE lease_expires_at IS NOT NULL")?
+        .query_row([], |r| r.get(0))?;
     Ok(match (due, lease) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

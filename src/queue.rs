@@ -85,6 +85,9 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
                 )?
                 .execute(params![o.id, o.token, o.output.get(), o.now])?;
             if n == 0 {
+                if release_cancelled(c, &o.id, o.token, o.now)? {
+                    return raw(&serde_json::json!({ "status": "cancelled" }));
+                }
                 return Err(lease_lost(c, &o.id, o.token));
             }
             raw(&serde_json::json!({ "status": "completed" }))
@@ -100,6 +103,12 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
                     o.id
                 )));
             }
+            if handler_running(c, &o.id)? {
+                return Err(Error::InvalidState(format!(
+                    "run {} was cancelled but its handler has not stopped yet; delete it once it has (or its lease has run out)",
+                    o.id
+                )));
+            }
             delete_run(c, &o.id)?;
             raw(&serde_json::json!({ "deleted": true }))
         }
@@ -112,7 +121,7 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
             // The next claim recovers them (fencing token bumped).
             check_now(o.now)?;
             let n = c
-                .prepare_cached("UPDATE runs SET lease_expires_at = ?1 WHERE status = 'leased' AND lease_expires_at > ?1")?
+                .prepare_cached("UPDATE runs INDEXED BY runs_lease SET lease_expires_at = ?1 WHERE lease_expires_at > ?1")?
                 .execute(params![o.now])?;
             raw(&serde_json::json!({ "expired": n }))
         }
@@ -159,10 +168,14 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
     }
     let backoff = r.backoff.unwrap_or_default();
     let b = &backoff;
-    let ok = b.initial_ms.is_finite() && b.initial_ms >= 0.0 && b.factor.is_finite() && b.factor >= 1.0
-        && b.max_ms.is_finite() && b.max_ms >= 0.0 && b.jitter.is_finite() && (0.0..=1.0).contains(&b.jitter);
+    let max = validate::MAX_DELAY_MS as f64;
+    let ok = (0.0..=max).contains(&b.initial_ms) && (1.0..=1000.0).contains(&b.factor)
+        && (0.0..=max).contains(&b.max_ms) && (0.0..=1.0).contains(&b.jitter);
     if !ok {
-        return Err(Error::invalid("backoff needs initialMs >= 0, factor >= 1, maxMs >= 0 and jitter in [0, 1], all finite"));
+        return Err(Error::invalid(format!(
+            "backoff needs initialMs and maxMs in [0, {}] ms, factor in [1, 1000] and jitter in [0, 1]",
+            validate::MAX_DELAY_MS
+        )));
     }
     let empty = BTreeMap::new();
     let labels = r.labels.as_ref().unwrap_or(&empty);
@@ -199,6 +212,17 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
     Ok(Enqueued { id, created: true, status: Status::Pending })
 }
 
+/// The claim's query for one priority level (`?1` queue, `?2` priority,
+/// `?3` now, `?4` JSON array of job names): due runs in runAt, id order
+/// whose concurrency key has no running handler. Public so a test can read
+/// its `EXPLAIN QUERY PLAN`.
+pub const CLAIM_AT_LEVEL_SQL: &str = "SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
+     WHERE queue = ?1 AND status = 'pending' AND priority = ?2 AND run_at <= ?3
+       AND job IN (SELECT value FROM json_each(?4))
+       AND (concurrency_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM runs AS b WHERE b.concurrency_key = runs.concurrency_key AND b.lease_expires_at IS NOT NULL))
+     ORDER BY run_at, id";
+
 /// Result of `claim`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -232,8 +256,10 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
         validate::name("job name", j)?;
     }
 
-    // 1. Expired leases go back to the queue, or fail when attempts are used
-    //    up. Bumping the fencing token fences out the old holder.
+    // 1. Expired leases (of every queue: a concurrency key is global) go
+    //    back to the queue, or fail when attempts are used up; a cancelled
+    //    run whose holder never reported back releases its concurrency key.
+    //    Bumping the fencing token fences out the old holder.
     let lease_error = serde_json::json!({
         "name": "LeaseExpired",
         "message": "the worker's lease expired without a heartbeat (did the process crash or block its event loop?)"
@@ -241,37 +267,58 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
     .to_string();
     let expired = c
         .prepare_cached(
-            "UPDATE runs SET
-                status = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'pending' END,
-                finished_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE NULL END,
-                error = ?3, run_at = ?2, updated_at = ?2, lease_token = lease_token + 1,
-                lease_owner = NULL, lease_expires_at = NULL
-             WHERE queue = ?1 AND status = 'leased' AND lease_expires_at <= ?2
+            "UPDATE runs INDEXED BY runs_lease SET
+                status = CASE WHEN status <> 'leased' THEN status
+                              WHEN attempt >= max_attempts THEN 'failed' ELSE 'pending' END,
+                finished_at = CASE WHEN status = 'leased' AND attempt >= max_attempts THEN ?1 ELSE finished_at END,
+                error = CASE WHEN status = 'leased' THEN ?2 ELSE error END,
+                run_at = CASE WHEN status = 'leased' THEN ?1 ELSE run_at END,
+                updated_at = ?1, lease_token = lease_token + 1, lease_owner = NULL, lease_expires_at = NULL
+             WHERE lease_expires_at <= ?1
              RETURNING id, status",
         )?
-        .query_map(params![queue, o.now, lease_error], |r| {
+        .query_map(params![o.now, lease_error], |r| {
             let s: String = r.get(1)?;
             Ok(Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|e| e.status != Status::Cancelled)
+        .collect();
 
     // 2. Due runs in priority, runAt, creation order, skipping concurrency
-    //    keys that already have a leased run.
+    //    keys whose handler is running. `runs_claim` is ordered by priority
+    //    first, so `run_at <= now` can only bound the scan within one
+    //    priority level: walk the levels in use (a skip-scan, one seek each)
+    //    so delayed runs are never scanned, however many there are.
     let jobs_json = serde_json::to_string(&o.jobs).expect("jobs serialize");
-    let mut candidates: Vec<(String, Option<String>)> = c
-        .prepare_cached(
-            "SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
-             WHERE queue = ?1 AND status = 'pending' AND run_at <= ?2
-               AND job IN (SELECT value FROM json_each(?3))
-               AND (concurrency_key IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM runs AS b WHERE b.concurrency_key = runs.concurrency_key AND b.status = 'leased'))
-             ORDER BY priority DESC, run_at, id
-             LIMIT ?4",
-        )?
-        .query_map(params![queue, o.now, jobs_json, o.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut next_level = c.prepare_cached(
+        "SELECT priority FROM runs INDEXED BY runs_claim
+         WHERE queue = ?1 AND status = 'pending' AND priority < ?2
+         ORDER BY priority DESC LIMIT 1",
+    )?;
+    let mut at_level = c.prepare_cached(CLAIM_AT_LEVEL_SQL)?;
+    let limit = o.limit as usize;
+    let mut candidates: Vec<String> = Vec::with_capacity(limit);
     let mut seen_keys = HashSet::new();
-    candidates.retain(|(_, k)| k.as_ref().is_none_or(|k| seen_keys.insert(k.clone())));
+    let mut below = i64::MAX;
+    while candidates.len() < limit {
+        let Some(level) = next_level.query_row(params![queue, below], |r| r.get::<_, i64>(0)).optional()? else {
+            break;
+        };
+        let mut rows = at_level.query(params![queue, level, o.now, jobs_json])?;
+        while let Some(r) = rows.next()? {
+            let key: Option<String> = r.get(1)?;
+            // Two due runs of one key: only the first may start now.
+            if key.is_none_or(|k| seen_keys.insert(k)) {
+                candidates.push(r.get(0)?);
+                if candidates.len() == limit {
+                    break;
+                }
+            }
+        }
+        below = level;
+    }
 
     let expires = o.now.saturating_add(o.lease_ms);
     let mut runs = Vec::with_capacity(candidates.len());
@@ -282,7 +329,7 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
          RETURNING job, queue, input, attempt, max_attempts, lease_token, labels",
     )?;
     let mut steps_st = c.prepare_cached("SELECT name, output FROM steps WHERE run_id = ?1")?;
-    for (id, _) in candidates {
+    for id in candidates {
         let row = lease.query_row(params![id, o.worker_id, expires, o.now], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -376,6 +423,14 @@ fn lease_lost(c: &Connection, id: &str, token: i64) -> Error {
     }
 }
 
+/// Whether a handler may still be running run `id` (its lease is held).
+fn handler_running(c: &Connection, id: &str) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT lease_expires_at IS NOT NULL FROM runs WHERE id = ?1")?
+        .query_row(params![id], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 fn status_of(c: &Connection, id: &str) -> Result<Status> {
     let s: Option<String> = c
         .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
@@ -402,12 +457,15 @@ fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
         .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((attempt, max_attempts, backoff)) = row else {
+        if release_cancelled(c, &o.id, o.token, o.now)? {
+            return Ok(Failed { status: Status::Cancelled, attempt: 0, run_at: None });
+        }
         return Err(lease_lost(c, &o.id, o.token));
     };
     let error = serde_json::to_string(&o.error).expect("error serializes");
     if o.retryable.unwrap_or(true) && attempt < max_attempts {
         let backoff: Backoff = serde_json::from_str(&backoff).unwrap_or_default();
-        let run_at = o.now.saturating_add(backoff.delay_ms(attempt, o.random));
+        let run_at = o.now.saturating_add(backoff.delay_ms(attempt, o.random)).min(validate::MAX_TIME_MS);
         c.prepare_cached(
             "UPDATE runs SET status = 'pending', run_at = ?2, error = ?3, updated_at = ?4,
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
@@ -436,14 +494,27 @@ fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
     if previous.is_terminal() {
         return Err(Error::InvalidState(format!("run {} is already {}", o.id, previous.as_str())));
     }
-    // The fencing token is kept, so the holder's next heartbeat learns of
-    // the cancellation; its other writes fail with DURQ_LEASE_LOST.
-    c.prepare_cached(
-        "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2,
-            lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
-    )?
-    .execute(params![o.id, o.now])?;
+    // A leased run keeps its fencing token, lease owner and expiry: its
+    // handler may still be running, so it keeps holding its concurrency key
+    // until the holder reports back (its next heartbeat learns of the
+    // cancellation; its `complete`/`fail` then releases the key) or the
+    // lease runs out. Its other writes fail with DURQ_LEASE_LOST.
+    c.prepare_cached("UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1")?
+        .execute(params![o.id, o.now])?;
     Ok(Cancelled { status: Status::Cancelled, previous })
+}
+
+/// The holder of a run cancelled under it reports back (`complete` or
+/// `fail`): release the run's lease and concurrency key. Returns whether
+/// the caller was that holder.
+fn release_cancelled(c: &Connection, id: &str, token: i64, now: i64) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND status = 'cancelled' AND lease_expires_at IS NOT NULL",
+        )?
+        .execute(params![id, token, now])?;
+    Ok(n == 1)
 }
 
 fn delete_run(c: &Connection, id: &str) -> Result<()> {
@@ -504,7 +575,7 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
         .prepare_cached(
             "SELECT id FROM runs INDEXED BY runs_finished
              WHERE finished_at IS NOT NULL AND finished_at < ?1
-               AND status IN ('completed', 'failed', 'cancelled')
+               AND status IN ('completed', 'failed', 'cancelled') AND lease_expires_at IS NULL
              ORDER BY finished_at LIMIT ?2",
         )?
         .query_map(params![o.older_than, limit], |r| r.get(0))?

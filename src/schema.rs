@@ -48,11 +48,14 @@ pub const MIGRATIONS: &[&str] = &[
 
     -- Claim: the next due pending run of a queue, by priority, runAt, id.
     CREATE INDEX runs_claim ON runs (queue, priority DESC, run_at, id) WHERE status = 'pending';
-    -- Expired-lease recovery and next lease expiry, one seek.
-    CREATE INDEX runs_lease ON runs (queue, lease_expires_at) WHERE status = 'leased';
-    -- At most one leased run per concurrency key (enforced, not hoped for).
+    -- `lease_expires_at` is set exactly while a handler may be running the
+    -- run: status 'leased', or 'cancelled' until the holder stops (or its
+    -- lease runs out). Expired-lease recovery and the next expiry: one seek.
+    CREATE INDEX runs_lease ON runs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+    -- At most one running handler per concurrency key (enforced, not hoped
+    -- for); a cancelled run keeps its key until its handler has stopped.
     CREATE UNIQUE INDEX runs_concurrency ON runs (concurrency_key)
-        WHERE status = 'leased' AND concurrency_key IS NOT NULL;
+        WHERE concurrency_key IS NOT NULL AND lease_expires_at IS NOT NULL;
     -- Idempotency: one run per (job, key).
     CREATE UNIQUE INDEX runs_idempotency ON runs (job, idempotency_key)
         WHERE idempotency_key IS NOT NULL;
@@ -111,7 +114,7 @@ pub fn latest_version() -> i64 {
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let latest = latest_version();
-    if found > latest {
+    if found > latest || found < 0 {
         return Err(Error::SchemaTooNew { found, supported: latest });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {

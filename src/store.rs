@@ -185,6 +185,12 @@ impl Store {
             out.push(match res {
                 Ok(v) => Outcome::Ok(v),
                 Err(e) => {
+                    if tx.is_autocommit() {
+                        // SQLite rolled the whole transaction back (an I/O
+                        // error, a full disk): nothing of the batch is kept,
+                        // and the rest must not run outside a transaction.
+                        return Err(e);
+                    }
                     if !savepoints && tx.total_changes() != before {
                         return Ok(None); // dropping `tx` rolls back
                     }
@@ -281,6 +287,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
             conn.prepare_cached("RELEASE durq_op")?.execute([])?;
             Ok(v)
         }
+        Err(e) if conn.is_autocommit() => Err(e), // the transaction is gone already
         Err(e) => {
             conn.prepare_cached("ROLLBACK TO durq_op")?.execute([])?;
             conn.prepare_cached("RELEASE durq_op")?.execute([])?;

@@ -16,9 +16,13 @@ pub const MAX_LABEL_KEY_BYTES: usize = 64;
 pub const MAX_LABEL_VALUE_BYTES: usize = 256;
 /// Most labels on one run.
 pub const MAX_LABELS: usize = 32;
-/// Largest accepted time, ms since the epoch (year 275760, the end of the
-/// ECMAScript Date range, ECMA-262 §21.4.1.1).
-pub const MAX_TIME_MS: i64 = 8_640_000_000_000_000;
+/// Largest accepted time, ms since the epoch: 2^48 - 1 (year 10889), the
+/// largest a UUIDv7's 48-bit timestamp holds (RFC 9562 §5.7). Run ids are
+/// made from `now`, so a larger clock value would wrap them.
+pub const MAX_TIME_MS: i64 = (1 << 48) - 1;
+/// Largest delay or lease in ms: 2^31 - 1 (about 24.8 days), the largest
+/// `setTimeout` delay (HTML standard, timer initialisation steps).
+pub const MAX_DELAY_MS: i64 = i32::MAX as i64;
 
 /// A non-empty name of at most [`MAX_NAME_BYTES`] bytes without NUL.
 pub fn name(what: &str, v: &str) -> Result<()> {

@@ -288,9 +288,14 @@ fn cancel_pending_and_leased_runs() {
         // The holder learns of it at its next heartbeat; its writes are refused.
         let hb = ok(&mut s, json!({"op": "heartbeat", "now": T0 + 1, "id": l, "token": t, "leaseMs": 1000}));
         assert_eq!(hb["cancelRequested"], true);
+        assert_eq!(err(&mut s, json!({"op": "saveStep", "now": T0, "id": l, "token": t, "name": "x", "output": 1})), "DURQ_LEASE_LOST");
+        assert_eq!(err(&mut s, json!({"op": "deleteRun", "now": T0, "id": l})), "DURQ_INVALID_STATE", "handler still running");
+        // Its completion only releases the lease: the run stays cancelled.
+        assert_eq!(ok(&mut s, json!({"op": "complete", "now": T0, "id": l, "token": t, "output": 1}))["status"], "cancelled");
         assert_eq!(err(&mut s, json!({"op": "complete", "now": T0, "id": l, "token": t, "output": 1})), "DURQ_LEASE_LOST");
         assert_eq!(status(&s, &l), "cancelled");
         assert_eq!(err(&mut s, json!({"op": "cancel", "now": T0, "id": l})), "DURQ_INVALID_STATE");
+        ok(&mut s, json!({"op": "deleteRun", "now": T0, "id": l}));
         assert_eq!(err(&mut s, json!({"op": "cancel", "now": T0, "id": "nope"})), "DURQ_NOT_FOUND");
     }
 }
@@ -451,16 +456,12 @@ fn status_filter_and_claim_use_their_indexes() {
     let p = plan(&s, &sql, &params);
     assert!(p.contains("SEARCH r USING INDEX runs_status (status=?)"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
-    let claim = "SELECT id, concurrency_key FROM runs INDEXED BY runs_claim
-             WHERE queue = ?1 AND status = 'pending' AND run_at <= ?2
-               AND job IN (SELECT value FROM json_each(?3))
-               AND (concurrency_key IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM runs AS b WHERE b.concurrency_key = runs.concurrency_key AND b.status = 'leased'))
-             ORDER BY priority DESC, run_at, id LIMIT ?4";
+    let claim = durq::queue::CLAIM_AT_LEVEL_SQL;
     let v = |x: &str| rusqlite::types::Value::Text(x.into());
-    let p = plan(&s, claim, &[v("default"), rusqlite::types::Value::Integer(0), v("[\"a\"]"), rusqlite::types::Value::Integer(1)]);
-    assert!(p.contains("SEARCH runs USING INDEX runs_claim (queue=?)"), "{p}");
-    assert!(p.contains("SEARCH b USING COVERING INDEX runs_concurrency (concurrency_key=?)"), "{p}");
+    let i = rusqlite::types::Value::Integer;
+    let p = plan(&s, claim, &[v("default"), i(0), i(T0), v("[\"a\"]")]);
+    assert!(p.contains("SEARCH runs USING INDEX runs_claim (queue=? AND priority=? AND run_at<?)"), "delayed runs are never scanned: {p}");
+    assert!(p.contains("USING INDEX runs_concurrency (concurrency_key=?)"), "{p}");
     assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
 }
 
@@ -508,5 +509,94 @@ fn next_wake_at_is_the_earliest_due_time_across_priorities() {
         enqueue(&mut s, "a", json!({"priority": 1, "runAt": T0 + 100, "queue": "other"}));
         assert_eq!(s.next_wake_at("default").unwrap(), Some(T0 + 200));
         assert_eq!(s.next_wake_at("other").unwrap(), Some(T0 + 100));
+    }
+}
+
+#[test]
+fn a_cancelled_run_keeps_its_concurrency_key_until_its_handler_stops() {
+    for (_, mut s) in backends() {
+        let r1 = enqueue(&mut s, "a", json!({"concurrencyKey": "k"}));
+        let r2 = enqueue(&mut s, "a", json!({"concurrencyKey": "k"}));
+        let t1 = claim(&mut s, T0, 10)["runs"][0]["token"].clone();
+        ok(&mut s, json!({"op": "cancel", "now": T0, "id": r1}));
+        assert_eq!(status(&s, &r1), "cancelled");
+        assert_eq!(claim(&mut s, T0 + 1, 10)["runs"].as_array().unwrap().len(), 0, "r1's handler may still run");
+        ok(&mut s, json!({"op": "fail", "now": T0 + 2, "id": r1, "token": t1, "error": {"message": "aborted"}}));
+        assert_eq!(status(&s, &r1), "cancelled");
+        assert_eq!(claim(&mut s, T0 + 3, 10)["runs"][0]["id"], r2.as_str());
+        // A holder that never reports back: the key is freed when its lease runs out.
+        let r3 = enqueue(&mut s, "a", json!({"concurrencyKey": "j"}));
+        let r4 = enqueue(&mut s, "a", json!({"concurrencyKey": "j"}));
+        let c = claim(&mut s, T0 + 4, 10);
+        assert_eq!(c["runs"][0]["id"], r3.as_str());
+        ok(&mut s, json!({"op": "cancel", "now": T0 + 5, "id": r3}));
+        let c = claim(&mut s, T0 + 5000, 10);
+        assert!(c["runs"].as_array().unwrap().iter().any(|r| r["id"] == r4.as_str()));
+        assert_eq!(status(&s, &r3), "cancelled");
+    }
+}
+
+#[test]
+fn a_claim_fills_its_limit_past_runs_sharing_a_key_and_across_priorities() {
+    for (_, mut s) in backends() {
+        for _ in 0..4 {
+            enqueue(&mut s, "a", json!({"concurrencyKey": "k", "priority": 3}));
+        }
+        let other = enqueue(&mut s, "a", json!({"concurrencyKey": "l", "priority": 3}));
+        let low = enqueue(&mut s, "a", json!({"priority": -2}));
+        enqueue(&mut s, "a", json!({"priority": 7, "runAt": T0 + 60_000}));
+        let c = claim(&mut s, T0, 3);
+        let got: Vec<&str> = c["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], other.as_str());
+        assert_eq!(got[2], low.as_str());
+    }
+}
+
+#[test]
+fn times_past_the_uuid_v7_range_and_runaway_backoff_are_refused() {
+    for (_, mut s) in backends() {
+        let max = durq::validate::MAX_TIME_MS;
+        assert_eq!(err(&mut s, json!({"op": "enqueue", "now": max + 1, "job": "a", "input": 1})), "DURQ_INVALID_INPUT");
+        assert_eq!(err(&mut s, json!({"op": "enqueue", "now": T0, "job": "a", "input": 1, "runAt": max + 1})), "DURQ_INVALID_INPUT");
+        assert_eq!(err(&mut s, json!({"op": "enqueue", "now": T0, "job": "a", "input": 1, "backoff": {"initialMs": 1e300, "maxMs": 1e300}})), "DURQ_INVALID_INPUT");
+        let id = enqueue(&mut s, "a", json!({"backoff": {"initialMs": 0, "factor": 1000, "maxMs": 5000}}));
+        let t = claim(&mut s, T0, 1)["runs"][0]["token"].clone();
+        let f = ok(&mut s, json!({"op": "fail", "now": T0, "id": id, "token": t, "error": {"message": "x"}}));
+        assert_eq!(f["runAt"], T0, "initialMs 0 retries at once");
+    }
+}
+
+#[test]
+fn a_transaction_aborted_by_sqlite_fails_the_whole_batch_and_commits_nothing() {
+    // SQLITE_FULL from max_page_count can roll back the whole transaction
+    // (https://www.sqlite.org/lang_transaction.html, "Response To Errors
+    // Within A Transaction"); then no operation of the batch may commit.
+    for (_, mut s) in backends() {
+        let keep = enqueue(&mut s, "a", json!({}));
+        let pages: i64 = s.connection().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        s.connection().pragma_update(None, "max_page_count", pages + 2).unwrap();
+        let big = "x".repeat(200_000);
+        let ops = json!([
+            {"op": "enqueue", "now": T0, "job": "a", "input": 1},
+            {"op": "enqueue", "now": T0, "job": "a", "input": big},
+            {"op": "enqueue", "now": T0, "job": "a", "input": 3},
+        ]);
+        let before = s.stats().unwrap().pending;
+        match s.apply_json(&ops.to_string()) {
+            Err(e) => {
+                assert_eq!(e.code(), "SQLITE_FULL", "{e}");
+                assert_eq!(s.stats().unwrap().pending, before, "nothing of a failed batch commits");
+            }
+            Ok(out) => {
+                // SQLite kept the transaction: exactly the ok ops committed.
+                let out: Vec<Value> = serde_json::from_str(&out).unwrap();
+                let oks = out.iter().filter(|o| o.get("ok").is_some()).count() as i64;
+                assert_eq!(out[1]["err"]["code"], "SQLITE_FULL");
+                assert_eq!(s.stats().unwrap().pending, before + oks);
+            }
+        }
+        assert_eq!(status(&s, &keep), "pending");
+        assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
     }
 }

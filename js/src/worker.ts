@@ -411,7 +411,14 @@ class Attempt implements Execution, StepHost {
     }
     this.#returned = true;
     this.#stopHeartbeat();
-    if (this.#lost !== undefined || this.#cancelled !== undefined) return; // the run is no longer ours
+    if (this.#lost !== undefined) return; // the run is no longer ours
+    if (this.#cancelled !== undefined) {
+      // Cancelled while running: the run is already `cancelled`, but it holds
+      // its lease (and concurrency key) until its handler has stopped. Report
+      // back so the core releases them now rather than at lease expiry.
+      await this.#finish("fail", { error: errorRecord(this.#cancelled), random: 0, retryable: false }, undefined);
+      return;
+    }
 
     if (ok) {
       let json: string;
@@ -434,6 +441,11 @@ class Attempt implements Execution, StepHost {
     try {
       await this.#host.submit<{ status: RunStatus; attempt?: number; runAt?: number | null }>(json, (r) => {
         const ev = this.#host.events;
+        if (r.status === "cancelled") {
+          // Only released the lease of a run cancelled under us; `run:cancelled` was emitted by the cancel.
+          this.#host.runChanged(this.id, this.#run.queue, this.#worker);
+          return;
+        }
         if (op === "complete") {
           if (ev.has("run:completed")) ev.emit("run:completed", { id: this.id, job: this.job, attempt: this.attempt, output: JSON.parse(outputJson!) });
         } else {

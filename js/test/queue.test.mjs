@@ -431,6 +431,38 @@ for (const kind of STORAGES) {
       await db.close();
     });
 
+    test("a cancelled handler keeps its concurrency key until it has stopped", async () => {
+      const { db } = await openDb(kind);
+      const started = deferred();
+      const release = deferred();
+      const order = [];
+      const job = defineJob({
+        name: "exclusive",
+        async run(step, input) {
+          order.push(`start ${input}`);
+          if (input === 1) {
+            started.resolve();
+            await release.promise; // ignores its abort signal for a while
+          }
+          order.push(`end ${input}`);
+        },
+      });
+      const first = await db.enqueue(job, 1, { concurrencyKey: "user-1" });
+      await db.enqueue(job, 2, { concurrencyKey: "user-1" });
+      const w = db.worker({ jobs: [job], concurrency: 2 });
+      const p1 = w.processOne();
+      await started.promise;
+      await db.cancel(first.id);
+      assert.equal((await db.getRun(first.id)).status, "cancelled");
+      assert.equal(await w.processOne(), false, "the key is still held by the running handler");
+      release.resolve();
+      await p1;
+      assert.equal((await db.getRun(first.id)).leaseExpiresAt, null, "the handler reported back");
+      assert.equal(await w.processOne(), true);
+      assert.deepEqual(order, ["start 1", "end 1", "start 2", "end 2"]);
+      await db.close();
+    });
+
     test("deleteRun removes a run with its labels, steps and logs", async () => {
       const { db } = await openDb(kind);
       const job = defineJob({
