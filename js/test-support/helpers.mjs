@@ -2,6 +2,9 @@
 // `node --test js/test/` does not run them as test files).
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,4 +107,25 @@ export function recordEvents(db, names) {
   const log = [];
   for (const n of all) db.on(n, (p) => log.push([n, p]));
   return log;
+}
+
+const CHILD = fileURLToPath(new URL("./child.mjs", import.meta.url));
+
+/**
+ * Starts `node child.mjs mode path` (js/test-support/child.mjs). Returns the
+ * child, `next()` reading its next stdout line (rejecting if it exits first,
+ * with its stderr), and `exited`, resolving with `{ code, signal, stderr }`.
+ */
+export function startChild(mode, path) {
+  const child = spawn(process.execPath, [CHILD, mode, path], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error(`child exited early: ${stderr}`);
+    return r.value;
+  };
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
+  return { child, next, exited };
 }

@@ -4,31 +4,14 @@
 // instead of running it again. (kill -9 while enqueueing: kill9.test.mjs.)
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { defineJob, ManualClock, open } from "durq";
-import { cleanupDirs, T0, tempDir } from "../test-support/helpers.mjs";
+import { cleanupDirs, startChild, T0, tempDir } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
 
-const CHILD = fileURLToPath(new URL("../test-support/child.mjs", import.meta.url));
 
-function startChild(mode, path) {
-  const child = spawn(process.execPath, [CHILD, mode, path], { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`child exited early: ${stderr}`);
-    return r.value;
-  };
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, next, exited };
-}
 
 test("kill -9 inside a handler: the run is resumed and its stored steps are not run again", async () => {
   const path = join(tempDir(), "crash-step.db");

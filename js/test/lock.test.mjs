@@ -3,35 +3,18 @@
 // dead process is taken over.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { defineJob, open } from "durq";
-import { cleanupDirs, rejectsCode, tempDir } from "../test-support/helpers.mjs";
+import { cleanupDirs, rejectsCode, startChild, tempDir } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
 
-const CHILD = fileURLToPath(new URL("../test-support/child.mjs", import.meta.url));
 const job = defineJob({ name: "lock-job", run: () => 1 });
 
-/** Starts `child.mjs mode path`; resolves with the child and a function reading its next line. */
-function startChild(mode, path) {
-  const child = spawn(process.execPath, [CHILD, mode, path], { stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`child exited early: ${stderr}`);
-    return r.value;
-  };
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
-  return { child, next, exited };
-}
 
 test("a second process opening the same file gets DURQ_LOCKED naming the holder", async () => {
   const path = join(tempDir(), "locked.db");
