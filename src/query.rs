@@ -55,7 +55,11 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-/// The run with id `id`; [`Error::NotFound`] if none.
+/// The run with id `id`.
+///
+/// # Errors
+/// [`Error::NotFound`] if there is none; an SQLite error if the read fails
+/// or a stored JSON column does not parse.
 pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
     c.prepare_cached(&format!("SELECT {RUN_COLS} FROM runs AS r WHERE r.id = ?1"))?
         .query_row(params![id], run_from_row)
@@ -145,7 +149,13 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
     Ok((format!("SELECT {RUN_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}"), params))
 }
 
-/// A page of runs matching `f`, newest first; see [`list_runs_sql`].
+/// A page of runs matching `f`, newest first (at most `f.limit`, default
+/// [`DEFAULT_LIMIT`]); `next_cursor` is set when more may follow. See
+/// [`list_runs_sql`] for the plan.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad limit, label or cursor; an SQLite error
+/// if the read fails.
 pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let (sql, params) = list_runs_sql(f)?;
@@ -176,7 +186,10 @@ pub struct StepRecord {
     pub created_at: i64,
 }
 
-/// Steps of run `id`, in the order they were stored.
+/// Steps of run `id`, in the order they were stored (empty for an unknown run).
+///
+/// # Errors
+/// An SQLite error if the read fails.
 pub fn steps(c: &Connection, id: &str) -> Result<Vec<StepRecord>> {
     let mut st = c.prepare_cached("SELECT name, output, attempt, created_at FROM steps WHERE run_id = ?1 ORDER BY created_at, name")?;
     let rows = st.query_map(params![id], |r| {
@@ -199,7 +212,10 @@ pub struct LogRecord {
     pub message: String,
 }
 
-/// Log lines of run `id`, oldest first.
+/// Log lines of run `id`, oldest first (empty for an unknown run).
+///
+/// # Errors
+/// An SQLite error if the read fails.
 pub fn logs(c: &Connection, id: &str) -> Result<Vec<LogRecord>> {
     let mut st = c.prepare_cached("SELECT at, attempt, level, message FROM run_logs WHERE run_id = ?1 ORDER BY seq")?;
     let rows = st.query_map(params![id], |r| {
@@ -273,7 +289,10 @@ pub struct Stats {
     pub cancelled: i64,
 }
 
-/// Counts runs by status.
+/// Counts runs by status: one pass over the `runs_status` index, O(runs).
+///
+/// # Errors
+/// An SQLite error if the read fails.
 pub fn stats(c: &Connection) -> Result<Stats> {
     let mut s = Stats::default();
     let mut st = c.prepare_cached("SELECT status, count(*) FROM runs GROUP BY status")?;

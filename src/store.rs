@@ -209,6 +209,14 @@ impl Store {
     /// # Errors
     /// [`Error::InvalidInput`] if `ops_json` is not a JSON array; an SQLite
     /// error if the transaction cannot commit.
+    ///
+    /// # Example
+    /// ```
+    /// let mut store = durq::Store::open_in_memory(1)?;
+    /// let out = store.apply_json(r#"[{"op":"enqueue","now":1700000000000,"job":"email","input":{"to":"a@b.c"}}]"#)?;
+    /// assert!(out.starts_with(r#"[{"ok":{"id":""#));
+    /// # Ok::<(), durq::Error>(())
+    /// ```
     pub fn apply_json(&mut self, ops_json: &str) -> Result<String> {
         let raw: Vec<&RawValue> = serde_json::from_str(ops_json)
             .map_err(|e| Error::invalid(format!("operations must be a JSON array: {e}")))?;
@@ -233,7 +241,7 @@ impl Store {
         query::list_runs(&self.conn, filter)
     }
 
-    /// Stored steps of a run, in name order.
+    /// Stored steps of a run, in the order they were stored.
     ///
     /// # Errors
     /// An SQLite error if the read fails.

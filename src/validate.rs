@@ -25,6 +25,9 @@ pub const MAX_TIME_MS: i64 = (1 << 48) - 1;
 pub const MAX_DELAY_MS: i64 = i32::MAX as i64;
 
 /// A non-empty name of at most [`MAX_NAME_BYTES`] bytes without NUL.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming `what` otherwise.
 pub fn name(what: &str, v: &str) -> Result<()> {
     if v.is_empty() {
         return Err(Error::invalid(format!("{what} must not be empty")));
@@ -39,6 +42,9 @@ pub fn name(what: &str, v: &str) -> Result<()> {
 }
 
 /// A time in ms since the epoch: 0 ..= [`MAX_TIME_MS`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming `what` otherwise.
 pub fn time(what: &str, v: i64) -> Result<()> {
     if !(0..=MAX_TIME_MS).contains(&v) {
         return Err(Error::invalid(format!("{what} must be a time in ms since the Unix epoch between 0 and {MAX_TIME_MS}, got {v}")));
@@ -46,16 +52,22 @@ pub fn time(what: &str, v: i64) -> Result<()> {
     Ok(())
 }
 
-/// A duration in ms: 1 ..= 2^31 - 1 (the largest `setTimeout` delay).
+/// A duration in ms: 1 ..= [`MAX_DELAY_MS`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming `what` otherwise.
 pub fn duration(what: &str, v: i64) -> Result<()> {
-    if !(1..=i64::from(i32::MAX)).contains(&v) {
-        return Err(Error::invalid(format!("{what} must be between 1 and {} ms, got {v}", i32::MAX)));
+    if !(1..=MAX_DELAY_MS).contains(&v) {
+        return Err(Error::invalid(format!("{what} must be between 1 and {MAX_DELAY_MS} ms, got {v}")));
     }
     Ok(())
 }
 
 /// Labels: at most [`MAX_LABELS`]; keys of 1..=64 bytes from
 /// `[A-Za-z0-9_.:/-]`; values of at most 256 bytes without NUL.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the first offending label.
 pub fn labels(labels: &BTreeMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
         return Err(Error::invalid(format!("a run has at most {MAX_LABELS} labels, got {}", labels.len())));
@@ -73,6 +85,9 @@ pub fn labels(labels: &BTreeMap<String, String>) -> Result<()> {
 }
 
 /// A label key: 1..=64 bytes of `[A-Za-z0-9_.:/-]`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] otherwise.
 pub fn label_key(k: &str) -> Result<()> {
     let ok = !k.is_empty()
         && k.len() <= MAX_LABEL_KEY_BYTES
