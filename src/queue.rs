@@ -342,9 +342,12 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
             ))
         })?;
         let mut steps = BTreeMap::new();
-        let mut rows = steps_st.query(params![id])?;
-        while let Some(r) = rows.next()? {
-            steps.insert(r.get::<_, String>(0)?, raw_text(r.get::<_, String>(1)?)?);
+        if row.3 > 1 {
+            // Steps are stored only under a lease, so a first attempt has none.
+            let mut rows = steps_st.query(params![id])?;
+            while let Some(r) = rows.next()? {
+                steps.insert(r.get::<_, String>(0)?, raw_text(r.get::<_, String>(1)?)?);
+            }
         }
         runs.push(ClaimedRun {
             id,
