@@ -113,6 +113,8 @@ const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "create
 const I32_MIN = -2_147_483_648;
 const I32_MAX = 2_147_483_647;
 const DEFAULT_WAIT_POLL_MS = 1000;
+/** Most runs one transaction of {@link Durq.purgeRuns} deletes. */
+export const PURGE_CHUNK = 1000;
 
 /**
  * Opens a durq database.
@@ -437,23 +439,30 @@ export class Durq {
 
   /**
    * Deletes terminal runs (completed, failed, cancelled) that finished
-   * before `olderThan`, with their labels, steps and logs. Emits no
-   * `run:deleted` events.
+   * before `olderThan`, with their labels, steps and logs, oldest first.
+   * Emits no `run:deleted` events. Deletes in transactions of at most
+   * {@link PURGE_CHUNK} runs, so other writes interleave with a large purge
+   * instead of waiting behind it.
    *
    * @returns how many runs were deleted
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad time or limit; `DURQ_CLOSED`.
    */
-  purgeRuns(options: PurgeOptions): Promise<{ deleted: number }> {
-    return this.#write(() => {
-      const o = checkOptions("purgeRuns options", options, ["olderThan", "limit"]);
-      if (o.olderThan === undefined) throw invalidInput("purgeRuns needs { olderThan }: a time in ms since the epoch or a Date");
-      return opJson({
-        op: "purgeRuns",
-        olderThan: checkTime("olderThan", o.olderThan),
-        limit: o.limit == null ? undefined : checkInt("limit", o.limit, 1, Number.MAX_SAFE_INTEGER),
-      });
-    });
+  async purgeRuns(options: PurgeOptions): Promise<{ deleted: number }> {
+    this.#checkOpen();
+    const o = checkOptions("purgeRuns options", options, ["olderThan", "limit"]);
+    if (o.olderThan === undefined) throw invalidInput("purgeRuns needs { olderThan }: a time in ms since the epoch or a Date");
+    const olderThan = checkTime("olderThan", o.olderThan);
+    let remaining = o.limit == null ? Number.POSITIVE_INFINITY : checkInt("limit", o.limit, 1, Number.MAX_SAFE_INTEGER);
+    let deleted = 0;
+    for (;;) {
+      const limit = Math.min(PURGE_CHUNK, remaining);
+      const r = await this.#write<{ deleted: number }>(() => opJson({ op: "purgeRuns", olderThan, limit }));
+      deleted += r.deleted;
+      remaining -= r.deleted;
+      if (r.deleted < limit || remaining <= 0) return { deleted };
+    }
   }
+
 
   // ---- reads --------------------------------------------------------------
 

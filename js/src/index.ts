@@ -24,7 +24,7 @@
  * @packageDocumentation
  */
 
-export { open, Durq } from "./db.js";
+export { open, Durq, PURGE_CHUNK } from "./db.js";
 export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions } from "./db.js";
 export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
 export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";

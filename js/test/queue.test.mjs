@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { defineJob, DurqError, isDurqError, ManualClock } from "durq";
+import { defineJob, DurqError, isDurqError, ManualClock, PURGE_CHUNK } from "durq";
 import { cleanupDirs, deferred, frozenTimerClock, openDb, recordEvents, rejectsCode, settle, STORAGES, T0 } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
@@ -534,6 +534,21 @@ for (const kind of STORAGES) {
       assert.equal((await db.getRun(live.id)).status, "pending");
       assert.deepEqual(await db.purgeRuns({ olderThan: new Date(T0 + 5000), limit: 10 }), { deleted: 1 });
       assert.equal((await db.getRun(live.id)).status, "pending", "live runs are never purged");
+      await db.close();
+    });
+
+    test("a large purge runs in transactions of PURGE_CHUNK runs and honours its limit", async () => {
+      const { db, clock } = await openDb(kind);
+      const n = PURGE_CHUNK * 2 + 500;
+      const runs = await db.enqueueMany(Array.from({ length: n }, (_, i) => ({ job: echo, input: i, options: { labels: { k: "v" } } })));
+      await Promise.all(runs.map((r) => db.cancel(r.id)));
+      clock.advance(10);
+      const before = db.transactions;
+      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now(), limit: PURGE_CHUNK + 100 }), { deleted: PURGE_CHUNK + 100 });
+      assert.equal(db.transactions - before, 2);
+      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now() }), { deleted: n - PURGE_CHUNK - 100 });
+      assert.deepEqual((await db.listRuns({ labels: { k: "v" } })).runs, []);
+      assert.deepEqual(await db.stats(), { pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 0 });
       await db.close();
     });
 
