@@ -30,6 +30,11 @@ pub enum Error {
     /// deleting a leased run (code `DURQ_INVALID_STATE`).
     #[error("{0}")]
     InvalidState(String),
+    /// Stored data does not have the shape durq wrote, e.g. a JSON column
+    /// that does not parse (code `DURQ_CORRUPT`): the file was changed by
+    /// something other than durq.
+    #[error("{0}")]
+    Corrupt(String),
     /// The database was closed (code `DURQ_CLOSED`).
     #[error("the database is closed")]
     Closed,
@@ -56,11 +61,13 @@ impl Error {
             Error::NotFound(_) => "DURQ_NOT_FOUND",
             Error::LeaseLost(_) => "DURQ_LEASE_LOST",
             Error::InvalidState(_) => "DURQ_INVALID_STATE",
+            Error::Corrupt(_) => "DURQ_CORRUPT",
             Error::Closed => "DURQ_CLOSED",
             Error::SchemaTooNew { .. } => "DURQ_SCHEMA_TOO_NEW",
             Error::Sqlite(e) => match e {
                 rusqlite::Error::SqliteFailure(f, _) => sqlite_code_name(f.extended_code),
                 rusqlite::Error::QueryReturnedNoRows => "DURQ_NOT_FOUND",
+                rusqlite::Error::FromSqlConversionFailure(_, _, inner) if inner.is::<Error>() => "DURQ_CORRUPT",
                 _ => "SQLITE_ERROR",
             },
         }

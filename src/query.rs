@@ -18,13 +18,18 @@ const RUN_COLS: &str = "r.id, r.job, r.queue, r.status, r.priority, r.run_at, r.
     r.started_at, r.finished_at, r.input, r.output, r.error, r.labels, r.idempotency_key,
     r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from";
 
+/// Stored JSON that does not parse, as the row mapper's error; surfaces as
+/// `DURQ_CORRUPT` (see [`Error::code`]).
+fn corrupt(e: Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
 fn opt_raw(v: Option<String>) -> rusqlite::Result<Option<Box<RawValue>>> {
-    v.map(|s| raw_text(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "json".into(), rusqlite::types::Type::Text)))
-        .transpose()
+    v.map(|s| raw_text(s).map_err(corrupt)).transpose()
 }
 
 fn req_raw(s: String) -> rusqlite::Result<Box<RawValue>> {
-    raw_text(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "json".into(), rusqlite::types::Type::Text))
+    raw_text(s).map_err(corrupt)
 }
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {

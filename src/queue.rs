@@ -367,11 +367,7 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
 
 /// Stored JSON text back as a raw value.
 pub(crate) fn raw_text(s: String) -> Result<Box<RawValue>> {
-    RawValue::from_string(s).map_err(|e| Error::Sqlite(rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        Box::new(e),
-    )))
+    RawValue::from_string(s).map_err(|e| Error::Corrupt(format!("a stored JSON value does not parse ({e}); was the file edited by hand?")))
 }
 
 #[derive(Serialize)]

@@ -600,3 +600,16 @@ fn a_transaction_aborted_by_sqlite_fails_the_whole_batch_and_commits_nothing() {
         assert_eq!(s.integrity_check().unwrap(), vec!["ok".to_string()]);
     }
 }
+
+#[test]
+fn stored_json_that_does_not_parse_is_reported_as_corrupt() {
+    for (_, mut s) in backends() {
+        let id = enqueue(&mut s, "a", json!({}));
+        s.connection().execute("UPDATE runs SET input = '{broken' WHERE id = ?1", [&id]).unwrap();
+        let e = s.get_run(&id).unwrap_err();
+        assert_eq!(e.code(), "DURQ_CORRUPT", "{e}");
+        // Other runs stay readable.
+        let other = enqueue(&mut s, "a", json!({}));
+        assert_eq!(status(&s, &other), "pending");
+    }
+}
