@@ -5,9 +5,9 @@
  * @module
  */
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
-import { dirname, resolve as resolvePath } from "node:path";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { realClock, type Clock } from "./clock.js";
 import { coreCall, loadCore, parseResult, randomSeed, type CoreHandle } from "./core.js";
 import { closedError, DurqError, invalidInput, type DurqErrorCode } from "./errors.js";
@@ -161,9 +161,13 @@ export async function open(target: OpenTarget, options?: OpenOptions): Promise<D
   }
   const path = t.path as string;
   if (path.length === 0 || path.includes("\0")) throw invalidInput("the database path must be non-empty and contain no NUL");
-  const abs = resolvePath(path);
+  let abs = resolvePath(path);
   try {
     mkdirSync(dirname(abs), { recursive: true });
+    // One file, one lock: resolve symlinks (of the file, else of its
+    // directory), or two paths to one database would take two locks and
+    // write two WALs, and one's commits would be lost.
+    abs = existsSync(abs) ? realpathSync(abs) : join(realpathSync(dirname(abs)), basename(abs));
   } catch (e) {
     throw new DurqError("SQLITE_CANTOPEN", `cannot create the directory of ${abs}: ${(e as Error).message}`, { cause: e });
   }
@@ -171,7 +175,7 @@ export async function open(target: OpenTarget, options?: OpenOptions): Promise<D
   let core: CoreHandle | undefined;
   try {
     core = coreCall(() => Core.openFile(abs, nodeHostFs(), randomSeed(), synchronous));
-    expireOrphanedLeases(core, clock.now());
+    expireOrphanedLeases(core, Math.floor(clock.now()));
     return new Durq(core, { clock, workerId, path: abs, lock });
   } catch (e) {
     try {
@@ -645,6 +649,9 @@ export class Durq {
    */
   async triggerAndWait<I, O = unknown>(job: Job<I, O> | string, input: I, options?: EnqueueOptions & WaitOptions): Promise<Run<I, O>> {
     const { timeoutMs, pollMs, ...enqueueOptions } = options ?? {};
+    // Check the wait options before enqueueing: a bad one must not leave a run behind.
+    if (timeoutMs != null) checkDuration("timeoutMs", timeoutMs, 0);
+    if (pollMs != null) checkDuration("pollMs", pollMs);
     const started = this.clock.now();
     const { id } = await this.enqueue(job, input, options === undefined ? undefined : enqueueOptions);
     const wait: WaitOptions = {};
@@ -685,6 +692,7 @@ export class Durq {
         for (const set of [...this.#waiters.values()]) for (const w of [...set]) w.check();
         await this.#queue.drain();
         this.#queue.close();
+        await this.#queue.drain(); // what was queued before close() still runs
         coreCall(() => this.#core.close());
         try {
           this.#core.free?.();
@@ -726,6 +734,11 @@ export class Durq {
   #claimed(result: ClaimResult, workerId: string): void {
     const ev = this.#events;
     for (const x of result.expired) {
+      // An attempt of this process whose lease lapsed (a blocked event loop)
+      // learns now, before a new attempt of the same run can start.
+      for (const e of [...(this.#executions.get(x.id) ?? [])]) {
+        e.noteLeaseLost(new DurqError("DURQ_LEASE_LOST", `lease on run ${x.id} expired and was recovered by a claim`));
+      }
       ev.emit("run:lease-expired", { id: x.id, status: x.status });
       if (x.status === "failed" && ev.has("run:failed")) {
         try {

@@ -6,7 +6,7 @@
 
 import { DurqError, invalidInput } from "./errors.js";
 import type { Step } from "./step.js";
-import { checkInt, checkName, checkNumber, checkOptions, isPlainObject } from "./validate.js";
+import { checkInt, checkName, checkNumber, checkOptions, isPlainObject, MAX_DELAY_MS } from "./validate.js";
 
 /**
  * Retry backoff: after failed attempt `n` (1-based) the run waits
@@ -98,9 +98,9 @@ export function defineJob<I = unknown, O = unknown>(definition: JobDefinition<I,
   const maxAttempts = retry.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : checkInt("retry.maxAttempts", retry.maxAttempts, 1, 1000);
   const b = checkOptions("retry.backoff", retry.backoff, ["initialMs", "factor", "maxMs", "jitter"]);
   const backoff: Backoff = Object.freeze({
-    initialMs: b.initialMs === undefined ? DEFAULT_BACKOFF.initialMs : checkNumber("retry.backoff.initialMs", b.initialMs, 0, Number.MAX_SAFE_INTEGER),
-    factor: b.factor === undefined ? DEFAULT_BACKOFF.factor : checkNumber("retry.backoff.factor", b.factor, 1, Number.MAX_VALUE),
-    maxMs: b.maxMs === undefined ? DEFAULT_BACKOFF.maxMs : checkNumber("retry.backoff.maxMs", b.maxMs, 0, Number.MAX_SAFE_INTEGER),
+    initialMs: b.initialMs === undefined ? DEFAULT_BACKOFF.initialMs : checkNumber("retry.backoff.initialMs", b.initialMs, 0, MAX_DELAY_MS),
+    factor: b.factor === undefined ? DEFAULT_BACKOFF.factor : checkNumber("retry.backoff.factor", b.factor, 1, 1000),
+    maxMs: b.maxMs === undefined ? DEFAULT_BACKOFF.maxMs : checkNumber("retry.backoff.maxMs", b.maxMs, 0, MAX_DELAY_MS),
     jitter: b.jitter === undefined ? DEFAULT_BACKOFF.jitter : checkNumber("retry.backoff.jitter", b.jitter, 0, 1),
   });
   const job: Job<I, O> = Object.freeze({ name, run: d.run, retry: Object.freeze({ maxAttempts, backoff }) });

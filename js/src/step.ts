@@ -166,7 +166,7 @@ export class StepContext implements Step {
     } catch (e) {
       return handled(Promise.reject(e));
     }
-    return handled(this.#write(() => this.#host.log(level, message)));
+    return handled(this.#write(() => this.#host.log(level, message.toWellFormed())));
   }
 
   async #write(f: () => Promise<void>): Promise<void> {

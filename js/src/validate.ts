@@ -19,8 +19,14 @@ export const MAX_LABEL_KEY_BYTES = 64;
 export const MAX_LABEL_VALUE_BYTES = 256;
 /** Most labels on one run. */
 export const MAX_LABELS = 32;
-/** Largest time, ms since the epoch: the end of the ECMAScript `Date` range. */
-export const MAX_TIME_MS = 8_640_000_000_000_000;
+/**
+ * Largest time, ms since the epoch: 2^48 - 1 (year 10889), the largest a
+ * UUIDv7's 48-bit timestamp holds (RFC 9562 §5.7); run ids are made from the
+ * clock, so the core refuses later times too.
+ */
+export const MAX_TIME_MS = 2 ** 48 - 1;
+/** Largest delay in ms (retry backoff): 2^31 - 1, the largest `setTimeout` delay. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
 /** Longest duration, ms (the largest `setTimeout` delay). */
 export const MAX_DURATION_MS = 2_147_483_647;
 
@@ -59,6 +65,7 @@ export function checkName(what: string, v: unknown): string {
   const n = utf8Length(v);
   if (n > MAX_NAME_BYTES) throw invalidInput(`${what} is ${n} bytes; the limit is ${MAX_NAME_BYTES}`);
   if (v.includes("\0")) throw invalidInput(`${what} must not contain NUL characters`);
+  if (!v.isWellFormed()) throw invalidInput(`${what} contains a lone UTF-16 surrogate (a cut-off emoji?); it cannot be stored as UTF-8`);
   return v;
 }
 
@@ -135,6 +142,7 @@ export function checkLabels(what: string, v: unknown): Record<string, string> {
     const n = utf8Length(value);
     if (n > MAX_LABEL_VALUE_BYTES) throw invalidInput(`label ${JSON.stringify(k)} value is ${n} bytes; the limit is ${MAX_LABEL_VALUE_BYTES}`);
     if (value.includes("\0")) throw invalidInput(`label ${JSON.stringify(k)} value must not contain NUL characters`);
+    if (!value.isWellFormed()) throw invalidInput(`label ${JSON.stringify(k)} value contains a lone UTF-16 surrogate; it cannot be stored as UTF-8`);
   }
   return v as Record<string, string>;
 }

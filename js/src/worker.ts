@@ -56,6 +56,8 @@ export interface Execution {
   readonly workerId: string;
   /** Aborts the handler's signal with a `DURQ_CANCELLED` reason (the run was cancelled). */
   cancel(): void;
+  /** Aborts the handler's signal with `e` (`DURQ_LEASE_LOST`): the lease expired and was recovered. */
+  noteLeaseLost(e: DurqError): void;
 }
 
 /** What a worker needs from its database. @internal */
@@ -107,6 +109,8 @@ export class Worker {
   readonly #jobsJson: string[];
   readonly #inFlight = new Set<Promise<void>>();
   readonly #claims = new Set<Promise<unknown>>();
+  /** Slots asked for by claims not yet committed: counted against `concurrency`. */
+  #reserved = 0;
   #started = false;
   #epoch = 0;
   #timer: unknown = undefined;
@@ -184,6 +188,7 @@ export class Worker {
    */
   async processOne(): Promise<boolean> {
     this.#host.checkOpen();
+    if (this.#free() <= 0) return false; // at `concurrency` already
     const started = await this.#claim(1);
     if (started.length === 0) return false;
     await started[0];
@@ -206,7 +211,7 @@ export class Worker {
     let count = 0;
     try {
       while (epoch === this.#epoch) {
-        const free = this.concurrency - this.#inFlight.size;
+        const free = this.#free();
         let claimed = 0;
         if (free > 0) {
           const started = await this.#claim(free);
@@ -256,7 +261,7 @@ export class Worker {
       do {
         this.#again = false;
         if (!this.#started) return;
-        const free = this.concurrency - this.#inFlight.size;
+        const free = this.#free();
         if (free <= 0) return; // a finishing run wakes us
         let claimed: number;
         try {
@@ -297,9 +302,23 @@ export class Worker {
     }, delay);
   }
 
-  /** Claims up to `limit` runs and starts them; returns their completion promises (which never reject). */
+  /** Slots free for new claims: `concurrency` less runs in flight and claims not yet committed. */
+  #free(): number {
+    return this.concurrency - this.#inFlight.size - this.#reserved;
+  }
+
+  /**
+   * Claims up to `limit` runs and starts them; returns their completion
+   * promises (which never reject). Claims nothing once the database is
+   * closing, so no handler starts after `close()` began.
+   */
   async #claim(limit: number): Promise<Promise<void>[]> {
     const started: Promise<void>[] = [];
+    try {
+      this.#host.checkOpen();
+    } catch {
+      return started;
+    }
     const json = opJson({ op: "claim", queue: this.queue, jobs: this.#jobsJson, workerId: this.id, leaseMs: this.leaseMs, limit });
     const p = this.#host.submit<ClaimResult>(json, (result) => {
       // Register the runs synchronously with the commit, so a cancel
@@ -308,10 +327,12 @@ export class Worker {
       for (const run of result.runs) started.push(this.#execute(run));
     });
     this.#claims.add(p);
+    this.#reserved += limit;
     this.#host.track(this);
     try {
       await p;
     } finally {
+      this.#reserved -= limit;
       this.#claims.delete(p);
       this.#untrackIfIdle();
     }
@@ -546,8 +567,25 @@ class Attempt implements Execution, StepHost {
 
 /** `{name, message, stack}` of whatever a handler threw. */
 function errorRecord(e: unknown): { name: string | null; message: string; stack: string | null } {
+  const r = rawErrorRecord(e);
+  // Whatever a handler throws must be storable, or its outcome would be lost:
+  // strings (lone surrogates made well-formed), bounded in length.
+  const clean = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s).toWellFormed();
+  return {
+    name: r.name === null ? null : clean(r.name, 256),
+    message: clean(r.message, MAX_ERROR_MESSAGE),
+    stack: r.stack === null ? null : clean(r.stack, MAX_ERROR_STACK),
+  };
+}
+
+/** Longest error message stored, in UTF-16 code units. */
+const MAX_ERROR_MESSAGE = 16_384;
+/** Longest stack trace stored, in UTF-16 code units. */
+const MAX_ERROR_STACK = 65_536;
+
+function rawErrorRecord(e: unknown): { name: string | null; message: string; stack: string | null } {
   if (e instanceof Error) {
-    return { name: e.name, message: e.message, stack: typeof e.stack === "string" ? e.stack : null };
+    return { name: typeof e.name === "string" ? e.name : String(e.name), message: String(e.message), stack: typeof e.stack === "string" ? e.stack : null };
   }
   if (typeof e === "object" && e !== null && typeof (e as { message?: unknown }).message === "string") {
     const o = e as { name?: unknown; message: string; stack?: unknown };

@@ -120,14 +120,19 @@ export class WriteQueue {
   }
 
   #applyBatch(batch: Pending[]): void {
-    // `{"now":N,` + each operation's fields (its JSON without the leading `{`).
-    const sep = `,{"now":${this.#host.now()},`;
-    const parts = new Array<string>(batch.length);
-    for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json.slice(1);
-    const text = `[${sep.slice(1)}${parts.join(sep)}]`;
-
     let outcomes: Outcome[];
     try {
+      // A custom clock may return fractions (performance.now()) or throw:
+      // either must fail this batch's promises, never escape or hang them.
+      const now = Math.floor(this.#host.now());
+      if (!Number.isSafeInteger(now) || now < 0) {
+        throw new DurqError("DURQ_INVALID_INPUT", `the clock's now() must return ms since the Unix epoch, got ${now}`);
+      }
+      // `{"now":N,` + each operation's fields (its JSON without the leading `{`).
+      const sep = `,{"now":${now},`;
+      const parts = new Array<string>(batch.length);
+      for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json.slice(1);
+      const text = `[${sep.slice(1)}${parts.join(sep)}]`;
       this.transactions++;
       outcomes = JSON.parse(this.#host.apply(text)) as Outcome[];
       if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {

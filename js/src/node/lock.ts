@@ -104,6 +104,11 @@ function mayBeHeld(holder: Holder, lockPath: string): boolean {
     }
   }
   if (holder.host !== undefined && holder.host !== hostname()) return true; // cannot check another host's pids
+  if (holder.pid === process.pid) {
+    // Our own pid: held if this process holds it, else left by an earlier
+    // process that had the same pid (a restarted container's pid 1).
+    return [...held].some((l) => l.path === lockPath);
+  }
   return pidAlive(holder.pid);
 }
 
