@@ -150,9 +150,12 @@ export function checkLabels(what: string, v: unknown): Record<string, string> {
 /**
  * Serializes `value` to JSON text, refusing what JSON would silently change
  * or drop: `undefined` (at the top level), functions, symbols, `BigInt`,
- * `NaN` and `±Infinity`, `Map` and `Set`, and cycles. `undefined` inside an
+ * `NaN` and `±Infinity`, `Map` and `Set`, binary data (`ArrayBuffer`, typed
+ * arrays, `Buffer`), invalid `Date`s, and cycles. `undefined` inside an
  * object is dropped and inside an array becomes `null`, as `JSON.stringify`
- * does. Objects with `toJSON` (e.g. `Date`) are serialized by it.
+ * does. Objects with `toJSON` (e.g. `Date`) are serialized by it. The text
+ * is at most {@link MAX_JSON_BYTES} long: one value that size already holds
+ * the event loop for a noticeable time while it is written.
  *
  * @param what - what the value is, for the message, e.g. `"input"`
  */
@@ -175,8 +178,14 @@ export function toJsonText(what: string, value: unknown): string {
     throw invalidInput(`${what} is not JSON-serializable: ${problem ?? (e instanceof NotJson ? "it holds a value JSON cannot represent" : e instanceof Error ? e.message : String(e))}`);
   }
   if (text === undefined) throw invalidInput(`${what} is not JSON-serializable: ${describe(value)} has no JSON form`);
+  if (text.length > MAX_JSON_BYTES) {
+    throw invalidInput(`${what} is ${text.length} characters of JSON; the limit is ${MAX_JSON_BYTES}. Store large data elsewhere and pass a reference`);
+  }
   return text;
 }
+
+/** Longest JSON text of one input, output, step output or progress value: 16 MiB (in UTF-16 code units, a lower bound of its UTF-8 bytes). */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
 class NotJson extends Error {}
 
@@ -203,6 +212,8 @@ function jsonSafe(v: unknown, depth: number): boolean {
         for (let i = 0; i < v.length; i++) if (!jsonSafe(v[i], depth + 1)) return false;
         return true;
       }
+      if (v instanceof Date) return !Number.isNaN(v.getTime());
+      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return false;
       if (typeof (v as { toJSON?: unknown }).toJSON === "function") return true;
       if (v instanceof Map || v instanceof Set) return false;
       for (const k in v) {
@@ -217,6 +228,10 @@ function jsonSafe(v: unknown, depth: number): boolean {
 
 /** Path and description of the first non-JSON value inside `v`, if any. */
 function findProblem(v: unknown, path: string, stack: Set<object>): string | undefined {
+  if (v instanceof Date && Number.isNaN(v.getTime())) return `${path} is an invalid Date`;
+  if (typeof v === "object" && v !== null && (ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) {
+    return `${path} is binary data (${v.constructor?.name ?? "ArrayBuffer"}); encode it, e.g. as base64 text`;
+  }
   if (typeof v === "object" && v !== null && typeof (v as { toJSON?: unknown }).toJSON === "function") {
     try {
       v = (v as { toJSON(k: string): unknown }).toJSON("");

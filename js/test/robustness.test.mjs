@@ -112,3 +112,16 @@ for (const kind of STORAGES) {
     });
   });
 }
+
+test("binary data, invalid Dates and oversized values are refused, not silently changed", async () => {
+  const { db } = await openDb("memory");
+  const job = defineJob({ name: "bin", run: () => 1 });
+  await rejectsCode(db.enqueue(job, { bytes: new Uint8Array([1, 2]) }), "DURQ_INVALID_INPUT", /binary data/);
+  await rejectsCode(db.enqueue(job, { buf: Buffer.from("x") }), "DURQ_INVALID_INPUT", /binary data/);
+  await rejectsCode(db.enqueue(job, { when: new Date(NaN) }), "DURQ_INVALID_INPUT", /invalid Date/);
+  await rejectsCode(db.enqueue(job, "x".repeat(16 * 1024 * 1024 + 1)), "DURQ_INVALID_INPUT", /the limit is/);
+  const ok = await db.enqueue(job, { when: new Date(T0) });
+  assert.equal((await db.getRun(ok.id)).input.when, new Date(T0).toISOString());
+  assert.equal((await db.stats()).pending, 1);
+  await db.close();
+});
