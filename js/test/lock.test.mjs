@@ -65,3 +65,29 @@ test("a lock held on another host is respected", async () => {
   const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
   assert.match(e.message, /on host some-other-host\.invalid/);
 });
+
+test("processes racing to take over one stale lock: exactly one wins", async () => {
+  for (let round = 0; round < 3; round++) {
+    const path = join(tempDir(), `race-${round}.db`);
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    writeFileSync(`${path}.lock`, `${Number(dead.stdout)}\n${hostname()}\n`);
+    const children = Array.from({ length: 4 }, () => startChild("hold", path));
+    // Each child either opens (prints "open <pid>") or fails with DURQ_LOCKED and exits 1.
+    const outcomes = await Promise.all(
+      children.map(async (c) => {
+        try {
+          return { c, line: await c.next() };
+        } catch {
+          return { c, exit: await c.exited };
+        }
+      }),
+    );
+    const winners = outcomes.filter((o) => o.line !== undefined);
+    assert.equal(winners.length, 1, `round ${round}: ${outcomes.map((o) => o.line ?? o.exit?.stderr).join(" | ")}`);
+    for (const o of outcomes.filter((x) => x.exit !== undefined)) assert.match(o.exit.stderr, /DURQ_LOCKED/);
+    const w = winners[0].c;
+    w.child.stdin.write("close\n");
+    assert.equal(await w.next(), "closed");
+    await w.exited;
+  }
+});

@@ -11,7 +11,7 @@
  * @internal
  */
 
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { DurqError } from "../errors.js";
 
@@ -150,35 +150,39 @@ export function acquireLock(dbPath: string): FileLock {
 }
 
 /**
- * Moves a stale lock file aside and deletes it. If what was moved is not
- * the stale file (another process took the lock over in between), it is put
- * back, and the caller's next try sees the new owner.
+ * Removes a stale lock file, under a takeover guard `<lock>.takeover`
+ * (created with `O_EXCL`): only the guard's holder may delete the lock, and
+ * only while it still holds the stale owner's text. So of two processes
+ * finding the same stale lock, one removes it and the other can no longer
+ * delete the fresh lock the first then creates: both go back to the
+ * `O_EXCL` create, which exactly one wins. A guard older than
+ * {@link FRESH_MS} was left by a process that died mid-takeover and is
+ * removed.
  */
 function takeOverStale(lockPath: string, stale: Holder): void {
-  const aside = `${lockPath}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const guard = `${lockPath}.takeover`;
+  let fd: number;
   try {
-    renameSync(lockPath, aside);
+    fd = openSync(guard, "wx", 0o644);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
-  }
-  let moved: string | undefined;
-  try {
-    moved = readFileSync(aside, "utf8");
-  } catch {
-    moved = undefined;
-  }
-  if (moved !== stale.text) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     try {
-      linkSync(aside, lockPath);
+      if (Date.now() - statSync(guard).mtimeMs > FRESH_MS) unlinkSync(guard);
     } catch {
-      // a third process already holds a new lock: it wins
+      // removed meanwhile
     }
+    return; // another process is taking over: the caller looks again
   }
+  closeSync(fd);
   try {
-    unlinkSync(aside);
-  } catch {
-    // gone already
+    const current = readHolder(lockPath);
+    if (current !== undefined && current.text === stale.text) unlinkSync(lockPath);
+  } finally {
+    try {
+      unlinkSync(guard);
+    } catch {
+      // gone already
+    }
   }
 }
 
