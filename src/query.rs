@@ -9,6 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+/// Index entries [`list_runs`] counts, at most, to choose between a label
+/// and a status as the driver of a filter that has both.
+pub const DRIVER_PROBE: i64 = 2000;
+
 /// Default page size of `listRuns`.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// Largest page size of `listRuns`.
@@ -83,12 +87,15 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
 /// labels, status, job, queue, created times) are checked on the rows the
 /// driver yields, so a combination that matches few of the first label's
 /// runs walks that label's runs until the page fills: put the most
-/// selective label first. Without labels, a status or job
-/// filter walks `runs_status` / `runs_job`, else the primary key.
+/// selective label first. With `by_status` (labels and a status both
+/// given, and the status the smaller set: see [`list_runs`]), `runs_status`
+/// drives instead and every label is an `EXISTS` probe. Without labels, a
+/// status or job filter walks `runs_status` / `runs_job`, else the primary
+/// key.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for a bad limit, label key or cursor.
-pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
+pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Value>)> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
@@ -103,7 +110,9 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
     if let Some(l) = &f.labels {
         validate::labels(l)?;
     }
-    let (from, order_col) = if let Some((k, v)) = labels.first() {
+    let by_status = by_status && f.status.is_some();
+    let label_driven = !by_status && !labels.is_empty();
+    let (from, order_col) = if let (true, Some((k, v))) = (label_driven, labels.first()) {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("l0.key = {a} AND l0.value = {b}"));
@@ -115,7 +124,7 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
     } else {
         ("runs AS r".to_string(), "r.id")
     };
-    for (k, v) in labels.iter().skip(1) {
+    for (k, v) in labels.iter().skip(usize::from(label_driven)) {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("EXISTS (SELECT 1 FROM run_labels AS l WHERE l.key = {a} AND l.value = {b} AND l.run_id = r.id)"));
@@ -163,7 +172,22 @@ pub fn list_runs_sql(f: &RunFilter) -> Result<(String, Vec<Value>)> {
 /// if the read fails.
 pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
-    let (sql, params) = list_runs_sql(f)?;
+    let by_status = match (&f.status, f.labels.as_ref().and_then(|l| l.iter().next())) {
+        (Some(status), Some((k, v))) => {
+            // Drive by whichever is smaller, counted up to DRIVER_PROBE rows
+            // of each index: a rare status ("failed") among a big label's
+            // runs, or a rare label among many runs of a status.
+            let labelled: i64 = c
+                .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM run_labels WHERE key = ?1 AND value = ?2 LIMIT ?3)")?
+                .query_row(params![k, v, DRIVER_PROBE], |r| r.get(0))?;
+            let in_status: i64 = c
+                .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY runs_status WHERE status = ?1 LIMIT ?2)")?
+                .query_row(params![status.as_str(), DRIVER_PROBE], |r| r.get(0))?;
+            in_status < labelled
+        }
+        _ => false,
+    };
+    let (sql, params) = list_runs_sql(f, by_status)?;
     let mut st = c.prepare_cached(&sql)?;
     let mut runs: Vec<Run> = st
         .query_map(rusqlite::params_from_iter(params), run_from_row)?

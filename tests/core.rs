@@ -440,19 +440,25 @@ fn label_filters_use_the_label_index_never_a_scan() {
     let mut labels = std::collections::BTreeMap::new();
     labels.insert("tenant".to_string(), "acme".to_string());
     labels.insert("tier".to_string(), "gold".to_string());
-    let (sql, params) = query::list_runs_sql(&RunFilter { labels: Some(labels), status: Some(durq::Status::Failed), cursor: Some("0192f000-0000-7000-8000-000000000000".into()), ..Default::default() }).unwrap();
+    let (sql, params) = query::list_runs_sql(&RunFilter { labels: Some(labels.clone()), status: Some(durq::Status::Failed), cursor: Some("0192f000-0000-7000-8000-000000000000".into()), ..Default::default() }, false).unwrap();
     let p = plan(&s, &sql, &params);
     assert!(p.contains("SEARCH l0 USING PRIMARY KEY (key=? AND value=? AND run_id<?)"), "{p}");
     assert!(p.lines().any(|l| l.starts_with("SEARCH r USING") && l.contains("id=?)")), "runs by key: {p}");
     assert!(p.contains("USING PRIMARY KEY (key=? AND value=? AND run_id=?)"), "{p}");
     assert!(!p.contains("SCAN"), "no full scan: {p}");
     assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
+    // Driven by a rare status instead, each label is a primary-key probe.
+    let (sql, params) = query::list_runs_sql(&RunFilter { labels: Some(labels), status: Some(durq::Status::Failed), ..Default::default() }, true).unwrap();
+    let p = plan(&s, &sql, &params);
+    assert!(p.contains("SEARCH r USING INDEX runs_status (status=?)"), "{p}");
+    assert!(p.contains("USING PRIMARY KEY (key=? AND value=? AND run_id=?)"), "{p}");
+    assert!(!p.contains("SCAN") && !p.contains("TEMP B-TREE"), "{p}");
 }
 
 #[test]
 fn status_filter_and_claim_use_their_indexes() {
     let s = Store::open_in_memory(1).unwrap();
-    let (sql, params) = query::list_runs_sql(&RunFilter { status: Some(durq::Status::Failed), ..Default::default() }).unwrap();
+    let (sql, params) = query::list_runs_sql(&RunFilter { status: Some(durq::Status::Failed), ..Default::default() }, false).unwrap();
     let p = plan(&s, &sql, &params);
     assert!(p.contains("SEARCH r USING INDEX runs_status (status=?)"), "{p}");
     assert!(!p.contains("TEMP B-TREE"), "{p}");
@@ -611,5 +617,23 @@ fn stored_json_that_does_not_parse_is_reported_as_corrupt() {
         // Other runs stay readable.
         let other = enqueue(&mut s, "a", json!({}));
         assert_eq!(status(&s, &other), "pending");
+    }
+}
+
+#[test]
+fn a_rare_status_among_a_labels_many_runs_is_found_through_the_status_index() {
+    for (_, mut s) in backends() {
+        let ops: Vec<Value> = (0..3000).map(|i| json!({"job": "a", "input": i, "labels": {"tenant": "acme"}})).collect();
+        ok(&mut s, json!({"op": "enqueueMany", "now": T0, "runs": ops}));
+        let rare = enqueue(&mut s, "a", json!({"labels": {"tenant": "acme"}, "priority": 9}));
+        let other = enqueue(&mut s, "a", json!({"labels": {"tenant": "other"}, "priority": 8}));
+        let c = claim(&mut s, T0, 2);
+        for r in c["runs"].as_array().unwrap() {
+            ok(&mut s, json!({"op": "fail", "now": T0, "id": r["id"], "token": r["token"], "retryable": false, "error": {"message": "x"}}));
+        }
+        let labels = Some([("tenant".to_string(), "acme".to_string())].into_iter().collect());
+        let page = s.list_runs(&RunFilter { labels, status: Some(durq::Status::Failed), ..Default::default() }).unwrap();
+        assert_eq!(page.runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec![rare.as_str()]);
+        assert!(page.runs.iter().all(|r| r.id != other));
     }
 }
