@@ -28,7 +28,10 @@ fn main() {
     }
     drop(Store::open(raw_path.to_str().unwrap(), &StoreOptions::default()).unwrap());
     let conn = Connection::open(&raw_path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA locking_mode=EXCLUSIVE;").unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA locking_mode=EXCLUSIVE;",
+    )
+    .unwrap();
     let t = Instant::now();
     let base = 1_700_000_000_000i64;
     let mut n = 0;
@@ -36,11 +39,19 @@ fn main() {
         conn.execute_batch("BEGIN").unwrap();
         {
             let mut run = conn.prepare_cached("INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels, max_attempts, backoff) VALUES (?1, 'default', 'scan', 'pending', 0, ?2, ?2, ?2, ?3, ?4, 3, '{}')").unwrap();
-            let mut lab = conn.prepare_cached("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)").unwrap();
+            let mut lab = conn
+                .prepare_cached("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)")
+                .unwrap();
             for i in n..(n + batch).min(rows) {
                 let id = format!("{:012x}-0000-7000-8000-{:012x}", base + i as i64, i);
                 let tenant = format!("t{}", i % 100);
-                run.execute(params![id, base, input, format!(r#"{{"tenant":"{tenant}","kind":"a"}}"#)]).unwrap();
+                run.execute(params![
+                    id,
+                    base,
+                    input,
+                    format!(r#"{{"tenant":"{tenant}","kind":"a"}}"#)
+                ])
+                .unwrap();
                 lab.execute(params![id, "tenant", tenant]).unwrap();
                 lab.execute(params![id, "kind", "a"]).unwrap();
             }
@@ -84,11 +95,15 @@ fn main() {
         for r in runs {
             let (id, token) = (r["id"].as_str().unwrap(), r["token"].as_i64().unwrap());
             ops.push(format!(r#"{{"op":"saveStep","now":{base},"id":"{id}","token":{token},"name":"only","output":1}}"#));
-            ops.push(format!(r#"{{"op":"complete","now":{base},"id":"{id}","token":{token},"output":1}}"#));
+            ops.push(format!(
+                r#"{{"op":"complete","now":{base},"id":"{id}","token":{token},"output":1}}"#
+            ));
         }
         store.apply_json(&format!("[{}]", ops.join(","))).unwrap();
         done += runs.len();
     }
     let process_rate = process as f64 / t.elapsed().as_secs_f64();
-    println!(r#"{{"rows":{rows},"rawRusqliteRowsPerSec":{raw_rate:.0},"nativeCoreEnqueuePerSec":{core_rate:.0},"nativeCoreProcessPerSec":{process_rate:.0}}}"#);
+    println!(
+        r#"{{"rows":{rows},"rawRusqliteRowsPerSec":{raw_rate:.0},"nativeCoreEnqueuePerSec":{core_rate:.0},"nativeCoreProcessPerSec":{process_rate:.0}}}"#
+    );
 }

@@ -67,7 +67,9 @@ impl Error {
             Error::Sqlite(e) => match e {
                 rusqlite::Error::SqliteFailure(f, _) => sqlite_code_name(f.extended_code),
                 rusqlite::Error::QueryReturnedNoRows => "DURQ_NOT_FOUND",
-                rusqlite::Error::FromSqlConversionFailure(_, _, inner) if inner.is::<Error>() => "DURQ_CORRUPT",
+                rusqlite::Error::FromSqlConversionFailure(_, _, inner) if inner.is::<Error>() => {
+                    "DURQ_CORRUPT"
+                }
                 _ => "SQLITE_ERROR",
             },
         }

@@ -27,7 +27,11 @@ impl RunIdGenerator {
     /// A generator whose random bits come from `seed` (the caller supplies
     /// entropy, e.g. `crypto.getRandomValues`).
     pub fn new(seed: u64) -> Self {
-        RunIdGenerator { last_ms: 0, counter: 0, rng: fastrand::Rng::with_seed(seed) }
+        RunIdGenerator {
+            last_ms: 0,
+            counter: 0,
+            rng: fastrand::Rng::with_seed(seed),
+        }
     }
 
     /// Continue after `last_id` (the greatest id already stored) so ids stay
@@ -37,7 +41,9 @@ impl RunIdGenerator {
         if let Ok(u) = Uuid::parse_str(last_id) {
             if u.get_version_num() == 7 {
                 let b = u.as_bytes();
-                let ms = b[..6].iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+                let ms = b[..6]
+                    .iter()
+                    .fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
                 let counter = (u16::from(b[6] & 0x0f) << 8) | u16::from(b[7]);
                 if (ms, counter) > (self.last_ms, self.counter) {
                     self.last_ms = ms;

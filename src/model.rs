@@ -96,8 +96,16 @@ impl Backoff {
         }
         let exp = (attempt.max(1) - 1).min(1000) as i32;
         let grown = self.initial_ms * self.factor.powi(exp);
-        let base = if grown.is_finite() { grown.min(self.max_ms) } else { self.max_ms };
-        let r = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.0 };
+        let base = if grown.is_finite() {
+            grown.min(self.max_ms)
+        } else {
+            self.max_ms
+        };
+        let r = if random.is_finite() {
+            random.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         (base * (1.0 - self.jitter * r)).max(0.0).round() as i64
     }
 }
@@ -233,7 +241,11 @@ impl Op {
             "retrigger" => Op::Retrigger(p(text)?),
             "purgeRuns" => Op::PurgeRuns(p(text)?),
             "expireLeases" => Op::ExpireLeases(p(text)?),
-            other => return Err(crate::Error::invalid(format!("unknown operation {other:?}"))),
+            other => {
+                return Err(crate::Error::invalid(format!(
+                    "unknown operation {other:?}"
+                )))
+            }
         })
     }
 }

@@ -98,7 +98,9 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
 pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Value>)> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+        return Err(Error::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
     }
     let mut params: Vec<Value> = Vec::new();
     let mut wh: Vec<String> = Vec::new();
@@ -116,7 +118,10 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("l0.key = {a} AND l0.value = {b}"));
-        ("run_labels AS l0 CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(), "l0.run_id")
+        (
+            "run_labels AS l0 CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(),
+            "l0.run_id",
+        )
     } else if f.status.is_some() {
         ("runs AS r INDEXED BY runs_status".to_string(), "r.id")
     } else if f.job.is_some() {
@@ -159,8 +164,15 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
         wh.push(format!("{order_col} < {a}"));
     }
     let l = p(Value::Integer(limit + 1), &mut params);
-    let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
-    Ok((format!("SELECT {RUN_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}"), params))
+    let where_sql = if wh.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", wh.join(" AND "))
+    };
+    Ok((
+        format!("SELECT {RUN_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}"),
+        params,
+    ))
 }
 
 /// A page of runs matching `f`, newest first (at most `f.limit`, default
@@ -222,7 +234,12 @@ pub struct StepRecord {
 pub fn steps(c: &Connection, id: &str) -> Result<Vec<StepRecord>> {
     let mut st = c.prepare_cached("SELECT name, output, attempt, created_at FROM steps WHERE run_id = ?1 ORDER BY created_at, name")?;
     let rows = st.query_map(params![id], |r| {
-        Ok(StepRecord { name: r.get(0)?, output: req_raw(r.get(1)?)?, attempt: r.get(2)?, created_at: r.get(3)? })
+        Ok(StepRecord {
+            name: r.get(0)?,
+            output: req_raw(r.get(1)?)?,
+            attempt: r.get(2)?,
+            created_at: r.get(3)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -246,9 +263,16 @@ pub struct LogRecord {
 /// # Errors
 /// An SQLite error if the read fails.
 pub fn logs(c: &Connection, id: &str) -> Result<Vec<LogRecord>> {
-    let mut st = c.prepare_cached("SELECT at, attempt, level, message FROM run_logs WHERE run_id = ?1 ORDER BY seq")?;
+    let mut st = c.prepare_cached(
+        "SELECT at, attempt, level, message FROM run_logs WHERE run_id = ?1 ORDER BY seq",
+    )?;
     let rows = st.query_map(params![id], |r| {
-        Ok(LogRecord { at: r.get(0)?, attempt: r.get(1)?, level: r.get(2)?, message: r.get(3)? })
+        Ok(LogRecord {
+            at: r.get(0)?,
+            attempt: r.get(1)?,
+            level: r.get(2)?,
+            message: r.get(3)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -278,7 +302,9 @@ pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
     let mut below = i64::MAX;
     let mut levels = 0;
     while let Some((prio, run_at)) = next_prio
-        .query_row(params![queue, below], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .query_row(params![queue, below], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
         .optional()?
     {
         due = Some(due.map_or(run_at, |d: i64| d.min(run_at)));

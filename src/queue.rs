@@ -63,7 +63,9 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
         Op::Log(o) => {
             check_now(o.now)?;
             if o.message.contains('\0') {
-                return Err(Error::invalid("log message must not contain NUL characters"));
+                return Err(Error::invalid(
+                    "log message must not contain NUL characters",
+                ));
             }
             let level = o.level.as_deref().unwrap_or("info");
             validate::name("log level", level)?;
@@ -160,17 +162,23 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
     validate::time("runAt", run_at)?;
     let priority = r.priority.unwrap_or(0);
     if i32::try_from(priority).is_err() {
-        return Err(Error::invalid(format!("priority must be a 32-bit integer, got {priority}")));
+        return Err(Error::invalid(format!(
+            "priority must be a 32-bit integer, got {priority}"
+        )));
     }
     let max_attempts = r.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
-        return Err(Error::invalid(format!("maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {max_attempts}")));
+        return Err(Error::invalid(format!(
+            "maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {max_attempts}"
+        )));
     }
     let backoff = r.backoff.unwrap_or_default();
     let b = &backoff;
     let max = validate::MAX_DELAY_MS as f64;
-    let ok = (0.0..=max).contains(&b.initial_ms) && (1.0..=1000.0).contains(&b.factor)
-        && (0.0..=max).contains(&b.max_ms) && (0.0..=1.0).contains(&b.jitter);
+    let ok = (0.0..=max).contains(&b.initial_ms)
+        && (1.0..=1000.0).contains(&b.factor)
+        && (0.0..=max).contains(&b.max_ms)
+        && (0.0..=1.0).contains(&b.jitter);
     if !ok {
         return Err(Error::invalid(format!(
             "backoff needs initialMs and maxMs in [0, {}] ms, factor in [1, 1000] and jitter in [0, 1]",
@@ -187,7 +195,11 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
             .query_row(params![r.job, key], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         if let Some((id, status)) = existing {
-            return Ok(Enqueued { id, created: false, status: Status::parse(&status).unwrap_or(Status::Pending) });
+            return Ok(Enqueued {
+                id,
+                created: false,
+                status: Status::parse(&status).unwrap_or(Status::Pending),
+            });
         }
     }
 
@@ -204,12 +216,17 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
         r.idempotency_key, r.concurrency_key, max_attempts, backoff_json
     ])?;
     if !labels.is_empty() {
-        let mut st = c.prepare_cached("INSERT INTO run_labels (key, value, run_id) VALUES (?2, ?3, ?1)")?;
+        let mut st =
+            c.prepare_cached("INSERT INTO run_labels (key, value, run_id) VALUES (?2, ?3, ?1)")?;
         for (k, v) in labels {
             st.execute(params![id, k, v])?;
         }
     }
-    Ok(Enqueued { id, created: true, status: Status::Pending })
+    Ok(Enqueued {
+        id,
+        created: true,
+        status: Status::Pending,
+    })
 }
 
 /// The claim's query for one priority level (`?1` queue, `?2` priority,
@@ -249,7 +266,10 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
     validate::name("queue name", queue)?;
     validate::duration("leaseMs", o.lease_ms)?;
     if !(1..=MAX_CLAIM).contains(&o.limit) {
-        return Err(Error::invalid(format!("claim limit must be between 1 and {MAX_CLAIM}, got {}", o.limit)));
+        return Err(Error::invalid(format!(
+            "claim limit must be between 1 and {MAX_CLAIM}, got {}",
+            o.limit
+        )));
     }
     validate::name("worker id", &o.worker_id)?;
     for j in &o.jobs {
@@ -303,7 +323,10 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
     let mut seen_keys = HashSet::new();
     let mut below = i64::MAX;
     while candidates.len() < limit {
-        let Some(level) = next_level.query_row(params![queue, below], |r| r.get::<_, i64>(0)).optional()? else {
+        let Some(level) = next_level
+            .query_row(params![queue, below], |r| r.get::<_, i64>(0))
+            .optional()?
+        else {
             break;
         };
         let mut rows = at_level.query(params![queue, level, o.now, jobs_json])?;
@@ -367,7 +390,11 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
 
 /// Stored JSON text back as a raw value.
 pub(crate) fn raw_text(s: String) -> Result<Box<RawValue>> {
-    RawValue::from_string(s).map_err(|e| Error::Corrupt(format!("a stored JSON value does not parse ({e}); was the file edited by hand?")))
+    RawValue::from_string(s).map_err(|e| {
+        Error::Corrupt(format!(
+            "a stored JSON value does not parse ({e}); was the file edited by hand?"
+        ))
+    })
 }
 
 #[derive(Serialize)]
@@ -385,15 +412,23 @@ fn heartbeat(c: &Connection, o: &LeaseOp) -> Result<Heartbeat> {
         .prepare_cached("UPDATE runs SET lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
         .execute(params![o.id, o.token, expires, o.now])?;
     if n == 1 {
-        return Ok(Heartbeat { lease_expires_at: Some(expires), cancel_requested: false });
+        return Ok(Heartbeat {
+            lease_expires_at: Some(expires),
+            cancel_requested: false,
+        });
     }
     // Cancelled while this holder had it: tell the holder to stop.
     let cancelled: Option<i64> = c
-        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'cancelled'")?
+        .prepare_cached(
+            "SELECT 1 FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'cancelled'",
+        )?
         .query_row(params![o.id, o.token], |r| r.get(0))
         .optional()?;
     if cancelled.is_some() {
-        return Ok(Heartbeat { lease_expires_at: None, cancel_requested: true });
+        return Ok(Heartbeat {
+            lease_expires_at: None,
+            cancel_requested: true,
+        });
     }
     Err(lease_lost(c, &o.id, o.token))
 }
@@ -401,7 +436,9 @@ fn heartbeat(c: &Connection, o: &LeaseOp) -> Result<Heartbeat> {
 /// Checks that the caller holds the lease; returns the attempt number.
 fn hold(c: &Connection, id: &str, token: i64) -> Result<i64> {
     let row: Option<i64> = c
-        .prepare_cached("SELECT attempt FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+        .prepare_cached(
+            "SELECT attempt FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'",
+        )?
         .query_row(params![id, token], |r| r.get(0))
         .optional()?;
     row.ok_or_else(|| lease_lost(c, id, token))
@@ -411,7 +448,10 @@ fn hold(c: &Connection, id: &str, token: i64) -> Result<i64> {
 fn lease_lost(c: &Connection, id: &str, token: i64) -> Error {
     let row: rusqlite::Result<Option<(String, i64)>> = c
         .prepare_cached("SELECT status, lease_token FROM runs WHERE id = ?1")
-        .and_then(|mut s| s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?))).optional());
+        .and_then(|mut s| {
+            s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        });
     match row {
         Ok(None) => Error::LeaseLost(format!("run {id} no longer exists (deleted or purged)")),
         Ok(Some((status, current))) if current != token => Error::LeaseLost(format!(
@@ -424,10 +464,12 @@ fn lease_lost(c: &Connection, id: &str, token: i64) -> Error {
 
 /// Whether a handler may still be running run `id` (its lease is held).
 fn handler_running(c: &Connection, id: &str) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT lease_expires_at IS NOT NULL FROM runs WHERE id = ?1")?
-        .query_row(params![id], |r| r.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(false))
+    Ok(
+        c.prepare_cached("SELECT lease_expires_at IS NOT NULL FROM runs WHERE id = ?1")?
+            .query_row(params![id], |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false),
+    )
 }
 
 fn status_of(c: &Connection, id: &str) -> Result<Status> {
@@ -457,27 +499,42 @@ fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
         .optional()?;
     let Some((attempt, max_attempts, backoff)) = row else {
         if release_cancelled(c, &o.id, o.token, o.now)? {
-            return Ok(Failed { status: Status::Cancelled, attempt: 0, run_at: None });
+            return Ok(Failed {
+                status: Status::Cancelled,
+                attempt: 0,
+                run_at: None,
+            });
         }
         return Err(lease_lost(c, &o.id, o.token));
     };
     let error = serde_json::to_string(&o.error).expect("error serializes");
     if o.retryable.unwrap_or(true) && attempt < max_attempts {
         let backoff: Backoff = serde_json::from_str(&backoff).unwrap_or_default();
-        let run_at = o.now.saturating_add(backoff.delay_ms(attempt, o.random)).min(validate::MAX_TIME_MS);
+        let run_at = o
+            .now
+            .saturating_add(backoff.delay_ms(attempt, o.random))
+            .min(validate::MAX_TIME_MS);
         c.prepare_cached(
             "UPDATE runs SET status = 'pending', run_at = ?2, error = ?3, updated_at = ?4,
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, run_at, error, o.now])?;
-        Ok(Failed { status: Status::Pending, attempt, run_at: Some(run_at) })
+        Ok(Failed {
+            status: Status::Pending,
+            attempt,
+            run_at: Some(run_at),
+        })
     } else {
         c.prepare_cached(
             "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, updated_at = ?3,
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, error, o.now])?;
-        Ok(Failed { status: Status::Failed, attempt, run_at: None })
+        Ok(Failed {
+            status: Status::Failed,
+            attempt,
+            run_at: None,
+        })
     }
 }
 
@@ -491,16 +548,25 @@ fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
     check_now(o.now)?;
     let previous = status_of(c, &o.id)?;
     if previous.is_terminal() {
-        return Err(Error::InvalidState(format!("run {} is already {}", o.id, previous.as_str())));
+        return Err(Error::InvalidState(format!(
+            "run {} is already {}",
+            o.id,
+            previous.as_str()
+        )));
     }
     // A leased run keeps its fencing token, lease owner and expiry: its
     // handler may still be running, so it keeps holding its concurrency key
     // until the holder reports back (its next heartbeat learns of the
     // cancellation; its `complete`/`fail` then releases the key) or the
     // lease runs out. Its other writes fail with DURQ_LEASE_LOST.
-    c.prepare_cached("UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1")?
-        .execute(params![o.id, o.now])?;
-    Ok(Cancelled { status: Status::Cancelled, previous })
+    c.prepare_cached(
+        "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![o.id, o.now])?;
+    Ok(Cancelled {
+        status: Status::Cancelled,
+        previous,
+    })
 }
 
 /// The holder of a run cancelled under it reports back (`complete` or
@@ -523,9 +589,12 @@ fn delete_run(c: &Connection, id: &str) -> Result<()> {
             (SELECT j.key, j.value, r.id FROM runs AS r, json_each(r.labels) AS j WHERE r.id = ?1)",
     )?
     .execute(params![id])?;
-    c.prepare_cached("DELETE FROM steps WHERE run_id = ?1")?.execute(params![id])?;
-    c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?.execute(params![id])?;
-    c.prepare_cached("DELETE FROM runs WHERE id = ?1")?.execute(params![id])?;
+    c.prepare_cached("DELETE FROM steps WHERE run_id = ?1")?
+        .execute(params![id])?;
+    c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?
+        .execute(params![id])?;
+    c.prepare_cached("DELETE FROM runs WHERE id = ?1")?
+        .execute(params![id])?;
     Ok(())
 }
 
@@ -568,7 +637,9 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
     validate::time("olderThan", o.older_than)?;
     let limit = o.limit.unwrap_or(i64::MAX);
     if limit < 1 {
-        return Err(Error::invalid(format!("purge limit must be at least 1, got {limit}")));
+        return Err(Error::invalid(format!(
+            "purge limit must be at least 1, got {limit}"
+        )));
     }
     let ids: Vec<String> = c
         .prepare_cached(

@@ -115,7 +115,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let latest = latest_version();
     if found > latest || found < 0 {
-        return Err(Error::SchemaTooNew { found, supported: latest });
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: latest,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;

@@ -31,7 +31,9 @@ impl Synchronous {
         match s {
             "full" => Ok(Synchronous::Full),
             "normal" => Ok(Synchronous::Normal),
-            _ => Err(Error::invalid(format!("synchronous must be \"full\" or \"normal\", got {s:?}"))),
+            _ => Err(Error::invalid(format!(
+                "synchronous must be \"full\" or \"normal\", got {s:?}"
+            ))),
         }
     }
 }
@@ -77,7 +79,10 @@ pub struct ErrorBody {
 
 impl From<&Error> for ErrorBody {
     fn from(e: &Error) -> Self {
-        ErrorBody { code: e.code(), message: e.to_string() }
+        ErrorBody {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -102,9 +107,13 @@ impl Store {
     /// is not a database, [`Error::SchemaTooNew`] if a newer durq wrote it.
     pub fn open(path: &str, options: &StoreOptions) -> Result<Store> {
         if path.is_empty() || path.contains('\0') {
-            return Err(Error::invalid("the database path must be non-empty and contain no NUL"));
+            return Err(Error::invalid(
+                "the database path must be non-empty and contain no NUL",
+            ));
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = match &options.vfs {
             Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str())?,
             None => Connection::open_with_flags(path, flags)?,
@@ -116,14 +125,21 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(128);
         if file {
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-            let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::invalid(format!("could not switch the database to WAL mode (got {mode})")));
+                return Err(Error::invalid(format!(
+                    "could not switch the database to WAL mode (got {mode})"
+                )));
             }
-            conn.pragma_update(None, "synchronous", match sync {
-                Synchronous::Full => "FULL",
-                Synchronous::Normal => "NORMAL",
-            })?;
+            conn.pragma_update(
+                None,
+                "synchronous",
+                match sync {
+                    Synchronous::Full => "FULL",
+                    Synchronous::Normal => "NORMAL",
+                },
+            )?;
         }
         // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
         conn.pragma_update(None, "cache_size", -32768)?;
@@ -131,9 +147,17 @@ impl Store {
         schema::migrate(&mut conn)?;
         let mut ids = RunIdGenerator::new(seed);
         let last: Option<String> = conn
-            .query_row("SELECT id FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .query_row("SELECT id FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
+                r.get(0)
+            })
             .map(Some)
-            .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+            .or_else(|e| {
+                if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
         if let Some(last) = last {
             ids.resume_after(&last);
         }
@@ -166,19 +190,27 @@ impl Store {
     pub fn apply(&mut self, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
         match self.apply_batch(ops, false)? {
             Some(out) => Ok(out),
-            None => Ok(self.apply_batch(ops, true)?.expect("savepoint mode never asks for a replay")),
+            None => Ok(self
+                .apply_batch(ops, true)?
+                .expect("savepoint mode never asks for a replay")),
         }
     }
 
     /// One attempt at a batch; `None` means "a failed operation left writes
     /// behind: replay with savepoints" (the transaction was rolled back).
-    fn apply_batch(&mut self, ops: &[Result<Op>], savepoints: bool) -> Result<Option<Vec<Outcome>>> {
+    fn apply_batch(
+        &mut self,
+        ops: &[Result<Op>],
+        savepoints: bool,
+    ) -> Result<Option<Vec<Outcome>>> {
         let mut out = Vec::with_capacity(ops.len());
         let tx = self.conn.transaction()?;
         for op in ops {
             let before = tx.total_changes();
             let res = match op {
-                Ok(op) if savepoints => in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, op)),
+                Ok(op) if savepoints => {
+                    in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, op))
+                }
                 Ok(op) => queue::apply_op(&tx, &mut self.ids, op),
                 Err(e) => Err(Error::invalid(e.to_string())),
             };

@@ -33,10 +33,15 @@ pub fn name(what: &str, v: &str) -> Result<()> {
         return Err(Error::invalid(format!("{what} must not be empty")));
     }
     if v.len() > MAX_NAME_BYTES {
-        return Err(Error::invalid(format!("{what} is {} bytes; the limit is {MAX_NAME_BYTES}", v.len())));
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes; the limit is {MAX_NAME_BYTES}",
+            v.len()
+        )));
     }
     if v.contains('\0') {
-        return Err(Error::invalid(format!("{what} must not contain NUL characters")));
+        return Err(Error::invalid(format!(
+            "{what} must not contain NUL characters"
+        )));
     }
     Ok(())
 }
@@ -47,7 +52,9 @@ pub fn name(what: &str, v: &str) -> Result<()> {
 /// [`Error::InvalidInput`] naming `what` otherwise.
 pub fn time(what: &str, v: i64) -> Result<()> {
     if !(0..=MAX_TIME_MS).contains(&v) {
-        return Err(Error::invalid(format!("{what} must be a time in ms since the Unix epoch between 0 and {MAX_TIME_MS}, got {v}")));
+        return Err(Error::invalid(format!(
+            "{what} must be a time in ms since the Unix epoch between 0 and {MAX_TIME_MS}, got {v}"
+        )));
     }
     Ok(())
 }
@@ -58,7 +65,9 @@ pub fn time(what: &str, v: i64) -> Result<()> {
 /// [`Error::InvalidInput`] naming `what` otherwise.
 pub fn duration(what: &str, v: i64) -> Result<()> {
     if !(1..=MAX_DELAY_MS).contains(&v) {
-        return Err(Error::invalid(format!("{what} must be between 1 and {MAX_DELAY_MS} ms, got {v}")));
+        return Err(Error::invalid(format!(
+            "{what} must be between 1 and {MAX_DELAY_MS} ms, got {v}"
+        )));
     }
     Ok(())
 }
@@ -70,15 +79,23 @@ pub fn duration(what: &str, v: i64) -> Result<()> {
 /// [`Error::InvalidInput`] naming the first offending label.
 pub fn labels(labels: &BTreeMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
-        return Err(Error::invalid(format!("a run has at most {MAX_LABELS} labels, got {}", labels.len())));
+        return Err(Error::invalid(format!(
+            "a run has at most {MAX_LABELS} labels, got {}",
+            labels.len()
+        )));
     }
     for (k, v) in labels {
         label_key(k)?;
         if v.len() > MAX_LABEL_VALUE_BYTES {
-            return Err(Error::invalid(format!("label {k:?} value is {} bytes; the limit is {MAX_LABEL_VALUE_BYTES}", v.len())));
+            return Err(Error::invalid(format!(
+                "label {k:?} value is {} bytes; the limit is {MAX_LABEL_VALUE_BYTES}",
+                v.len()
+            )));
         }
         if v.contains('\0') {
-            return Err(Error::invalid(format!("label {k:?} value must not contain NUL characters")));
+            return Err(Error::invalid(format!(
+                "label {k:?} value must not contain NUL characters"
+            )));
         }
     }
     Ok(())
@@ -91,7 +108,8 @@ pub fn labels(labels: &BTreeMap<String, String>) -> Result<()> {
 pub fn label_key(k: &str) -> Result<()> {
     let ok = !k.is_empty()
         && k.len() <= MAX_LABEL_KEY_BYTES
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-'));
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-'));
     if !ok {
         return Err(Error::invalid(format!(
             "label key {k:?} is invalid: use 1 to {MAX_LABEL_KEY_BYTES} characters from A-Z a-z 0-9 _ . : / -"

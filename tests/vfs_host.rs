@@ -714,7 +714,9 @@ mod wasm {
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    use crate::common::node::{make_host, make_state, names, remove_dir, set_full_disk, syncs, temp_dir};
+    use crate::common::node::{
+        make_host, make_state, names, remove_dir, set_full_disk, syncs, temp_dir,
+    };
 
     fn open_wal(path: &str, vfs: &str) -> Connection {
         let conn = Connection::open_with_flags_and_vfs(

@@ -38,7 +38,9 @@ impl Core {
     /// Throws a `DurqError` if SQLite cannot set the database up.
     #[wasm_bindgen(js_name = openMemory)]
     pub fn open_memory(seed: f64) -> JsResult<Core> {
-        Ok(Core { store: Some(Store::open_in_memory(seed_of(seed)).map_err(|e| to_js(&e))?) })
+        Ok(Core {
+            store: Some(Store::open_in_memory(seed_of(seed)).map_err(|e| to_js(&e))?),
+        })
     }
 
     /// Opens (creating if missing) the database file at `path` through the
@@ -58,12 +60,20 @@ impl Core {
     ) -> JsResult<Core> {
         let synchronous = Synchronous::parse(synchronous).map_err(|e| to_js(&e))?;
         let vfs = super::host_fs::register(host)?;
-        let options = StoreOptions { synchronous, vfs: Some(vfs.to_string()), seed: seed_of(seed) };
-        Ok(Core { store: Some(Store::open(path, &options).map_err(|e| to_js(&e))?) })
+        let options = StoreOptions {
+            synchronous,
+            vfs: Some(vfs.to_string()),
+            seed: seed_of(seed),
+        };
+        Ok(Core {
+            store: Some(Store::open(path, &options).map_err(|e| to_js(&e))?),
+        })
     }
 
     fn store(&self) -> JsResult<&Store> {
-        self.store.as_ref().ok_or_else(|| to_js(&crate::Error::Closed))
+        self.store
+            .as_ref()
+            .ok_or_else(|| to_js(&crate::Error::Closed))
     }
 
     /// Applies a JSON array of operations in one transaction, a savepoint
@@ -74,7 +84,10 @@ impl Core {
     /// `opsJson` is not a JSON array, or an `SQLITE_*` error if the commit
     /// fails (then none of the operations took effect).
     pub fn apply(&mut self, ops_json: &str) -> JsResult<String> {
-        let store = self.store.as_mut().ok_or_else(|| to_js(&crate::Error::Closed))?;
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| to_js(&crate::Error::Closed))?;
         store.apply_json(ops_json).map_err(|e| to_js(&e))
     }
 
@@ -116,7 +129,11 @@ impl Core {
     /// run's `runAt` or a lease's expiry; `undefined` if none.
     #[wasm_bindgen(js_name = nextWakeAt)]
     pub fn next_wake_at(&self, queue: &str) -> JsResult<Option<f64>> {
-        Ok(self.store()?.next_wake_at(queue).map_err(|e| to_js(&e))?.map(|t| t as f64))
+        Ok(self
+            .store()?
+            .next_wake_at(queue)
+            .map_err(|e| to_js(&e))?
+            .map(|t| t as f64))
     }
 
     /// Run counts by status as JSON `{pending, leased, completed, failed, cancelled}`.

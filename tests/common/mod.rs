@@ -16,7 +16,10 @@ impl TempDir {
         use std::sync::atomic::{AtomicU64, Ordering};
         use std::time::{SystemTime, UNIX_EPOCH};
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!(
             "durq-{tag}-{}-{}-{nanos}",
             std::process::id(),
@@ -129,6 +132,8 @@ module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
     /// registered through `durq::wasm::host_fs::register` as
     /// `Core.openFile` does.
     pub fn node_host_vfs() -> &'static str {
-        NODE_VFS.with(|vfs| *vfs.get_or_init(|| durq::wasm::host_fs::register(make_host(&make_state())).unwrap()))
+        NODE_VFS.with(|vfs| {
+            *vfs.get_or_init(|| durq::wasm::host_fs::register(make_host(&make_state())).unwrap())
+        })
     }
 }
