@@ -11,11 +11,11 @@ mod common;
 mod native {
 
     use std::io::{BufRead, BufReader};
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     use durq::vfs::{
         last_error_message, register_host_vfs, register_host_vfs_as, FileHost, HostError,
@@ -23,44 +23,7 @@ mod native {
     };
     use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let dir = std::env::temp_dir().join(format!(
-                "durq-vfs-{tag}-{}-{nanos}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).to_str().unwrap().to_owned()
-        }
-
-        fn names(&self) -> Vec<String> {
-            let mut names: Vec<String> = std::fs::read_dir(&self.0)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            names.sort();
-            names
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::common::TempDir;
 
     fn std_vfs() -> &'static str {
         register_host_vfs(StdFileHost::new()).unwrap()
@@ -106,7 +69,7 @@ mod native {
     fn conformance_suite_passes() {
         let dir = TempDir::new("suite");
         let data =
-            rsqlite_vfs::VfsAppData::new(HostVfsData::new(StdFileHost::with_base_dir(&dir.0)));
+            rsqlite_vfs::VfsAppData::new(HostVfsData::new(StdFileHost::with_base_dir(dir.root())));
         rsqlite_vfs::test_suite::test_vfs_store::<HostVfsStore<StdFileHost>>(data).unwrap();
         assert!(dir.names().is_empty(), "left behind: {:?}", dir.names());
     }
@@ -373,7 +336,7 @@ mod native {
     #[test]
     fn relative_paths_resolve_against_the_base_dir() {
         let dir = TempDir::new("relative");
-        let host = StdFileHost::with_base_dir(&dir.0);
+        let host = StdFileHost::with_base_dir(dir.root());
         assert_eq!(host.full_path("app.db").unwrap(), dir.path("app.db"));
         assert_eq!(host.full_path(&dir.path("x.db")).unwrap(), dir.path("x.db"));
         assert_eq!(

@@ -39,6 +39,22 @@ impl TempDir {
     pub fn path(&self, name: &str) -> String {
         format!("{}/{name}", self.0)
     }
+
+    /// The directory itself.
+    pub fn root(&self) -> &str {
+        &self.0
+    }
+
+    /// Names of the files in the directory, sorted.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 impl Drop for TempDir {
