@@ -209,6 +209,12 @@ pub enum Op {
     PurgeRuns(PurgeOp),
     /// Expire every lease now (at open: the previous owner of the file is gone).
     ExpireLeases(NowOp),
+    /// Create a batch and its runs; all or none.
+    EnqueueBatch(crate::batch::EnqueueBatchOp),
+    /// Cancel a batch's live runs.
+    CancelBatch(crate::batch::BatchIdOp),
+    /// Repair batch membership.
+    ReconcileBatches(crate::batch::ReconcileOp),
 }
 
 #[derive(Deserialize)]
@@ -241,6 +247,9 @@ impl Op {
             "retrigger" => Op::Retrigger(p(text)?),
             "purgeRuns" => Op::PurgeRuns(p(text)?),
             "expireLeases" => Op::ExpireLeases(p(text)?),
+            "enqueueBatch" => Op::EnqueueBatch(p(text)?),
+            "cancelBatch" => Op::CancelBatch(p(text)?),
+            "reconcileBatches" => Op::ReconcileBatches(p(text)?),
             other => {
                 return Err(crate::Error::invalid(format!(
                     "unknown operation {other:?}"
@@ -453,6 +462,8 @@ pub struct Run {
     pub lease_owner: Option<String>,
     /// Run this one was retriggered from.
     pub retried_from: Option<String>,
+    /// Batch the run belongs to (made by `enqueueBatch`).
+    pub batch_id: Option<String>,
 }
 
 /// A run handed to a worker by `claim`.
@@ -509,6 +520,9 @@ pub struct RunFilter {
     /// `nextCursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Runs of this batch.
+    #[serde(default)]
+    pub batch_id: Option<String>,
 }
 
 /// A page of runs, newest first.

@@ -20,11 +20,12 @@ pub const MAX_LIMIT: i64 = 1000;
 
 const RUN_COLS: &str = "r.id, r.job, r.queue, r.status, r.priority, r.run_at, r.created_at, r.updated_at,
     r.started_at, r.finished_at, r.input, r.output, r.error, r.labels, r.idempotency_key,
-    r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from";
+    r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from,
+    r.batch_id";
 
 /// Stored JSON that does not parse, as the row mapper's error; surfaces as
 /// `DURQ_CORRUPT` (see [`Error::code`]).
-fn corrupt(e: Error) -> rusqlite::Error {
+pub(crate) fn corrupt(e: Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
@@ -61,6 +62,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         lease_expires_at: r.get(19)?,
         lease_owner: r.get(20)?,
         retried_from: r.get(21)?,
+        batch_id: r.get(22)?,
     })
 }
 
@@ -74,6 +76,34 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
         .query_row(params![id], run_from_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no run with id {id:?}")))
+}
+
+/// A page size: `None` is [`DEFAULT_LIMIT`]; else 1 ..= [`MAX_LIMIT`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] otherwise.
+pub fn check_limit(limit: Option<i64>) -> Result<i64> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// A pagination cursor: an id (36 characters of hex digits and `-`) from
+/// an earlier page of `what`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] otherwise.
+pub fn check_cursor(cur: &str, what: &str) -> Result<()> {
+    if cur.len() != 36 || !cur.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(Error::invalid(format!(
+            "cursor is not one returned by {what}"
+        )));
+    }
+    Ok(())
 }
 
 /// The SQL and parameters `list_runs` runs for `f` (exposed so tests can
@@ -91,17 +121,13 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
 /// given, and the status the smaller set: see [`list_runs`]), `runs_status`
 /// drives instead and every label is an `EXISTS` probe. Without labels, a
 /// status or job filter walks `runs_status` / `runs_job`, else the primary
-/// key.
+/// key. With `batch_id`, `runs_batch` drives (a batch's runs are few) and
+/// every label is an `EXISTS` probe.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for a bad limit, label key or cursor.
 pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Value>)> {
-    let limit = f.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-        )));
-    }
+    let limit = check_limit(f.limit)?;
     let mut params: Vec<Value> = Vec::new();
     let mut wh: Vec<String> = Vec::new();
     let p = |v: Value, params: &mut Vec<Value>| {
@@ -112,9 +138,14 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
     if let Some(l) = &f.labels {
         validate::labels(l)?;
     }
-    let by_status = by_status && f.status.is_some();
-    let label_driven = !by_status && !labels.is_empty();
-    let (from, order_col) = if let (true, Some((k, v))) = (label_driven, labels.first()) {
+    let by_status = by_status && f.status.is_some() && f.batch_id.is_none();
+    let label_driven = !by_status && f.batch_id.is_none() && !labels.is_empty();
+    let (from, order_col) = if let Some(b) = &f.batch_id {
+        // A batch's runs are bounded by the batch: always the best driver.
+        let a = p(Value::Text(b.clone()), &mut params);
+        wh.push(format!("r.batch_id = {a}"));
+        ("runs AS r INDEXED BY runs_batch".to_string(), "r.id")
+    } else if let (true, Some((k, v))) = (label_driven, labels.first()) {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("l0.key = {a} AND l0.value = {b}"));
@@ -157,9 +188,7 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
         wh.push(format!("r.created_at < {a}"));
     }
     if let Some(cur) = &f.cursor {
-        if cur.len() != 36 || !cur.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(Error::invalid("cursor is not one returned by listRuns"));
-        }
+        check_cursor(cur, "listRuns")?;
         let a = p(Value::Text(cur.clone()), &mut params);
         wh.push(format!("{order_col} < {a}"));
     }
@@ -185,7 +214,7 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
 pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let by_status = match (&f.status, f.labels.as_ref().and_then(|l| l.iter().next())) {
-        (Some(status), Some((k, v))) => {
+        (Some(status), Some((k, v))) if f.batch_id.is_none() => {
             // Drive by whichever is smaller, counted up to DRIVER_PROBE rows
             // of each index: a rare status ("failed") among a big label's
             // runs, or a rare label among many runs of a status.

@@ -1,6 +1,7 @@
 //! The queue's write operations. Each runs inside the savepoint that
 //! [`crate::Store::apply`] opened for it, on the batch's transaction.
 
+use crate::batch::{self, FinishedBatch};
 use crate::error::{Error, Result};
 use crate::ids::RunIdGenerator;
 use crate::model::*;
@@ -23,21 +24,47 @@ fn raw<T: Serialize>(v: &T) -> Result<Box<RawValue>> {
     Ok(to_raw_value(v).expect("result serializes"))
 }
 
-/// Applies one operation; returns its result JSON.
+/// Applies one operation; returns its result JSON. When the operation
+/// turned batches terminal, its result (an object) gets a
+/// `finishedBatches` field listing them.
 pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Result<Box<RawValue>> {
+    let mut finished = Vec::new();
+    let out = apply_one(c, ids, op, &mut finished)?;
+    if finished.is_empty() {
+        return Ok(out);
+    }
+    // Rare (once per batch): splice the field into the result's text rather
+    // than re-parse it, which could alter user JSON inside it.
+    let text = out.get();
+    debug_assert!(text.starts_with('{'), "results that finish batches are objects");
+    let rest = &text[1..];
+    let sep = if rest.starts_with('}') { "" } else { "," };
+    let list = serde_json::to_string(&finished).expect("batches serialize");
+    raw_text(format!("{{\"finishedBatches\":{list}{sep}{rest}"))
+}
+
+fn apply_one(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    op: &Op,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<Box<RawValue>> {
     match op {
         Op::Enqueue(r) => {
             let now = r.now.ok_or_else(|| Error::invalid("enqueue needs `now`"))?;
-            raw(&enqueue(c, ids, r, now)?)
+            raw(&enqueue(c, ids, r, now, None)?)
         }
         Op::EnqueueMany(m) => {
             let mut out = Vec::with_capacity(m.runs.len());
             for r in &m.runs {
-                out.push(enqueue(c, ids, r, m.now)?);
+                out.push(enqueue(c, ids, r, m.now, None)?);
             }
             raw(&out)
         }
-        Op::Claim(o) => raw(&claim(c, o)?),
+        Op::EnqueueBatch(o) => raw(&batch::enqueue_batch(c, ids, o)?),
+        Op::CancelBatch(o) => raw(&batch::cancel_batch(c, o, finished)?),
+        Op::ReconcileBatches(o) => raw(&batch::reconcile(c, o)?),
+        Op::Claim(o) => raw(&claim(c, o, finished)?),
         Op::Heartbeat(o) => raw(&heartbeat(c, o)?),
         Op::SaveStep(o) => {
             check_now(o.now)?;
@@ -79,26 +106,31 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
         }
         Op::Complete(o) => {
             check_now(o.now)?;
-            let n = c
+            let done: Option<Option<String>> = c
                 .prepare_cached(
                     "UPDATE runs SET status = 'completed', output = ?3, finished_at = ?4, updated_at = ?4,
                         lease_owner = NULL, lease_expires_at = NULL
-                     WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'",
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'
+                     RETURNING batch_id",
                 )?
-                .execute(params![o.id, o.token, o.output.get(), o.now])?;
-            if n == 0 {
+                .query_row(params![o.id, o.token, o.output.get(), o.now], |r| r.get(0))
+                .optional()?;
+            let Some(batch_id) = done else {
                 if release_cancelled(c, &o.id, o.token, o.now)? {
                     return raw(&serde_json::json!({ "status": "cancelled" }));
                 }
                 return Err(lease_lost(c, &o.id, o.token));
+            };
+            if let Some(b) = batch_id {
+                batch::run_moved(c, &b, Status::Leased, Some(Status::Completed), o.now, finished)?;
             }
             raw(&serde_json::json!({ "status": "completed" }))
         }
-        Op::Fail(o) => raw(&fail(c, o)?),
-        Op::Cancel(o) => raw(&cancel(c, o)?),
+        Op::Fail(o) => raw(&fail(c, o, finished)?),
+        Op::Cancel(o) => raw(&cancel(c, o, finished)?),
         Op::DeleteRun(o) => {
             check_now(o.now)?;
-            let status = status_of(c, &o.id)?;
+            let (status, batch_id) = status_of(c, &o.id)?;
             if status == Status::Leased {
                 return Err(Error::InvalidState(format!(
                     "run {} is leased by a worker; cancel it first, then delete it",
@@ -112,6 +144,11 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
                 )));
             }
             delete_run(c, &o.id)?;
+            if let (Some(b), false) = (batch_id, status.is_terminal()) {
+                // A live run deleted leaves its batch; a finished one stays
+                // counted (the batch's counts are its history).
+                batch::run_moved(c, &b, status, None, o.now, finished)?;
+            }
             raw(&serde_json::json!({ "deleted": true }))
         }
         Op::Retrigger(o) => raw(&retrigger(c, ids, o)?),
@@ -147,10 +184,22 @@ pub struct Enqueued {
     pub status: Status,
 }
 
-fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Result<Enqueued> {
+/// Creates one run (or finds the existing one of its idempotency key).
+/// `batch`: `(batch id, batch queue)` of a run created by `enqueueBatch`.
+pub(crate) fn enqueue(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    r: &NewRun,
+    now: i64,
+    batch: Option<(&str, &str)>,
+) -> Result<Enqueued> {
     check_now(now)?;
     validate::name("job name", &r.job)?;
-    let queue = r.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
+    let queue = r
+        .queue
+        .as_deref()
+        .or(batch.map(|b| b.1))
+        .unwrap_or(DEFAULT_QUEUE);
     validate::name("queue name", queue)?;
     if let Some(k) = &r.idempotency_key {
         validate::name("idempotency key", k)?;
@@ -208,12 +257,12 @@ fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Re
     let backoff_json = serde_json::to_string(&backoff).expect("backoff serializes");
     c.prepare_cached(
         "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
-                           idempotency_key, concurrency_key, max_attempts, backoff)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           idempotency_key, concurrency_key, max_attempts, backoff, batch_id)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id, queue, r.job, priority, run_at, now, r.input.get(), labels_json,
-        r.idempotency_key, r.concurrency_key, max_attempts, backoff_json
+        r.idempotency_key, r.concurrency_key, max_attempts, backoff_json, batch.map(|b| b.0)
     ])?;
     if !labels.is_empty() {
         let mut st =
@@ -260,7 +309,7 @@ pub struct Expired {
     pub status: Status,
 }
 
-fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
+fn claim(c: &Connection, o: &ClaimOp, finished: &mut Vec<FinishedBatch>) -> Result<Claimed> {
     check_now(o.now)?;
     let queue = o.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
     validate::name("queue name", queue)?;
@@ -285,7 +334,7 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
         "message": "the worker's lease expired without a heartbeat (did the process crash or block its event loop?)"
     })
     .to_string();
-    let expired = c
+    let expired_rows = c
         .prepare_cached(
             "UPDATE runs INDEXED BY runs_lease SET
                 status = CASE WHEN status <> 'leased' THEN status
@@ -295,16 +344,25 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
                 run_at = CASE WHEN status = 'leased' THEN ?1 ELSE run_at END,
                 updated_at = ?1, lease_token = lease_token + 1, lease_owner = NULL, lease_expires_at = NULL
              WHERE lease_expires_at <= ?1
-             RETURNING id, status",
+             RETURNING id, status, batch_id",
         )?
         .query_map(params![o.now, lease_error], |r| {
             let s: String = r.get(1)?;
-            Ok(Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) })
+            let e = Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) };
+            Ok((e, r.get::<_, Option<String>>(2)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|e| e.status != Status::Cancelled)
-        .collect();
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // A cancelled run only released its lease: its status did not change.
+    let mut expired = Vec::with_capacity(expired_rows.len());
+    for (e, batch_id) in expired_rows {
+        if e.status == Status::Cancelled {
+            continue;
+        }
+        if let Some(b) = batch_id {
+            batch::run_moved(c, &b, Status::Leased, Some(e.status), o.now, finished)?;
+        }
+        expired.push(e);
+    }
 
     // 2. Due runs in priority, runAt, creation order, skipping concurrency
     //    keys whose handler is running. `runs_claim` is ordered by priority
@@ -349,7 +407,7 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
         "UPDATE runs SET status = 'leased', attempt = attempt + 1, lease_token = lease_token + 1,
             lease_owner = ?2, lease_expires_at = ?3, started_at = coalesce(started_at, ?4), updated_at = ?4
          WHERE id = ?1 AND status = 'pending'
-         RETURNING job, queue, input, attempt, max_attempts, lease_token, labels",
+         RETURNING job, queue, input, attempt, max_attempts, lease_token, labels, batch_id",
     )?;
     let mut steps_st = c.prepare_cached("SELECT name, output FROM steps WHERE run_id = ?1")?;
     for id in candidates {
@@ -362,8 +420,12 @@ fn claim(c: &Connection, o: &ClaimOp) -> Result<Claimed> {
                 r.get::<_, i64>(4)?,
                 r.get::<_, i64>(5)?,
                 r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })?;
+        if let Some(b) = &row.7 {
+            batch::run_moved(c, b, Status::Pending, Some(Status::Leased), o.now, finished)?;
+        }
         let mut steps = BTreeMap::new();
         if row.3 > 1 {
             // Steps are stored only under a lease, so a first attempt has none.
@@ -472,13 +534,14 @@ fn handler_running(c: &Connection, id: &str) -> Result<bool> {
     )
 }
 
-fn status_of(c: &Connection, id: &str) -> Result<Status> {
-    let s: Option<String> = c
-        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
-        .query_row(params![id], |r| r.get(0))
+/// The run's status and batch.
+fn status_of(c: &Connection, id: &str) -> Result<(Status, Option<String>)> {
+    let s: Option<(String, Option<String>)> = c
+        .prepare_cached("SELECT status, batch_id FROM runs WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match s {
-        Some(s) => Ok(Status::parse(&s).unwrap_or(Status::Pending)),
+        Some((s, b)) => Ok((Status::parse(&s).unwrap_or(Status::Pending), b)),
         None => Err(Error::NotFound(format!("no run with id {id:?}"))),
     }
 }
@@ -491,13 +554,13 @@ struct Failed {
     run_at: Option<i64>,
 }
 
-fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
+fn fail(c: &Connection, o: &FailOp, finished: &mut Vec<FinishedBatch>) -> Result<Failed> {
     check_now(o.now)?;
-    let row: Option<(i64, i64, String)> = c
-        .prepare_cached("SELECT attempt, max_attempts, backoff FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
-        .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(i64, i64, String, Option<String>)> = c
+        .prepare_cached("SELECT attempt, max_attempts, backoff, batch_id FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
+        .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    let Some((attempt, max_attempts, backoff)) = row else {
+    let Some((attempt, max_attempts, backoff, batch_id)) = row else {
         if release_cancelled(c, &o.id, o.token, o.now)? {
             return Ok(Failed {
                 status: Status::Cancelled,
@@ -519,6 +582,9 @@ fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, run_at, error, o.now])?;
+        if let Some(b) = &batch_id {
+            batch::run_moved(c, b, Status::Leased, Some(Status::Pending), o.now, finished)?;
+        }
         Ok(Failed {
             status: Status::Pending,
             attempt,
@@ -530,6 +596,9 @@ fn fail(c: &Connection, o: &FailOp) -> Result<Failed> {
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, error, o.now])?;
+        if let Some(b) = &batch_id {
+            batch::run_moved(c, b, Status::Leased, Some(Status::Failed), o.now, finished)?;
+        }
         Ok(Failed {
             status: Status::Failed,
             attempt,
@@ -544,9 +613,9 @@ struct Cancelled {
     previous: Status,
 }
 
-fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
+fn cancel(c: &Connection, o: &IdOp, finished: &mut Vec<FinishedBatch>) -> Result<Cancelled> {
     check_now(o.now)?;
-    let previous = status_of(c, &o.id)?;
+    let (previous, batch_id) = status_of(c, &o.id)?;
     if previous.is_terminal() {
         return Err(Error::InvalidState(format!(
             "run {} is already {}",
@@ -554,6 +623,19 @@ fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
             previous.as_str()
         )));
     }
+    mark_cancelled(c, &o.id, o.now)?;
+    if let Some(b) = &batch_id {
+        batch::run_moved(c, b, previous, Some(Status::Cancelled), o.now, finished)?;
+    }
+    Ok(Cancelled {
+        status: Status::Cancelled,
+        previous,
+    })
+}
+
+/// Sets a live run's status to `cancelled` (the caller moves its batch's
+/// counts).
+pub(crate) fn mark_cancelled(c: &Connection, id: &str, now: i64) -> Result<()> {
     // A leased run keeps its fencing token, lease owner and expiry: its
     // handler may still be running, so it keeps holding its concurrency key
     // until the holder reports back (its next heartbeat learns of the
@@ -562,11 +644,8 @@ fn cancel(c: &Connection, o: &IdOp) -> Result<Cancelled> {
     c.prepare_cached(
         "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1",
     )?
-    .execute(params![o.id, o.now])?;
-    Ok(Cancelled {
-        status: Status::Cancelled,
-        previous,
-    })
+    .execute(params![id, now])?;
+    Ok(())
 }
 
 /// The holder of a run cancelled under it reports back (`complete` or
@@ -605,7 +684,7 @@ struct Retriggered {
 
 fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retriggered> {
     check_now(o.now)?;
-    let status = status_of(c, &o.id)?;
+    let (status, _) = status_of(c, &o.id)?;
     if !status.is_terminal() {
         return Err(Error::InvalidState(format!(
             "run {} is {}; only a finished run can be retriggered",
@@ -628,8 +707,10 @@ fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retri
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Purged {
     deleted: usize,
+    deleted_batches: usize,
 }
 
 fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
@@ -653,5 +734,9 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
     for id in &ids {
         delete_run(c, id)?;
     }
-    Ok(Purged { deleted: ids.len() })
+    let deleted_batches = batch::purge(c, o.older_than, limit)?;
+    Ok(Purged {
+        deleted: ids.len(),
+        deleted_batches,
+    })
 }

@@ -98,6 +98,53 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     "#,
+    // 2: batches and their active membership.
+    r#"
+    -- A run created by `enqueueBatch` names its batch. Runs of a batch,
+    -- in id order: `cancelBatch` and `listRuns({ batchId })`.
+    ALTER TABLE runs ADD COLUMN batch_id TEXT;
+    CREATE INDEX runs_batch ON runs (batch_id, id) WHERE batch_id IS NOT NULL;
+
+    -- One row per batch: authoritative for its state and counts, which move
+    -- in the same transaction as each run transition of the batch. No
+    -- secondary index on `state` (it changes; active batches are listed
+    -- through `active_batches`); `queue` and `idempotency_key` never change.
+    CREATE TABLE batches (
+        id              TEXT PRIMARY KEY NOT NULL,
+        queue           TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('active','completed','failed','cancelled')),
+        labels          TEXT NOT NULL DEFAULT '{}',
+        idempotency_key TEXT,
+        total           INTEGER NOT NULL,
+        pending         INTEGER NOT NULL DEFAULT 0,
+        leased          INTEGER NOT NULL DEFAULT 0,
+        completed       INTEGER NOT NULL DEFAULT 0,
+        failed          INTEGER NOT NULL DEFAULT 0,
+        cancelled       INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        finished_at     INTEGER
+    ) WITHOUT ROWID;
+    -- listBatches({ queue }) history, newest first.
+    CREATE INDEX batches_queue ON batches (queue, id);
+    CREATE UNIQUE INDEX batches_idempotency ON batches (idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    -- Retention purge (set once, when the batch turns terminal).
+    CREATE INDEX batches_finished ON batches (finished_at) WHERE finished_at IS NOT NULL;
+
+    -- Advisory membership: the non-terminal batches of a queue, listed by a
+    -- primary-key prefix scan whose cost does not grow with batch history.
+    -- Written before the batch row, removed when the batch turns terminal,
+    -- repaired on read and by `reconcileBatches`. `added_at` (ms) lets the
+    -- reconcile tell a member whose batch row is missing for good from one
+    -- whose batch is about to appear.
+    CREATE TABLE active_batches (
+        queue    TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (queue, batch_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build migrates to.

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::RunIdGenerator;
+use crate::batch::{self, Batch, BatchFilter, BatchPage};
 use crate::model::{Op, Run, RunFilter, RunPage};
 use crate::{query, queue, schema};
 use rusqlite::{Connection, OpenFlags};
@@ -146,18 +147,13 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", false)?;
         schema::migrate(&mut conn)?;
         let mut ids = RunIdGenerator::new(seed);
-        let last: Option<String> = conn
-            .query_row("SELECT id FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .map(Some)
-            .or_else(|e| {
-                if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?;
+        // Runs and batches share the generator: resume after the greatest id
+        // of either (two primary-key seeks).
+        let last: Option<String> = conn.query_row(
+            "SELECT max((SELECT max(id) FROM runs), coalesce((SELECT max(id) FROM batches), ''))",
+            [],
+            |r| r.get(0),
+        )?;
         if let Some(last) = last {
             ids.resume_after(&last);
         }
@@ -271,6 +267,36 @@ impl Store {
     /// [`Error::InvalidInput`] for a bad limit, label or cursor.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         query::list_runs(&self.conn, filter)
+    }
+
+    /// The batch with id `id` (state, counts, times).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is none.
+    pub fn get_batch(&self, id: &str) -> Result<Batch> {
+        batch::get_batch(&self.conn, id)
+    }
+
+    /// A page of batches matching `filter`, newest first (see
+    /// [`batch::list_batches`] for the plan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad queue, limit or cursor.
+    pub fn list_batches(&self, filter: &BatchFilter) -> Result<BatchPage> {
+        batch::list_batches(&self.conn, filter)
+    }
+
+    /// The active batches of `queue`, oldest first, read from the
+    /// `active_batches` membership by primary-key prefix: the cost does not
+    /// grow with batch history. Stale members (terminal batch) are removed
+    /// best effort, in their own small transaction; members whose batch row
+    /// is missing are skipped and kept (see [`batch::list_active_batches`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad queue name; an SQLite error if the
+    /// read fails (never because the removal failed).
+    pub fn list_active_batches(&self, queue: &str) -> Result<Vec<Batch>> {
+        batch::list_active_batches(&self.conn, queue)
     }
 
     /// Stored steps of a run, in the order they were stored.

@@ -111,6 +111,41 @@ impl Core {
         Ok(serde_json::to_string(&page).expect("page serializes"))
     }
 
+    /// The batch `id` as JSON (`{id, queue, state, labels, idempotencyKey,
+    /// counts: {total, pending, leased, completed, failed, cancelled},
+    /// createdAt, updatedAt, finishedAt}`). Throws `DURQ_NOT_FOUND` if there
+    /// is none.
+    #[wasm_bindgen(js_name = getBatch)]
+    pub fn get_batch(&self, id: &str) -> JsResult<String> {
+        let b = self.store()?.get_batch(id).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&b).expect("batch serializes"))
+    }
+
+    /// A page of batches for a JSON filter (`{queue, state, limit, cursor}`),
+    /// as `{"batches": [...], "nextCursor": string | null}`, newest first.
+    ///
+    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad queue, limit or cursor.
+    #[wasm_bindgen(js_name = listBatches)]
+    pub fn list_batches(&self, filter_json: &str) -> JsResult<String> {
+        let filter: crate::BatchFilter = serde_json::from_str(filter_json).map_err(|e| {
+            js_error("DURQ_INVALID_INPUT", &format!("bad listBatches filter: {e}"))
+        })?;
+        let page = self.store()?.list_batches(&filter).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// The active batches of `queue` as a JSON array, oldest first, read
+    /// through the `active_batches` membership (stale members are dropped
+    /// best effort). Throws `DURQ_INVALID_INPUT` for a bad queue name.
+    #[wasm_bindgen(js_name = listActiveBatches)]
+    pub fn list_active_batches(&self, queue: &str) -> JsResult<String> {
+        let list = self
+            .store()?
+            .list_active_batches(queue)
+            .map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&list).expect("batches serialize"))
+    }
+
     /// Stored steps of run `id`: `[{name, output, attempt, createdAt}]`.
     #[wasm_bindgen(js_name = getSteps)]
     pub fn get_steps(&self, id: &str) -> JsResult<String> {

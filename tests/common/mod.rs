@@ -5,6 +5,8 @@
 //! Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod suite;
+
 /// A fresh directory under the system temp dir (natively through
 /// `std::fs`, on wasm through `node:fs`), removed with its files on drop.
 pub struct TempDir(String);

@@ -1,0 +1,681 @@
+//! Batches: runs enqueued together in one queue, with per-status counts that
+//! move in the same transaction as every run transition of the batch, and
+//! the advisory `active_batches(queue, batch_id)` membership that lists a
+//! queue's live batches without touching batch history (DESIGN.md,
+//! capability 4).
+//!
+//! The batch row is authoritative; membership is advisory:
+//! 1. membership is written before the batch row, in the batch's
+//!    transaction, so a reader never misses an active batch;
+//! 2. it is removed in the transaction that turns the batch terminal;
+//! 3. on read, a member whose batch is terminal is removed (best effort: a
+//!    failed removal never fails the read), and a member whose batch row is
+//!    missing is skipped, not removed;
+//! 4. [`reconcile`] re-adds missing members, drops terminal ones and drops
+//!    members whose batch row has been missing for longer than a grace
+//!    period. Every membership write is idempotent.
+
+use crate::error::{Error, Result};
+use crate::ids::RunIdGenerator;
+use crate::model::{NewRun, Status};
+use crate::queue::{raw_text, Enqueued, DEFAULT_QUEUE};
+use crate::validate;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+/// State of a batch. `active` while any of its runs can still change; then
+/// terminal: `failed` if any run failed, else `completed` if every run
+/// completed, else `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchState {
+    /// Some run is pending or leased.
+    Active,
+    /// Every run completed.
+    Completed,
+    /// At least one run failed for good.
+    Failed,
+    /// No run failed and at least one was cancelled (or deleted before it ran).
+    Cancelled,
+}
+
+impl BatchState {
+    /// The text stored in `batches.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Active => "active",
+            BatchState::Completed => "completed",
+            BatchState::Failed => "failed",
+            BatchState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<BatchState> {
+        Some(match s {
+            "active" => BatchState::Active,
+            "completed" => BatchState::Completed,
+            "failed" => BatchState::Failed,
+            "cancelled" => BatchState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// `enqueueBatch`: a batch and all its runs, in one operation (all or none).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnqueueBatchOp {
+    /// Clock, ms.
+    pub now: i64,
+    /// Queue of the batch and of every run in it (default `"default"`).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// The runs (1 or more). A run's `queue`, if given, must be the batch's.
+    pub runs: Vec<NewRun>,
+    /// Labels of the batch (not copied onto its runs).
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// If a batch with this key exists, it is returned instead (`created: false`).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `cancelBatch`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchIdOp {
+    /// Clock, ms.
+    pub now: i64,
+    /// Batch id.
+    pub id: String,
+}
+
+/// `reconcileBatches`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileOp {
+    /// Clock, ms.
+    pub now: i64,
+    /// A member whose batch row is missing is dropped only once it was added
+    /// at least this long ago, ms (0 ..= 2^31 - 1; default
+    /// [`DEFAULT_GRACE_MS`]).
+    #[serde(default)]
+    pub grace_ms: Option<i64>,
+}
+
+/// Default grace period of [`reconcile`], ms: one minute.
+pub const DEFAULT_GRACE_MS: i64 = 60_000;
+
+/// Per-status run counts of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchCounts {
+    /// Runs in the batch (a pending run deleted by `deleteRun` leaves it).
+    pub total: i64,
+    /// Pending runs.
+    pub pending: i64,
+    /// Leased runs.
+    pub leased: i64,
+    /// Completed runs.
+    pub completed: i64,
+    /// Failed runs.
+    pub failed: i64,
+    /// Cancelled runs.
+    pub cancelled: i64,
+}
+
+/// A batch as read back.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    /// UUIDv7 (time-ordered, from the same generator as run ids).
+    pub id: String,
+    /// Queue of the batch and its runs.
+    pub queue: String,
+    /// State.
+    pub state: BatchState,
+    /// Labels JSON.
+    pub labels: Box<RawValue>,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Run counts by status.
+    pub counts: BatchCounts,
+    /// ms.
+    pub created_at: i64,
+    /// Last count or state change, ms.
+    pub updated_at: i64,
+    /// When it turned terminal, ms.
+    pub finished_at: Option<i64>,
+}
+
+/// A batch that turned terminal during an operation; the operation's result
+/// lists these under `finishedBatches` (the façade emits `batch:*` events
+/// from them, once: a batch turns terminal in exactly one transaction).
+#[derive(Debug, Clone, Serialize)]
+pub struct FinishedBatch {
+    /// Batch id.
+    pub id: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its terminal state.
+    pub state: BatchState,
+}
+
+/// Filter of `listBatches`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchFilter {
+    /// Queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// State.
+    #[serde(default)]
+    pub state: Option<BatchState>,
+    /// Page size, 1..=1000 (default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A page of batches, newest first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchPage {
+    /// The batches.
+    pub batches: Vec<Batch>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+const BATCH_COLS: &str = "b.id, b.queue, b.state, b.labels, b.idempotency_key, b.total, b.pending,
+    b.leased, b.completed, b.failed, b.cancelled, b.created_at, b.updated_at, b.finished_at";
+
+fn batch_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Batch> {
+    let state: String = r.get(at + 2)?;
+    let labels: String = r.get(at + 3)?;
+    Ok(Batch {
+        id: r.get(at)?,
+        queue: r.get(at + 1)?,
+        state: BatchState::parse(&state).unwrap_or(BatchState::Active),
+        labels: raw_text(labels).map_err(crate::query::corrupt)?,
+        idempotency_key: r.get(at + 4)?,
+        counts: BatchCounts {
+            total: r.get(at + 5)?,
+            pending: r.get(at + 6)?,
+            leased: r.get(at + 7)?,
+            completed: r.get(at + 8)?,
+            failed: r.get(at + 9)?,
+            cancelled: r.get(at + 10)?,
+        },
+        created_at: r.get(at + 11)?,
+        updated_at: r.get(at + 12)?,
+        finished_at: r.get(at + 13)?,
+    })
+}
+
+/// Result of `enqueueBatch`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnqueuedBatch {
+    /// The batch id.
+    pub id: String,
+    /// `false` when an existing batch with the same idempotency key was
+    /// returned (nothing was written).
+    pub created: bool,
+    /// The batch's state.
+    pub state: BatchState,
+    /// Its runs, in the order given (for an existing batch: in creation order).
+    pub runs: Vec<Enqueued>,
+}
+
+/// Membership writes; each is idempotent.
+const ADD_MEMBER_SQL: &str = "INSERT INTO active_batches (queue, batch_id, added_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (queue, batch_id) DO NOTHING";
+const DROP_MEMBER_SQL: &str = "DELETE FROM active_batches WHERE queue = ?1 AND batch_id = ?2";
+
+pub(crate) fn enqueue_batch(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    o: &EnqueueBatchOp,
+) -> Result<EnqueuedBatch> {
+    validate::time("now", o.now)?;
+    let queue = o.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
+    validate::name("queue name", queue)?;
+    if o.runs.is_empty() {
+        return Err(Error::invalid("a batch needs at least one run"));
+    }
+    let empty = BTreeMap::new();
+    let labels = o.labels.as_ref().unwrap_or(&empty);
+    validate::labels(labels)?;
+    if let Some(k) = &o.idempotency_key {
+        validate::name("batch idempotency key", k)?;
+        let existing: Option<(String, String)> = c
+            .prepare_cached("SELECT id, state FROM batches WHERE idempotency_key = ?1")?
+            .query_row(params![k], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, state)) = existing {
+            let runs = c
+                .prepare_cached(
+                    "SELECT id, status FROM runs INDEXED BY runs_batch WHERE batch_id = ?1 ORDER BY id",
+                )?
+                .query_map(params![id], |r| {
+                    let s: String = r.get(1)?;
+                    Ok(Enqueued {
+                        id: r.get(0)?,
+                        created: false,
+                        status: Status::parse(&s).unwrap_or(Status::Pending),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            return Ok(EnqueuedBatch {
+                id,
+                created: false,
+                state: BatchState::parse(&state).unwrap_or(BatchState::Active),
+                runs,
+            });
+        }
+    }
+    for (i, r) in o.runs.iter().enumerate() {
+        if let Some(q) = r.queue.as_deref().filter(|q| *q != queue) {
+            return Err(Error::invalid(format!(
+                "run {i} of the batch names queue {q:?}; a batch's runs are all in its queue {queue:?}"
+            )));
+        }
+    }
+
+    let id = ids.next_id(o.now);
+    let n = o.runs.len() as i64;
+    // Membership first (invariant 2), then the authoritative row, then the runs.
+    c.prepare_cached(ADD_MEMBER_SQL)?
+        .execute(params![queue, id, o.now])?;
+    c.prepare_cached(
+        "INSERT INTO batches (id, queue, state, labels, idempotency_key, total, pending, created_at, updated_at)
+         VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        id,
+        queue,
+        serde_json::to_string(labels).expect("labels serialize"),
+        o.idempotency_key,
+        n,
+        o.now
+    ])?;
+    let mut runs = Vec::with_capacity(o.runs.len());
+    for (i, r) in o.runs.iter().enumerate() {
+        let e = crate::queue::enqueue(c, ids, r, o.now, Some((&id, queue)))
+            .map_err(|e| prefix_error(e, &format!("run {i} of the batch: ")))?;
+        if !e.created {
+            // The whole operation fails; its writes are rolled back.
+            return Err(Error::InvalidState(format!(
+                "run {i} of the batch: its idempotency key matches run {}, which is not in this batch; \
+                 a batch holds only runs it creates (give the batch an idempotencyKey to make it safe to retry)",
+                e.id
+            )));
+        }
+        runs.push(e);
+    }
+    Ok(EnqueuedBatch {
+        id,
+        created: true,
+        state: BatchState::Active,
+        runs,
+    })
+}
+
+fn prefix_error(e: Error, prefix: &str) -> Error {
+    match e {
+        Error::InvalidInput(m) => Error::InvalidInput(format!("{prefix}{m}")),
+        Error::InvalidState(m) => Error::InvalidState(format!("{prefix}{m}")),
+        other => other,
+    }
+}
+
+/// Moves one run of batch `batch_id` from status `from` to `to` (`None`: the
+/// run was deleted while live, and leaves the batch) in the batch's counts,
+/// in the caller's transaction; turns the batch terminal (and drops its
+/// membership) when no run of it is pending or leased any more, and then
+/// pushes it to `finished`. A missing batch row is ignored (it was purged).
+pub(crate) fn run_moved(
+    c: &Connection,
+    batch_id: &str,
+    from: Status,
+    to: Option<Status>,
+    now: i64,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<()> {
+    let row: Option<(String, String, i64, i64, i64, i64, i64)> = c
+        .prepare_cached(
+            "UPDATE batches SET
+                pending   = pending   - (?2 = 'pending')   + (?3 IS 'pending'),
+                leased    = leased    - (?2 = 'leased')    + (?3 IS 'leased'),
+                completed = completed - (?2 = 'completed') + (?3 IS 'completed'),
+                failed    = failed    - (?2 = 'failed')    + (?3 IS 'failed'),
+                cancelled = cancelled - (?2 = 'cancelled') + (?3 IS 'cancelled'),
+                total     = total - (?3 IS NULL),
+                updated_at = ?4
+             WHERE id = ?1
+             RETURNING state, queue, total, pending + leased, completed, failed, cancelled",
+        )?
+        .query_row(
+            params![batch_id, from.as_str(), to.map(Status::as_str), now],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((state, queue, total, live, completed, failed, _cancelled)) = row else {
+        return Ok(());
+    };
+    if state != "active" || live > 0 {
+        return Ok(());
+    }
+    let end = if failed > 0 {
+        BatchState::Failed
+    } else if total > 0 && completed == total {
+        BatchState::Completed
+    } else {
+        BatchState::Cancelled
+    };
+    c.prepare_cached(
+        "UPDATE batches SET state = ?2, finished_at = ?3 WHERE id = ?1 AND state = 'active'",
+    )?
+    .execute(params![batch_id, end.as_str(), now])?;
+    c.prepare_cached(DROP_MEMBER_SQL)?
+        .execute(params![queue, batch_id])?;
+    finished.push(FinishedBatch {
+        id: batch_id.to_string(),
+        queue,
+        state: end,
+    });
+    Ok(())
+}
+
+/// A run cancelled by `cancelBatch`.
+#[derive(Debug, Serialize)]
+pub struct CancelledRun {
+    /// Run id.
+    pub id: String,
+    /// Its status before (`pending` or `leased`).
+    pub previous: Status,
+}
+
+/// Result of `cancelBatch`.
+#[derive(Debug, Serialize)]
+pub struct CancelledBatch {
+    /// The batch's state after the cancellation.
+    pub state: BatchState,
+    /// The runs it cancelled (a leased one's handler is told to stop).
+    pub runs: Vec<CancelledRun>,
+}
+
+pub(crate) fn cancel_batch(
+    c: &Connection,
+    o: &BatchIdOp,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<CancelledBatch> {
+    validate::time("now", o.now)?;
+    let state = get_batch(c, &o.id)?.state;
+    if state != BatchState::Active {
+        return Err(Error::InvalidState(format!(
+            "batch {} is already {}",
+            o.id,
+            state.as_str()
+        )));
+    }
+    let live: Vec<(String, String)> = c
+        .prepare_cached(
+            "SELECT id, status FROM runs INDEXED BY runs_batch
+             WHERE batch_id = ?1 AND status IN ('pending', 'leased') ORDER BY id",
+        )?
+        .query_map(params![o.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut runs = Vec::with_capacity(live.len());
+    for (id, status) in live {
+        let previous = Status::parse(&status).unwrap_or(Status::Pending);
+        crate::queue::mark_cancelled(c, &id, o.now)?;
+        run_moved(c, &o.id, previous, Some(Status::Cancelled), o.now, finished)?;
+        runs.push(CancelledRun { id, previous });
+    }
+    let state = get_batch(c, &o.id)?.state;
+    Ok(CancelledBatch { state, runs })
+}
+
+/// A membership row, as reported by [`reconcile`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// Queue of the membership row.
+    pub queue: String,
+    /// Batch id.
+    pub batch_id: String,
+}
+
+/// Result of [`reconcile`]: what it changed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciled {
+    /// Membership re-added for active batches that had none.
+    pub added: Vec<Member>,
+    /// Membership dropped because the batch is terminal (or in another queue).
+    pub dropped_terminal: Vec<Member>,
+    /// Membership dropped because the batch row has been missing for longer
+    /// than the grace period.
+    pub dropped_missing: Vec<Member>,
+    /// Members whose batch row is missing, kept because they are younger
+    /// than the grace period.
+    pub kept_missing: i64,
+}
+
+/// Sweeps the membership against the batch rows. Reads every batch row
+/// (O(batches): the batch table has no index on `state`), so it is a
+/// maintenance call, not something to run per request.
+pub(crate) fn reconcile(c: &Connection, o: &ReconcileOp) -> Result<Reconciled> {
+    validate::time("now", o.now)?;
+    let grace = o.grace_ms.unwrap_or(DEFAULT_GRACE_MS);
+    if !(0..=validate::MAX_DELAY_MS).contains(&grace) {
+        return Err(Error::invalid(format!(
+            "graceMs must be between 0 and {} ms, got {grace}",
+            validate::MAX_DELAY_MS
+        )));
+    }
+    let members = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<Member>> {
+        Ok(c.prepare(sql)?
+            .query_map(p, |r| {
+                Ok(Member {
+                    queue: r.get(0)?,
+                    batch_id: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let dropped_terminal = members(
+        "DELETE FROM active_batches AS a WHERE EXISTS (
+            SELECT 1 FROM batches AS b WHERE b.id = a.batch_id AND (b.state <> 'active' OR b.queue <> a.queue))
+         RETURNING queue, batch_id",
+        &[],
+    )?;
+    let dropped_missing = members(
+        "DELETE FROM active_batches AS a
+         WHERE a.added_at <= ?1 AND NOT EXISTS (SELECT 1 FROM batches AS b WHERE b.id = a.batch_id)
+         RETURNING queue, batch_id",
+        &[&o.now.saturating_sub(grace)],
+    )?;
+    let kept_missing: i64 = c.query_row(
+        "SELECT count(*) FROM active_batches AS a
+         WHERE NOT EXISTS (SELECT 1 FROM batches AS b WHERE b.id = a.batch_id)",
+        [],
+        |r| r.get(0),
+    )?;
+    let added = members(
+        "INSERT INTO active_batches (queue, batch_id, added_at)
+         SELECT b.queue, b.id, ?1 FROM batches AS b WHERE b.state = 'active'
+         ON CONFLICT (queue, batch_id) DO NOTHING
+         RETURNING queue, batch_id",
+        &[&o.now],
+    )?;
+    Ok(Reconciled {
+        added,
+        dropped_terminal,
+        dropped_missing,
+        kept_missing,
+    })
+}
+
+/// Deletes terminal batches finished before `older_than` (at most `limit`),
+/// with any membership they still have; their runs are purged by the run
+/// purge. Returns how many were deleted.
+pub(crate) fn purge(c: &Connection, older_than: i64, limit: i64) -> Result<usize> {
+    let gone: Vec<(String, String)> = c
+        .prepare_cached(
+            "DELETE FROM batches WHERE id IN (
+                SELECT id FROM batches INDEXED BY batches_finished
+                WHERE finished_at IS NOT NULL AND finished_at < ?1 AND state <> 'active'
+                ORDER BY finished_at LIMIT ?2)
+             RETURNING queue, id",
+        )?
+        .query_map(params![older_than, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut drop = c.prepare_cached(DROP_MEMBER_SQL)?;
+    for (queue, id) in &gone {
+        drop.execute(params![queue, id])?;
+    }
+    Ok(gone.len())
+}
+
+/// The batch with id `id`.
+///
+/// # Errors
+/// [`Error::NotFound`] if there is none.
+pub fn get_batch(c: &Connection, id: &str) -> Result<Batch> {
+    c.prepare_cached(&format!("SELECT {BATCH_COLS} FROM batches AS b WHERE b.id = ?1"))?
+        .query_row(params![id], |r| batch_from_row(r, 0))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no batch with id {id:?}")))
+}
+
+/// The `listActiveBatches` query (`?1` queue): the queue's members by
+/// primary-key prefix, each resolved by primary key against `batches`
+/// (`NULL` batch columns: the batch row is missing). Public so a test can
+/// read its `EXPLAIN QUERY PLAN`.
+pub const LIST_ACTIVE_BATCHES_SQL: &str = "SELECT a.batch_id, b.id, b.queue, b.state, b.labels,
+    b.idempotency_key, b.total, b.pending, b.leased, b.completed, b.failed, b.cancelled,
+    b.created_at, b.updated_at, b.finished_at
+    FROM active_batches AS a LEFT JOIN batches AS b ON b.id = a.batch_id
+    WHERE a.queue = ?1 ORDER BY a.batch_id";
+
+/// The active batches of `queue`, oldest first: a primary-key prefix scan of
+/// `active_batches`, each member resolved by primary key, so the cost grows
+/// with the queue's active batches, not with batch history. A member whose
+/// batch is terminal (or in another queue) is skipped and removed, best
+/// effort: if the removal fails the read still succeeds. A member whose
+/// batch row is missing is skipped and kept (see [`reconcile`]).
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad queue name; an SQLite error if the
+/// read fails.
+pub fn list_active_batches(c: &Connection, queue: &str) -> Result<Vec<Batch>> {
+    validate::name("queue name", queue)?;
+    let mut out = Vec::new();
+    let mut stale: Vec<String> = Vec::new();
+    {
+        let mut st = c.prepare_cached(LIST_ACTIVE_BATCHES_SQL)?;
+        let mut rows = st.query(params![queue])?;
+        while let Some(r) = rows.next()? {
+            if r.get::<_, Option<String>>(1)?.is_none() {
+                continue; // batch row missing: skip, keep the member
+            }
+            let b = batch_from_row(r, 1)?;
+            if b.state == BatchState::Active && b.queue == queue {
+                out.push(b);
+            } else {
+                stale.push(b.id);
+            }
+        }
+    }
+    if !stale.is_empty() {
+        // Best effort: the read's answer is already right without it.
+        if let Ok(mut st) = c.prepare_cached(DROP_MEMBER_SQL) {
+            for id in &stale {
+                let _ = st.execute(params![queue, id]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A page of batches matching `f`, newest first. With `state: active` the
+/// membership table drives (cost grows with active batches only); otherwise
+/// `batches_queue` (with a queue) or the primary key walks batch history
+/// newest first and checks the state on each row.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad queue, limit or cursor; an SQLite
+/// error if the read fails.
+pub fn list_batches(c: &Connection, f: &BatchFilter) -> Result<BatchPage> {
+    let limit = crate::query::check_limit(f.limit)?;
+    let mut params: Vec<rusqlite::types::Value> = Vec::new();
+    let mut wh: Vec<String> = Vec::new();
+    let mut p = |v: rusqlite::types::Value| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    use rusqlite::types::Value::{Integer, Text};
+    let active = f.state == Some(BatchState::Active);
+    let (from, order_col) = if active {
+        wh.push("b.state = 'active' AND b.queue = a.queue".into());
+        (
+            "active_batches AS a CROSS JOIN batches AS b ON b.id = a.batch_id",
+            "a.batch_id",
+        )
+    } else if f.queue.is_some() {
+        ("batches AS b INDEXED BY batches_queue", "b.id")
+    } else {
+        ("batches AS b", "b.id")
+    };
+    if let Some(q) = &f.queue {
+        validate::name("queue name", q)?;
+        let col = if active { "a.queue" } else { "b.queue" };
+        wh.push(format!("{col} = {}", p(Text(q.clone()))));
+    }
+    if let (Some(s), false) = (f.state, active) {
+        wh.push(format!("b.state = {}", p(Text(s.as_str().into()))));
+    }
+    if let Some(cur) = &f.cursor {
+        crate::query::check_cursor(cur, "listBatches")?;
+        wh.push(format!("{order_col} < {}", p(Text(cur.clone()))));
+    }
+    let l = p(Integer(limit + 1));
+    let where_sql = if wh.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", wh.join(" AND "))
+    };
+    let sql =
+        format!("SELECT {BATCH_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}");
+    let mut batches: Vec<Batch> = c
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(params), |r| batch_from_row(r, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let next_cursor = if batches.len() > limit as usize {
+        batches.truncate(limit as usize);
+        batches.last().map(|b| b.id.clone())
+    } else {
+        None
+    };
+    Ok(BatchPage {
+        batches,
+        next_cursor,
+    })
+}

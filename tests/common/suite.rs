@@ -1,0 +1,120 @@
+//! The conformance-suite helpers shared by `tests/core.rs` and
+//! `tests/batches.rs`: every storage backend of the target, and operations
+//! applied through the JSON boundary.
+
+use durq::{Store, StoreOptions};
+use serde_json::{json, Value};
+
+pub const T0: i64 = 1_700_000_000_000;
+
+/// Every backend this target can test: memory, then each file route.
+pub fn backends() -> Vec<(&'static str, Backend)> {
+    let mut v = vec![(
+        "memory",
+        Backend {
+            store: Store::open_in_memory(7).unwrap(),
+            _dir: None,
+        },
+    )];
+    for (name, options) in file_routes() {
+        let dir = super::TempDir::new("core");
+        let store = Store::open(&dir.path("core.db"), &options).unwrap();
+        v.push((
+            name,
+            Backend {
+                store,
+                _dir: Some(dir),
+            },
+        ));
+    }
+    v
+}
+
+/// A store and the directory of its file, removed after the store closes
+/// (fields drop in declaration order).
+pub struct Backend {
+    store: Store,
+    _dir: Option<super::TempDir>,
+}
+
+impl std::ops::Deref for Backend {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for Backend {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+/// The ways this target opens a database file, as `StoreOptions`.
+pub fn file_routes() -> Vec<(&'static str, StoreOptions)> {
+    #[cfg(not(target_family = "wasm"))]
+    let routes = vec![
+        ("file (SQLite's unix VFS)", StoreOptions::default()),
+        (
+            "file (host VFS on std::fs)",
+            StoreOptions {
+                vfs: Some(super::std_host_vfs().to_owned()),
+                ..Default::default()
+            },
+        ),
+    ];
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    let routes = vec![(
+        "file (host VFS on node:fs)",
+        StoreOptions {
+            vfs: Some(super::node::node_host_vfs().to_owned()),
+            ..Default::default()
+        },
+    )];
+    routes
+}
+
+/// Applies ops as one batch through the JSON boundary; returns outcomes.
+pub fn apply(s: &mut Store, ops: Value) -> Vec<Value> {
+    let out = s.apply_json(&ops.to_string()).unwrap();
+    serde_json::from_str::<Vec<Value>>(&out).unwrap()
+}
+
+pub fn ok(s: &mut Store, op: Value) -> Value {
+    let mut out = apply(s, json!([op]));
+    let o = out.remove(0);
+    assert!(o.get("ok").is_some(), "expected ok, got {o}");
+    o["ok"].clone()
+}
+
+pub fn err(s: &mut Store, op: Value) -> String {
+    let mut out = apply(s, json!([op]));
+    let o = out.remove(0);
+    o["err"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected err, got {o}"))
+        .to_string()
+}
+
+pub fn enqueue(s: &mut Store, job: &str, extra: Value) -> String {
+    let mut op = json!({"op": "enqueue", "now": T0, "job": job, "input": {"n": 1}});
+    op.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    ok(s, op)["id"].as_str().unwrap().to_string()
+}
+
+pub fn claim(s: &mut Store, now: i64, limit: i64) -> Value {
+    ok(
+        s,
+        json!({"op": "claim", "now": now, "jobs": ["a", "b"], "workerId": "w1", "leaseMs": 1000, "limit": limit}),
+    )
+}
+
+pub fn status(s: &Store, id: &str) -> String {
+    serde_json::to_value(s.get_run(id).unwrap()).unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
