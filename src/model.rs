@@ -209,6 +209,8 @@ pub enum Op {
     PurgeRuns(PurgeOp),
     /// Expire every lease now (at open: the previous owner of the file is gone).
     ExpireLeases(NowOp),
+    /// Delete terminal batches finished before `older_than`.
+    PurgeBatches(PurgeOp),
     /// Create a batch and its runs; all or none.
     EnqueueBatch(crate::batch::EnqueueBatchOp),
     /// Cancel a batch's live runs.
@@ -247,6 +249,7 @@ impl Op {
             "retrigger" => Op::Retrigger(p(text)?),
             "purgeRuns" => Op::PurgeRuns(p(text)?),
             "expireLeases" => Op::ExpireLeases(p(text)?),
+            "purgeBatches" => Op::PurgeBatches(p(text)?),
             "enqueueBatch" => Op::EnqueueBatch(p(text)?),
             "cancelBatch" => Op::CancelBatch(p(text)?),
             "reconcileBatches" => Op::ReconcileBatches(p(text)?),

@@ -153,6 +153,7 @@ fn apply_one(
         }
         Op::Retrigger(o) => raw(&retrigger(c, ids, o)?),
         Op::PurgeRuns(o) => raw(&purge(c, o)?),
+        Op::PurgeBatches(o) => raw(&purge_batches(c, o)?),
         Op::ExpireLeases(o) => {
             // A file database has one owner at a time (the façade's lock
             // file), so at open every lease belongs to a process that is
@@ -707,10 +708,8 @@ fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retri
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Purged {
     deleted: usize,
-    deleted_batches: usize,
 }
 
 fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
@@ -734,9 +733,19 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
     for id in &ids {
         delete_run(c, id)?;
     }
-    let deleted_batches = batch::purge(c, o.older_than, limit)?;
+    Ok(Purged { deleted: ids.len() })
+}
+
+fn purge_batches(c: &Connection, o: &PurgeOp) -> Result<Purged> {
+    check_now(o.now)?;
+    validate::time("olderThan", o.older_than)?;
+    let limit = o.limit.unwrap_or(i64::MAX);
+    if limit < 1 {
+        return Err(Error::invalid(format!(
+            "purge limit must be at least 1, got {limit}"
+        )));
+    }
     Ok(Purged {
-        deleted: ids.len(),
-        deleted_batches,
+        deleted: batch::purge(c, o.older_than, limit)?,
     })
 }

@@ -476,7 +476,10 @@ fn list_runs_by_batch_and_purge_of_finished_batches() {
         ok(&mut s, json!({"op": "cancelBatch", "now": T0 + 10, "id": id}));
         let kept = batch_of(&mut s, "q", &["a"], json!({}))["id"].as_str().unwrap().to_string();
         let out = ok(&mut s, json!({"op": "purgeRuns", "now": T0 + 20, "olderThan": T0 + 11}));
-        assert_eq!(out, json!({"deleted": 3, "deletedBatches": 1}), "{name}");
+        assert_eq!(out, json!({"deleted": 3}), "{name}");
+        let out = ok(&mut s, json!({"op": "purgeBatches", "now": T0 + 20, "olderThan": T0 + 11}));
+        assert_eq!(out, json!({"deleted": 1}), "{name}");
+        assert_eq!(err(&mut s, json!({"op": "purgeBatches", "now": T0, "olderThan": T0, "limit": 0})), "DURQ_INVALID_INPUT");
         assert_eq!(s.get_batch(&id).unwrap_err().code(), "DURQ_NOT_FOUND");
         assert_eq!(get(&s, &kept)["state"], "active", "{name}: live batches are never purged");
     }

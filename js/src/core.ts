@@ -22,6 +22,12 @@ export interface CoreHandle {
   getRun(id: string): string;
   /** `{runs, nextCursor}` JSON for a filter JSON. */
   listRuns(filterJson: string): string;
+  /** Batch JSON; throws `DURQ_NOT_FOUND`. */
+  getBatch(id: string): string;
+  /** `{batches, nextCursor}` JSON for a filter JSON (`{queue, state, limit, cursor}`). */
+  listBatches(filterJson: string): string;
+  /** JSON array of the queue's active batches, oldest first. */
+  listActiveBatches(queue: string): string;
   /** `[{name, output, attempt, createdAt}]` (JSON text or value). */
   getSteps(id: string): unknown;
   /** `[{at, level, message, attempt}]` (JSON text or value). */

@@ -15,7 +15,23 @@ import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./e
 import { resolveJob, type Job } from "./job.js";
 import { acquireLock, type FileLock } from "./node/lock.js";
 import { nodeHostFs } from "./node/host-fs.js";
-import { isTerminal, RUN_STATUSES, type EnqueueResult, type LogRecord, type Run, type RunPage, type RunStats, type RunStatus, type StepRecord } from "./types.js";
+import {
+  BATCH_STATES,
+  isTerminal,
+  RUN_STATUSES,
+  type Batch,
+  type BatchPage,
+  type BatchState,
+  type EnqueuedBatch,
+  type EnqueueResult,
+  type LogRecord,
+  type ReconcileResult,
+  type Run,
+  type RunPage,
+  type RunStats,
+  type RunStatus,
+  type StepRecord,
+} from "./types.js";
 import { checkDuration, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
 import { Worker, type ClaimResult, type Execution, type WorkerHost, type WorkerOptions } from "./worker.js";
 import { opJson, WriteQueue } from "./write-queue.js";
@@ -72,6 +88,49 @@ export interface EnqueueItem<I = any> {
   options?: EnqueueOptions;
 }
 
+/**
+ * One run of {@link Durq.enqueueBatch}: the job, its input and the options
+ * of {@link EnqueueOptions}, flat.
+ */
+export interface BatchRunItem<I = any> extends EnqueueOptions {
+  /** A job made by `defineJob`, or its name. */
+  job: Job<I, any> | string;
+  /** The run's input (JSON-serializable). */
+  input: I;
+  /** Must be the batch's queue if given (a batch's runs are all in its queue). */
+  queue?: string;
+}
+
+/** What {@link Durq.enqueueBatch} creates. */
+export interface EnqueueBatchSpec {
+  /** Queue of the batch and all its runs (default `"default"`). */
+  queue?: string;
+  /** The runs: at least one. */
+  runs: readonly BatchRunItem[];
+  /** Labels of the batch itself (same rules as run labels); not copied onto its runs. */
+  labels?: Record<string, string>;
+  /** If a batch with this key exists (in any state), it is returned (`created: false`) and nothing is written: makes the call safe to retry. 1 to 256 UTF-8 bytes, no NUL. */
+  idempotencyKey?: string;
+}
+
+/** Filter of {@link Durq.listBatches}. All given fields must match (AND). */
+export interface BatchFilter {
+  /** Batches of this queue. */
+  queue?: string;
+  /** Batches in this state. `active` is read from the membership table (cost grows with active batches only); a terminal state walks batch history newest first. */
+  state?: BatchState;
+  /** Page size: 1 ..= 1000 (default 50). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** Options of {@link Durq.reconcileBatches}. */
+export interface ReconcileOptions {
+  /** A membership row whose batch row is missing is dropped only once it is at least this old, ms (0 ..= 2^31 - 1; default 60 000). */
+  graceMs?: number;
+}
+
 /** Filter of {@link Durq.listRuns}. All given fields must match (AND). */
 export interface RunFilter {
   /** Runs of this job (a job or its name). */
@@ -90,9 +149,11 @@ export interface RunFilter {
   limit?: number;
   /** `nextCursor` of the previous page. */
   cursor?: string;
+  /** Runs of this batch (served by the batch's run index, so it drives the query). */
+  batchId?: string;
 }
 
-/** Options of {@link Durq.waitForRun}. */
+/** Options of {@link Durq.waitForRun} and {@link Durq.waitForBatch}. */
 export interface WaitOptions {
   /** Give up after this many ms (by the database's clock) with `DURQ_TIMEOUT` (default: wait for ever). */
   timeoutMs?: number;
@@ -109,7 +170,8 @@ export interface PurgeOptions {
 }
 
 const ENQUEUE_OPTIONS = ["labels", "idempotencyKey", "concurrencyKey", "priority", "runAt", "queue"] as const;
-const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor"] as const;
+const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor", "batchId"] as const;
+const BATCH_RUN_KEYS = ["job", "input", ...ENQUEUE_OPTIONS] as const;
 const I32_MIN = -2_147_483_648;
 const I32_MAX = 2_147_483_647;
 const DEFAULT_WAIT_POLL_MS = 1000;
@@ -259,6 +321,10 @@ export class Durq {
         console.error("durq: internal error after a commit:", error);
         this.#events.emit("error", { error, source: "worker" });
       },
+      observe: (result) => {
+        const finished = (result as { finishedBatches?: FinishedBatch[] } | null)?.finishedBatches;
+        if (finished !== undefined) this.#batchesFinished(finished);
+      },
     });
     this.#workerHost = {
       clock: this.clock,
@@ -388,6 +454,119 @@ export class Durq {
   }
 
   /**
+   * Enqueues a batch: a batch row and all its runs, in one transaction (all
+   * or none). The batch is `active` while any of its runs is pending or
+   * leased; its state and per-status counts move in the same transaction as
+   * each run transition, and it turns `completed` (every run completed),
+   * `failed` (any run failed) or `cancelled` once, emitting the matching
+   * `batch:*` event. Its runs carry `batchId` and are listed by
+   * `listRuns({ batchId })`.
+   *
+   * @example
+   * ```ts
+   * const { id } = await db.enqueueBatch({
+   *   queue: "thumbnails",
+   *   runs: urls.map((url) => ({ job: thumbnail, input: { url }, labels: { tenant: "acme" } })),
+   *   idempotencyKey: `album:${albumId}`,
+   * });
+   * const done = await db.waitForBatch(id, { timeoutMs: 60_000 });
+   * ```
+   *
+   * @returns `{ id, created, state, runs }`: the batch id, `created: false`
+   *   when `idempotencyKey` matched an existing batch (its id and runs are
+   *   returned), and one `{ id, created, status }` per run
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for no runs, a bad item (named
+   *   by index), a run naming another queue, bad labels or key;
+   *   `DURQ_UNKNOWN_JOB` for a job name no `defineJob` defined; all before
+   *   anything is queued. `DURQ_INVALID_STATE` if a run's idempotency key
+   *   matches an existing run (a batch holds only runs it creates; nothing
+   *   is written). `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
+   */
+  enqueueBatch(spec: EnqueueBatchSpec): Promise<EnqueuedBatch> {
+    let json: string;
+    let queue = "default";
+    const metas: { job: string; queue: string }[] = [];
+    try {
+      this.#checkOpen();
+      const b = checkOptions("enqueueBatch", spec, ["queue", "runs", "labels", "idempotencyKey"]);
+      if (spec === undefined) throw invalidInput("enqueueBatch needs { queue?, runs: [{ job, input, ... }], labels?, idempotencyKey? }");
+      if (b.queue != null) queue = checkName("batch queue name", b.queue);
+      if (!Array.isArray(b.runs) || b.runs.length === 0) throw invalidInput("enqueueBatch needs runs: a non-empty array of { job, input, ...options }");
+      let head = `{"op":"enqueueBatch","queue":${JSON.stringify(queue)}`;
+      if (b.labels != null) head += `,"labels":${JSON.stringify(checkLabels("batch labels", b.labels))}`;
+      if (b.idempotencyKey != null) head += `,"idempotencyKey":${JSON.stringify(checkName("batch idempotencyKey", b.idempotencyKey))}`;
+      const parts: string[] = new Array(b.runs.length);
+      for (let i = 0; i < b.runs.length; i++) {
+        const where = `enqueueBatch run ${i}: `;
+        const item = checkOptions(`${where}item`, b.runs[i] as BatchRunItem, BATCH_RUN_KEYS);
+        if (!isPlainObject(item)) throw invalidInput(`${where}must be { job, input, ...options }`);
+        const { job, input, ...options } = item;
+        if (options.queue != null && options.queue !== queue) {
+          throw invalidInput(`${where}names queue ${JSON.stringify(options.queue)}; a batch's runs are all in its queue ${JSON.stringify(queue)}`);
+        }
+        delete options.queue;
+        const r = runJson(job as Job<unknown, unknown> | string, input, options, where);
+        parts[i] = r.json;
+        metas.push({ job: r.meta.job, queue });
+      }
+      json = `${head},"runs":[${parts.join(",")}]}`;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#queue.submit<EnqueuedBatch>(json, (r) => {
+      if (!r.created) return;
+      this.#events.emit("batch:enqueued", { id: r.id, queue, runs: r.runs.length });
+      for (let i = 0; i < r.runs.length; i++) this.#enqueued(r.runs[i]!, metas[i]!);
+    });
+  }
+
+  /**
+   * Cancels a batch: every pending run of it is cancelled, and every leased
+   * one too (its handler in this process sees `step.signal` aborted at
+   * once; one in another process at its next heartbeat), all in one
+   * transaction, which turns the batch terminal (`cancelled`, or `failed`
+   * if a run had already failed) and emits its `batch:*` event and one
+   * `run:cancelled` per run.
+   *
+   * @returns the batch's new state and the runs cancelled, with the status each had
+   * @throws {DurqError} `DURQ_NOT_FOUND` for an unknown batch id;
+   *   `DURQ_INVALID_STATE` if the batch is already terminal; `DURQ_CLOSED`.
+   */
+  cancelBatch(id: string): Promise<{ state: BatchState; runs: { id: string; previous: RunStatus }[] }> {
+    return this.#write(
+      () => opJson({ op: "cancelBatch", id: checkId(id, "batch id") }),
+      (r: { state: BatchState; runs: { id: string; previous: RunStatus }[] }) => {
+        for (const run of r.runs) {
+          for (const e of [...(this.#executions.get(run.id) ?? [])]) e.cancel();
+          this.#events.emit("run:cancelled", { id: run.id, previous: run.previous });
+          this.#notify(run.id);
+        }
+      },
+    );
+  }
+
+  /**
+   * Repairs the advisory `active_batches` membership against the batch
+   * rows, which are authoritative: re-adds membership of active batches
+   * that lack it, drops membership whose batch is terminal, and drops
+   * membership whose batch row is missing once it is `graceMs` old (a
+   * younger one may belong to a batch being written). Idempotent: a second
+   * call right after changes nothing. Reads every batch row (O(batches)):
+   * run it as maintenance (say, at start-up or hourly), not per request.
+   *
+   * @returns what it changed
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad `graceMs`; `DURQ_CLOSED`.
+   */
+  reconcileBatches(options?: ReconcileOptions): Promise<ReconcileResult> {
+    return this.#write(() => {
+      const o = checkOptions("reconcileBatches options", options, ["graceMs"]);
+      const fields: Record<string, unknown> = { op: "reconcileBatches" };
+      if (o.graceMs != null) fields["graceMs"] = checkDuration("graceMs", o.graceMs, 0);
+      return opJson(fields);
+    });
+  }
+
+  /**
    * Cancels a pending or leased run. A leased run's handler in this process
    * sees its `step.signal` aborted at once (reason: a `DURQ_CANCELLED`
    * error); one in another process at its next heartbeat. Its later writes
@@ -443,28 +622,32 @@ export class Durq {
 
   /**
    * Deletes terminal runs (completed, failed, cancelled) that finished
-   * before `olderThan`, with their labels, steps and logs, oldest first.
-   * Emits no `run:deleted` events. Deletes in transactions of at most
+   * before `olderThan`, with their labels, steps and logs, oldest first,
+   * and terminal batches that finished before it. Emits no `run:deleted` events. Deletes in transactions of at most
    * {@link PURGE_CHUNK} runs, so other writes interleave with a large purge
    * instead of waiting behind it.
    *
-   * @returns how many runs were deleted
+   * @returns how many runs (`deleted`) and batches (`deletedBatches`) were
+   *   deleted; `limit` applies to each
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad time or limit; `DURQ_CLOSED`.
    */
-  async purgeRuns(options: PurgeOptions): Promise<{ deleted: number }> {
+  async purgeRuns(options: PurgeOptions): Promise<{ deleted: number; deletedBatches: number }> {
     this.#checkOpen();
     const o = checkOptions("purgeRuns options", options, ["olderThan", "limit"]);
     if (o.olderThan === undefined) throw invalidInput("purgeRuns needs { olderThan }: a time in ms since the epoch or a Date");
     const olderThan = checkTime("olderThan", o.olderThan);
-    let remaining = o.limit == null ? Number.POSITIVE_INFINITY : checkInt("limit", o.limit, 1, Number.MAX_SAFE_INTEGER);
-    let deleted = 0;
-    for (;;) {
-      const limit = Math.min(PURGE_CHUNK, remaining);
-      const r = await this.#write<{ deleted: number }>(() => opJson({ op: "purgeRuns", olderThan, limit }));
-      deleted += r.deleted;
-      remaining -= r.deleted;
-      if (r.deleted < limit || remaining <= 0) return { deleted };
-    }
+    const remaining = o.limit == null ? Number.POSITIVE_INFINITY : checkInt("limit", o.limit, 1, Number.MAX_SAFE_INTEGER);
+    const purge = async (op: "purgeRuns" | "purgeBatches", max: number): Promise<number> => {
+      let deleted = 0;
+      for (;;) {
+        const limit = Math.min(PURGE_CHUNK, max - deleted);
+        const r = await this.#write<{ deleted: number }>(() => opJson({ op, olderThan, limit }));
+        deleted += r.deleted;
+        if (r.deleted < limit || deleted >= max) return deleted;
+      }
+    };
+    const deleted = await purge("purgeRuns", remaining);
+    return { deleted, deletedBatches: await purge("purgeBatches", remaining) };
   }
 
 
@@ -516,7 +699,61 @@ export class Durq {
       if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listRuns page");
       out["cursor"] = f.cursor;
     }
+    if (f.batchId != null) out["batchId"] = checkId(f.batchId, "batchId");
     return parseResult<RunPage<I, O>>(coreCall(() => this.#core.listRuns(JSON.stringify(out))));
+  }
+
+  /**
+   * Reads a batch: its state, run counts by status, labels and times.
+   *
+   * @throws {DurqError} `DURQ_NOT_FOUND` for an unknown batch id; `DURQ_CLOSED`.
+   */
+  async getBatch(id: string): Promise<Batch> {
+    this.#checkOpen();
+    checkId(id, "batch id");
+    return parseResult<Batch>(coreCall(() => this.#core.getBatch(id)));
+  }
+
+  /**
+   * Lists batches, newest first, one page at a time (pass `nextCursor` as
+   * `cursor`). For the live batches of a queue prefer
+   * {@link Durq.listActiveBatches}.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for an unknown filter field, a
+   *   bad queue, state, limit or cursor; `DURQ_CLOSED`.
+   */
+  async listBatches(filter?: BatchFilter): Promise<BatchPage> {
+    this.#checkOpen();
+    const f = checkOptions("listBatches filter", filter, ["queue", "state", "limit", "cursor"]);
+    const out: Record<string, unknown> = {};
+    if (f.queue != null) out["queue"] = checkName("queue name", f.queue);
+    if (f.state != null) {
+      if (!BATCH_STATES.includes(f.state)) throw invalidInput(`state must be one of ${BATCH_STATES.join(", ")}, got ${JSON.stringify(f.state)}`);
+      out["state"] = f.state;
+    }
+    if (f.limit != null) out["limit"] = checkInt("limit", f.limit, 1, 1000);
+    if (f.cursor != null) {
+      if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listBatches page");
+      out["cursor"] = f.cursor;
+    }
+    return parseResult<BatchPage>(coreCall(() => this.#core.listBatches(JSON.stringify(out))));
+  }
+
+  /**
+   * The active batches of `queue`, oldest first. Read from the
+   * `active_batches(queue, batch_id)` membership by primary-key prefix,
+   * each member resolved by primary key: the cost grows with the queue's
+   * active batches, not with batch history (BENCHMARKS.md). A member whose
+   * batch turned terminal is skipped and removed (best effort; a failed
+   * removal never fails the read); one whose batch row is missing is
+   * skipped and left for {@link Durq.reconcileBatches}.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad queue name; `DURQ_CLOSED`.
+   */
+  async listActiveBatches(queue = "default"): Promise<Batch[]> {
+    this.#checkOpen();
+    checkName("queue name", queue);
+    return parseResult<Batch[]>(coreCall(() => this.#core.listActiveBatches(queue)));
   }
 
   /**
@@ -576,32 +813,50 @@ export class Durq {
    *   database is (or gets) closed.
    */
   waitForRun<I = unknown, O = unknown>(id: string, options?: WaitOptions): Promise<Run<I, O>> {
+    return this.#waitFor<Run<I, O>>("run", id, options, () => parseResult<Run<I, O>>(this.#core.getRun(id)), (r) => isTerminal(r.status), (r) => r.status);
+  }
+
+  /**
+   * Resolves with the batch once it is terminal (`completed`, `failed` or
+   * `cancelled`), at once if it already is. Changes committed by this
+   * process are seen immediately; others by re-reading every `pollMs`.
+   *
+   * @throws {DurqError} `DURQ_TIMEOUT` after `timeoutMs`; `DURQ_NOT_FOUND`
+   *   if the batch does not exist (or is purged meanwhile); `DURQ_CLOSED` if
+   *   the database is (or gets) closed.
+   */
+  waitForBatch(id: string, options?: WaitOptions): Promise<Batch> {
+    return this.#waitFor<Batch>("batch", id, options, () => parseResult<Batch>(this.#core.getBatch(id)), (b) => b.state !== "active", (b) => b.state);
+  }
+
+  /** The body of {@link Durq.waitForRun} and {@link Durq.waitForBatch}. */
+  #waitFor<T>(what: "run" | "batch", id: string, options: WaitOptions | undefined, read: () => T, done: (t: T) => boolean, state: (t: T) => string): Promise<T> {
     let timeoutMs: number | undefined;
     let pollMs: number;
     try {
       this.#checkOpen();
-      checkId(id);
-      const o = checkOptions("waitForRun options", options, ["timeoutMs", "pollMs"]);
+      checkId(id, `${what} id`);
+      const o = checkOptions(`waitFor${what === "run" ? "Run" : "Batch"} options`, options, ["timeoutMs", "pollMs"]);
       timeoutMs = o.timeoutMs == null ? undefined : checkDuration("timeoutMs", o.timeoutMs, 0);
       pollMs = o.pollMs == null ? DEFAULT_WAIT_POLL_MS : checkDuration("pollMs", o.pollMs);
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<Run<I, O>>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       let timeout: unknown;
       let poll: unknown;
-      let last: Run<I, O> | undefined;
+      let last: T | undefined;
       let settled = false;
       const waiter: Waiter = {
         check: () => {
           if (settled) return;
           if (this.#closing) return finish(() => reject(closedError()));
           try {
-            last = parseResult<Run<I, O>>(coreCall(() => this.#core.getRun(id)));
+            last = coreCall(read);
           } catch (e) {
             return finish(() => reject(e));
           }
-          if (isTerminal(last.status)) finish(() => resolve(last!));
+          if (done(last)) finish(() => resolve(last!));
         },
       };
       const finish = (f: () => void): void => {
@@ -621,6 +876,7 @@ export class Durq {
       };
       waiter.check();
       if (settled) return;
+      // Run and batch ids come from one UUIDv7 generator: one map holds both.
       let set = this.#waiters.get(id);
       if (set === undefined) this.#waiters.set(id, (set = new Set()));
       set.add(waiter);
@@ -631,7 +887,7 @@ export class Durq {
           waiter.check();
           if (settled) return;
           finish(() =>
-            reject(new DurqError("DURQ_TIMEOUT", `run ${id} did not finish within ${timeoutMs} ms (it is ${last?.status ?? "unknown"})`)),
+            reject(new DurqError("DURQ_TIMEOUT", `${what} ${id} did not finish within ${timeoutMs} ms (it is ${last === undefined ? "unknown" : state(last)})`)),
           );
         }, timeoutMs);
       }
@@ -760,6 +1016,23 @@ export class Durq {
     }
   }
 
+  /** Emits `batch:<state>` once per batch that turned terminal in a commit, and wakes its waiters. */
+  #batchesFinished(list: FinishedBatch[]): void {
+    for (const b of list) {
+      const name = `batch:${b.state}` as const;
+      if (this.#events.has(name)) {
+        let counts: Batch["counts"] | undefined;
+        try {
+          counts = parseResult<Batch>(this.#core.getBatch(b.id)).counts;
+        } catch {
+          // the read cannot fail right after the commit; events are best effort
+        }
+        if (counts !== undefined) this.#events.emit(name, { id: b.id, queue: b.queue, state: b.state, counts });
+      }
+      this.#notify(b.id);
+    }
+  }
+
   #notify(id: string): void {
     const set = this.#waiters.get(id);
     if (set === undefined) return;
@@ -771,12 +1044,19 @@ export class Durq {
   }
 }
 
-/** A run id argument: a non-empty string without NUL. */
-function checkId(id: unknown): string {
+/** A run or batch id argument: a non-empty string of at most 256 characters without NUL. */
+function checkId(id: unknown, what = "run id"): string {
   if (typeof id !== "string" || id.length === 0 || id.length > 256 || id.includes("\0")) {
-    throw invalidInput(`a run id must be a non-empty string, got ${typeof id === "string" ? JSON.stringify(id) : typeof id}`);
+    throw invalidInput(`a ${what} must be a non-empty string, got ${typeof id === "string" ? JSON.stringify(id) : typeof id}`);
   }
   return id;
+}
+
+/** A batch that turned terminal in an operation (its result's `finishedBatches`). */
+interface FinishedBatch {
+  id: string;
+  queue: string;
+  state: "completed" | "failed" | "cancelled";
 }
 
 /** `{"job":...,"maxAttempts":...,"backoff":{...}` (an unclosed object) of each job, made once. */

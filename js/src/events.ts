@@ -6,7 +6,19 @@
  * @module
  */
 
-import type { RunError, RunStatus } from "./types.js";
+import type { BatchCounts, RunError, RunStatus } from "./types.js";
+
+/** Payload of the `batch:completed`, `batch:failed` and `batch:cancelled` events. */
+export interface BatchFinishedEvent {
+  /** Batch id. */
+  id: string;
+  /** Its queue. */
+  queue: string;
+  /** Its terminal state. */
+  state: "completed" | "failed" | "cancelled";
+  /** Its run counts when it turned terminal (read right after the commit). */
+  counts: BatchCounts;
+}
 
 /** Payload of every event, by event name. */
 export interface DurqEvents {
@@ -32,6 +44,14 @@ export interface DurqEvents {
   "step:completed": { runId: string; job: string; name: string; attempt: number; output: unknown };
   /** `step.progress(progress)` was stored. */
   "run:progress": { id: string; job: string; progress: unknown };
+  /** A batch and its runs were created by `enqueueBatch` (not emitted when its idempotency key returned an existing batch). */
+  "batch:enqueued": { id: string; queue: string; runs: number };
+  /** Every run of a batch completed. Emitted once, after the commit that completed its last run. */
+  "batch:completed": BatchFinishedEvent;
+  /** A batch ended with at least one failed run. Emitted once, after the commit that ended its last live run. */
+  "batch:failed": BatchFinishedEvent;
+  /** A batch ended with no failed run and at least one cancelled (by `cancelBatch`, `cancel` or `deleteRun`). Emitted once. */
+  "batch:cancelled": BatchFinishedEvent;
   /** `step.log(message, level)` was stored. */
   "run:log": { id: string; job: string; level: string; message: string; attempt: number };
   /**
@@ -50,7 +70,8 @@ export type DurqEventName = keyof DurqEvents;
 /** Every event name. @internal */
 export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
   "run:enqueued", "run:leased", "run:completed", "run:failed", "run:retrying", "run:cancelled", "run:deleted",
-  "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log", "error",
+  "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log",
+  "batch:enqueued", "batch:completed", "batch:failed", "batch:cancelled", "error",
 ]);
 
 /** A listener of event `E`. It may be async; a rejection is reported like a throw. */

@@ -25,7 +25,7 @@
  */
 
 export { open, Durq, PURGE_CHUNK } from "./db.js";
-export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions } from "./db.js";
+export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions, BatchRunItem, EnqueueBatchSpec, BatchFilter, ReconcileOptions } from "./db.js";
 export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
 export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";
 export { Worker, DEFAULT_LEASE_MS } from "./worker.js";
@@ -33,8 +33,9 @@ export type { WorkerOptions } from "./worker.js";
 export type { Step, LogLevel } from "./step.js";
 export { DurqError, isDurqError } from "./errors.js";
 export type { DurqErrorCode } from "./errors.js";
-export type { DurqEvents, DurqEventName, DurqListener } from "./events.js";
+export type { DurqEvents, DurqEventName, DurqListener, BatchFinishedEvent } from "./events.js";
 export { realClock, ManualClock } from "./clock.js";
 export type { Clock } from "./clock.js";
-export { isTerminal, RUN_STATUSES } from "./types.js";
+export { isTerminal, RUN_STATUSES, BATCH_STATES } from "./types.js";
 export type { Run, RunStatus, RunError, RunPage, StepRecord, LogRecord, RunStats, EnqueueResult } from "./types.js";
+export type { Batch, BatchState, BatchCounts, BatchPage, EnqueuedBatch, BatchMember, ReconcileResult } from "./types.js";

@@ -128,7 +128,7 @@ export function resolveJob(job: Job<any, any> | string, what = "job"): Job<any, 
       checkName(`${what} name`, job);
       throw new DurqError(
         "DURQ_UNKNOWN_JOB",
-        `no job named ${JSON.stringify(job)} is defined in this process; define it with defineJob({ name: ${JSON.stringify(job)}, run }) first, or pass the job object`,
+        `${what === "job" ? "" : `${what}: `}no job named ${JSON.stringify(job)} is defined in this process; define it with defineJob({ name: ${JSON.stringify(job)}, run }) first, or pass the job object`,
       );
     }
     return found;

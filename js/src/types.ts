@@ -80,6 +80,8 @@ export interface Run<I = unknown, O = unknown> {
   leaseOwner?: string | null;
   /** Id of the run this one was retriggered from, or `null`. */
   retriedFrom: string | null;
+  /** Id of the batch the run was enqueued in by `enqueueBatch`, or `null`. */
+  batchId: string | null;
 }
 
 /** A page of {@link Durq.listRuns}: runs newest first. */
@@ -116,6 +118,95 @@ export interface LogRecord {
 
 /** Run counts by status ({@link Durq.stats}). */
 export type RunStats = Record<RunStatus, number>;
+
+/**
+ * State of a batch. `active` while any of its runs is pending or leased;
+ * then terminal, in the same transaction as the run transition that ends
+ * it: `failed` if any run failed, else `completed` if every run completed,
+ * else `cancelled`.
+ */
+export type BatchState = "active" | "completed" | "failed" | "cancelled";
+
+/** Every {@link BatchState}. */
+export const BATCH_STATES: readonly BatchState[] = Object.freeze(["active", "completed", "failed", "cancelled"]);
+
+/** Run counts of a batch by status ({@link Batch.counts}). */
+export interface BatchCounts {
+  /** Runs in the batch. A pending run removed by `deleteRun` leaves it; a finished one deleted or purged stays counted. */
+  total: number;
+  /** Pending runs. */
+  pending: number;
+  /** Leased runs. */
+  leased: number;
+  /** Completed runs. */
+  completed: number;
+  /** Failed runs. */
+  failed: number;
+  /** Cancelled runs. */
+  cancelled: number;
+}
+
+/** A batch as read back by {@link Durq.getBatch}, {@link Durq.listBatches} and {@link Durq.listActiveBatches}. */
+export interface Batch {
+  /** Batch id: a UUIDv7, so ids sort in creation order. */
+  id: string;
+  /** Queue of the batch and of all its runs. */
+  queue: string;
+  /** Current state. */
+  state: BatchState;
+  /** Labels given to `enqueueBatch` (the batch's own; not copied onto its runs). */
+  labels: Record<string, string>;
+  /** Idempotency key given to `enqueueBatch`, or `null`. */
+  idempotencyKey: string | null;
+  /** Run counts by status, moved in the same transaction as each run transition. */
+  counts: BatchCounts;
+  /** When the batch was enqueued, ms. */
+  createdAt: number;
+  /** Last change of its counts or state, ms. */
+  updatedAt: number;
+  /** When it turned terminal, ms; `null` while active. */
+  finishedAt: number | null;
+}
+
+/** A page of {@link Durq.listBatches}: batches newest first. */
+export interface BatchPage {
+  /** The batches of this page. */
+  batches: Batch[];
+  /** Pass as `cursor` to get the next page; `null` on the last page. */
+  nextCursor: string | null;
+}
+
+/** Result of {@link Durq.enqueueBatch}. */
+export interface EnqueuedBatch {
+  /** The batch id. */
+  id: string;
+  /** `false` when the batch's `idempotencyKey` matched an existing batch, whose id and runs these are (nothing new was stored). */
+  created: boolean;
+  /** The batch's state. */
+  state: BatchState;
+  /** Its runs, in the order given (for an existing batch, in creation order). */
+  runs: EnqueueResult[];
+}
+
+/** A membership row of `active_batches`, as reported by {@link Durq.reconcileBatches}. */
+export interface BatchMember {
+  /** Queue of the membership row. */
+  queue: string;
+  /** The batch id it points to. */
+  batchId: string;
+}
+
+/** What {@link Durq.reconcileBatches} changed. */
+export interface ReconcileResult {
+  /** Membership re-added for active batches that had none. */
+  added: BatchMember[];
+  /** Membership dropped because its batch is terminal (or in another queue). */
+  droppedTerminal: BatchMember[];
+  /** Membership dropped because its batch row has been missing for at least `graceMs`. */
+  droppedMissing: BatchMember[];
+  /** Members whose batch row is missing, kept because they are younger than `graceMs`. */
+  keptMissing: number;
+}
 
 /** Result of {@link Durq.enqueue}. */
 export interface EnqueueResult {

@@ -38,6 +38,8 @@ export interface WriteQueueHost {
   onCommitError(error: DurqError, ops: number): void;
   /** Called when an `onCommit` hook threw (a bug in durq or a listener). */
   onHookError(error: unknown): void;
+  /** Sees every committed operation's result, after its `onCommit` hook (the owner picks out results common to many operations, e.g. finished batches). */
+  observe?(result: unknown): void;
 }
 
 /**
@@ -152,6 +154,13 @@ export class WriteQueue {
         if (p.onCommit !== undefined) {
           try {
             p.onCommit(o.ok as never);
+          } catch (e) {
+            this.#host.onHookError(e);
+          }
+        }
+        if (this.#host.observe !== undefined) {
+          try {
+            this.#host.observe(o.ok);
           } catch (e) {
             this.#host.onHookError(e);
           }

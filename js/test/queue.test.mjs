@@ -529,11 +529,11 @@ for (const kind of STORAGES) {
       const recent = await db.enqueue(echo, 2);
       await db.worker({ jobs: [echo] }).processUntilIdle();
       const live = await db.enqueue(echo, 3, { runAt: T0 });
-      assert.deepEqual(await db.purgeRuns({ olderThan: T0 + 1 }), { deleted: 1 });
+      assert.deepEqual(await db.purgeRuns({ olderThan: T0 + 1 }), { deleted: 1, deletedBatches: 0 });
       await rejectsCode(db.getRun(old.id), "DURQ_NOT_FOUND");
       assert.equal((await db.getRun(recent.id)).status, "completed");
       assert.equal((await db.getRun(live.id)).status, "pending");
-      assert.deepEqual(await db.purgeRuns({ olderThan: new Date(T0 + 5000), limit: 10 }), { deleted: 1 });
+      assert.deepEqual(await db.purgeRuns({ olderThan: new Date(T0 + 5000), limit: 10 }), { deleted: 1, deletedBatches: 0 });
       assert.equal((await db.getRun(live.id)).status, "pending", "live runs are never purged");
       await db.close();
     });
@@ -545,9 +545,9 @@ for (const kind of STORAGES) {
       await Promise.all(runs.map((r) => db.cancel(r.id)));
       clock.advance(10);
       const before = db.transactions;
-      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now(), limit: PURGE_CHUNK + 100 }), { deleted: PURGE_CHUNK + 100 });
-      assert.equal(db.transactions - before, 2);
-      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now() }), { deleted: n - PURGE_CHUNK - 100 });
+      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now(), limit: PURGE_CHUNK + 100 }), { deleted: PURGE_CHUNK + 100, deletedBatches: 0 });
+      assert.equal(db.transactions - before, 3, "two chunks of runs, one (empty) of batches");
+      assert.deepEqual(await db.purgeRuns({ olderThan: clock.now() }), { deleted: n - PURGE_CHUNK - 100, deletedBatches: 0 });
       assert.deepEqual((await db.listRuns({ labels: { k: "v" } })).runs, []);
       assert.deepEqual(await db.stats(), { pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 0 });
       await db.close();
