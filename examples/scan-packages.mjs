@@ -4,13 +4,15 @@
 //   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--lease-ms MS] [--step-delay-ms MS] [--journal FILE]
 //
 // DIR defaults to this project's node_modules: real files nobody here wrote.
-// One run per file is enqueued (idempotency key = the file's path, so a
-// restart never duplicates a run) with labels for its licence and module
-// type; a worker processes them in three checkpointed steps (read, parse,
-// summarize). Kill it with `kill -9` at any moment and start it again: it
-// resumes where it stopped, replaying stored steps instead of re-running them.
-// The runs the killed process held are taken up again once their lease
-// (--lease-ms, default 30 s) has lapsed.
+// One run per file, with labels for its licence and module type, enqueued
+// as one batch per top-level directory (each batch is one transaction, and
+// its idempotency key is the directory, so a restart never duplicates a
+// batch or a run). A worker processes the runs in three checkpointed steps
+// (read, parse, summarize) while the active batches are reported; each
+// batch reports once when its last run finishes. Kill it with `kill -9` at
+// any moment and start it again: it resumes where it stopped, replaying
+// stored steps instead of re-running them. The runs the killed process held
+// are taken up again once their lease (--lease-ms, default 30 s) has lapsed.
 
 import { open, defineJob } from "durq";
 import { createHash } from "node:crypto";
@@ -135,50 +137,58 @@ try {
   console.log(`durq: ${files.length} package.json files under ${root}`);
   console.log(`durq: database ${resolve(opts.db)}`);
 
+  // One batch per top-level directory: all its runs or none, in one transaction.
+  const byDir = new Map();
+  for (const path of files) byDir.set(topDir(path), [...(byDir.get(topDir(path)) ?? []), path]);
   let created = 0;
-  const chunk = 500;
-  for (let i = 0; i < files.length; i += chunk) {
-    const items = await Promise.all(
-      files.slice(i, i + chunk).map(async (path) => ({
-        job: scanPackage,
-        input: { path },
-        options: { labels: await labelsFor(path), idempotencyKey: keyOf(path) },
-      })),
-    );
-    const results = await db.enqueueMany(items);
-    created += results.filter((r) => r.created).length;
+  let batchesCreated = 0;
+  for (const [dir, paths] of byDir) {
+    const runs = await Promise.all(paths.map(async (path) => ({ job: scanPackage, input: { path }, labels: await labelsFor(path) })));
+    const batch = await db.enqueueBatch({ runs, labels: { dir }, idempotencyKey: keyOf(`${root}#${dir}`) });
+    if (batch.created) batchesCreated++;
+    created += batch.runs.filter((r) => r.created).length;
   }
   console.log(`durq: enqueued ${created} new runs (${files.length - created} already known from an earlier start)`);
+  console.log(`durq: ${byDir.size} batches, one per top-level directory (${batchesCreated} new)`);
 
   let done = 0;
   let failed = 0;
+  const finishedBatches = { completed: 0, failed: 0, cancelled: 0 };
   db.on("run:completed", () => done++);
   db.on("run:failed", () => failed++);
-  const ticker = setInterval(() => {
-    console.log(`durq: progress ${done} completed, ${failed} failed this session`);
-  }, 500);
+  for (const state of ["completed", "failed", "cancelled"]) db.on(`batch:${state}`, () => finishedBatches[state]++);
+  db.on("batch:failed", async ({ id, counts }) => {
+    const dir = (await db.getBatch(id)).labels.dir;
+    console.log(`durq: batch ${dir} failed: ${counts.failed} of ${counts.total} runs failed`);
+  });
+  const report = async () => {
+    // Read from the active-batch membership table: no scan of batch history.
+    const active = await db.listActiveBatches();
+    const shown = active
+      .slice(0, 3)
+      .map((b) => `${b.labels.dir} ${b.counts.completed + b.counts.failed}/${b.counts.total}`)
+      .join(", ");
+    const more = active.length > 3 ? `, +${active.length - 3} more` : "";
+    console.log(
+      `durq: progress ${done} completed, ${failed} failed this session; ${active.length} active batches${active.length ? ` (${shown}${more})` : ""}; ` +
+        `${finishedBatches.completed + finishedBatches.failed + finishedBatches.cancelled} batches finished this session`,
+    );
+  };
+  const ticker = setInterval(() => void report().catch(() => {}), 500);
   const worker = db.worker({ jobs: [scanPackage], concurrency: Number(opts.concurrency), leaseMs: Number(opts["lease-ms"]) });
   // Not processUntilIdle(): it stops at runs that are not due yet, such as a
   // retry waiting out its backoff or a run still leased by a killed earlier
   // start (claimable once its lease lapses). The started worker sleeps until
-  // the next of those is due; we wait until no run is left unfinished.
+  // the next of those is due; we wait until no batch is left active.
   worker.start();
   for (;;) {
-    const unfinished = [];
-    for (const status of ["pending", "leased"]) {
-      let cursor;
-      do {
-        const page = await db.listRuns({ job: scanPackage, status, limit: 1000, cursor });
-        unfinished.push(...page.runs.map((r) => r.id));
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-    }
-    if (unfinished.length === 0) break;
-    for (const id of unfinished) await db.waitForRun(id);
+    const active = await db.listActiveBatches();
+    if (active.length === 0) break;
+    for (const b of active) await db.waitForBatch(b.id);
   }
   await worker.stop();
   clearInterval(ticker);
-  console.log(`durq: progress ${done} completed, ${failed} failed this session`);
+  await report();
 
   // Summary from label filters (served by the run_labels index).
   const count = async (filter) => {
@@ -202,6 +212,14 @@ try {
   console.log("\nSummary");
   console.log(`  completed: ${await count({ job: "scan-package", status: "completed" })}`);
   console.log(`  failed:    ${await count({ job: "scan-package", status: "failed" })}`);
+  const batchStates = { completed: 0, failed: 0, cancelled: 0 };
+  let bcursor;
+  do {
+    const page = await db.listBatches({ limit: 1000, cursor: bcursor });
+    for (const b of page.batches) if (b.state !== "active") batchStates[b.state]++;
+    bcursor = page.nextCursor ?? undefined;
+  } while (bcursor);
+  console.log(`  batches:   ${batchStates.completed} completed, ${batchStates.failed} failed (a directory with a failed run), ${batchStates.cancelled} cancelled`);
   console.log(`  ESM packages (label module=esm): ${await count({ labels: { module: "esm" } })}`);
   console.log(`  CommonJS packages (label module=cjs): ${await count({ labels: { module: "cjs" } })}`);
   for (const [license, n] of top) {

@@ -133,7 +133,9 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
   const output = second.out.join("\n");
   assert.equal(code, 0, `${output}\n${second.stderr()}`);
   assert.match(output, new RegExp(`enqueued 0 new runs \\(${files.length} already known from an earlier start\\)`));
-  assert.match(output, /\nSummary\n {2}completed: \d+\n {2}failed: +\d+\n {2}ESM packages/);
+  assert.match(output, /\nSummary\n {2}completed: \d+\n {2}failed: +\d+\n {2}batches: +\d+ completed, \d+ failed .*\n {2}ESM packages/);
+  assert.match(output, /durq: \d+ batches, one per top-level directory \(0 new\)/, "the restart found every batch by its idempotency key");
+  assert.match(output, /; 0 active batches; \d+ batches finished this session/, "it reports the active batches");
   assert.match(output, /durq: done in \d+ ms$/);
 
   const db = await open({ path: dbPath });
@@ -153,6 +155,25 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
       }
     }
     assert.match(output, new RegExp(`\n {2}completed: ${completed}\n`));
+
+    // One batch per top-level directory, none duplicated, each terminal with counts matching its runs.
+    const byBatch = new Map();
+    for (const run of runs) {
+      assert.ok(run.batchId, `run ${run.id} is in a batch`);
+      byBatch.set(run.batchId, [...(byBatch.get(run.batchId) ?? []), run]);
+    }
+    const dirs = new Set();
+    for (const [id, members] of byBatch) {
+      const b = await db.getBatch(id);
+      assert.ok(!dirs.has(b.labels.dir), `one batch for directory ${b.labels.dir}`);
+      dirs.add(b.labels.dir);
+      assert.ok(members.every((r) => r.labels.dir === b.labels.dir), `batch ${b.labels.dir} holds only its directory's runs`);
+      const failedHere = members.filter((r) => r.status === "failed").length;
+      assert.deepEqual(b.counts, { total: members.length, pending: 0, leased: 0, completed: members.length - failedHere, failed: failedHere, cancelled: 0 }, b.labels.dir);
+      assert.equal(b.state, failedHere > 0 ? "failed" : "completed", b.labels.dir);
+    }
+    assert.equal(dirs.size, new Set(runs.map((r) => r.labels.dir)).size, "every directory has its batch");
+    assert.deepEqual(await db.listActiveBatches(), []);
 
     // No step stored before the kill ran again after the restart.
     const journal = readJournal(journalPath);
