@@ -21,7 +21,10 @@ const T0: i64 = 1_700_000_000_000;
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let dir = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench/out".into()));
-    let max: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let max: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("native-batches.db");
     for suffix in ["", "-wal", "-shm"] {
@@ -54,9 +57,16 @@ fn main() {
                 serde_json::from_str(&store.apply_json(&enqueue(n)).unwrap()).unwrap();
             let cancels: Vec<String> = out
                 .iter()
-                .map(|o| format!(r#"{{"op":"cancelBatch","now":{T0},"id":{}}}"#, o["ok"]["id"]))
+                .map(|o| {
+                    format!(
+                        r#"{{"op":"cancelBatch","now":{T0},"id":{}}}"#,
+                        o["ok"]["id"]
+                    )
+                })
                 .collect();
-            store.apply_json(&format!("[{}]", cancels.join(","))).unwrap();
+            store
+                .apply_json(&format!("[{}]", cancels.join(",")))
+                .unwrap();
             history += n;
         }
         let time = |f: &mut dyn FnMut() -> usize| -> (f64, usize) {

@@ -233,7 +233,8 @@ pub struct EnqueuedBatch {
 }
 
 /// Membership writes; each is idempotent.
-const ADD_MEMBER_SQL: &str = "INSERT INTO active_batches (queue, batch_id, added_at) VALUES (?1, ?2, ?3)
+const ADD_MEMBER_SQL: &str =
+    "INSERT INTO active_batches (queue, batch_id, added_at) VALUES (?1, ?2, ?3)
      ON CONFLICT (queue, batch_id) DO NOTHING";
 const DROP_MEMBER_SQL: &str = "DELETE FROM active_batches WHERE queue = ?1 AND batch_id = ?2";
 
@@ -559,10 +560,12 @@ pub(crate) fn purge(c: &Connection, older_than: i64, limit: i64) -> Result<usize
 /// # Errors
 /// [`Error::NotFound`] if there is none.
 pub fn get_batch(c: &Connection, id: &str) -> Result<Batch> {
-    c.prepare_cached(&format!("SELECT {BATCH_COLS} FROM batches AS b WHERE b.id = ?1"))?
-        .query_row(params![id], |r| batch_from_row(r, 0))
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("no batch with id {id:?}")))
+    c.prepare_cached(&format!(
+        "SELECT {BATCH_COLS} FROM batches AS b WHERE b.id = ?1"
+    ))?
+    .query_row(params![id], |r| batch_from_row(r, 0))
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no batch with id {id:?}")))
 }
 
 /// The `listActiveBatches` query (`?1` queue): the queue's members by

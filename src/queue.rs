@@ -36,7 +36,10 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
     // Rare (once per batch): splice the field into the result's text rather
     // than re-parse it, which could alter user JSON inside it.
     let text = out.get();
-    debug_assert!(text.starts_with('{'), "results that finish batches are objects");
+    debug_assert!(
+        text.starts_with('{'),
+        "results that finish batches are objects"
+    );
     let rest = &text[1..];
     let sep = if rest.starts_with('}') { "" } else { "," };
     let list = serde_json::to_string(&finished).expect("batches serialize");
@@ -122,7 +125,14 @@ fn apply_one(
                 return Err(lease_lost(c, &o.id, o.token));
             };
             if let Some(b) = batch_id {
-                batch::run_moved(c, &b, Status::Leased, Some(Status::Completed), o.now, finished)?;
+                batch::run_moved(
+                    c,
+                    &b,
+                    Status::Leased,
+                    Some(Status::Completed),
+                    o.now,
+                    finished,
+                )?;
             }
             raw(&serde_json::json!({ "status": "completed" }))
         }

@@ -1,9 +1,9 @@
 //! [`Store`]: one SQLite connection holding a durq database, and the group
 //! commit that applies a batch of operations in one transaction.
 
+use crate::batch::{self, Batch, BatchFilter, BatchPage};
 use crate::error::{Error, Result};
 use crate::ids::RunIdGenerator;
-use crate::batch::{self, Batch, BatchFilter, BatchPage};
 use crate::model::{Op, Run, RunFilter, RunPage};
 use crate::{query, queue, schema};
 use rusqlite::{Connection, OpenFlags};

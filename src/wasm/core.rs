@@ -128,7 +128,10 @@ impl Core {
     #[wasm_bindgen(js_name = listBatches)]
     pub fn list_batches(&self, filter_json: &str) -> JsResult<String> {
         let filter: crate::BatchFilter = serde_json::from_str(filter_json).map_err(|e| {
-            js_error("DURQ_INVALID_INPUT", &format!("bad listBatches filter: {e}"))
+            js_error(
+                "DURQ_INVALID_INPUT",
+                &format!("bad listBatches filter: {e}"),
+            )
         })?;
         let page = self.store()?.list_batches(&filter).map_err(|e| to_js(&e))?;
         Ok(serde_json::to_string(&page).expect("page serializes"))

@@ -117,4 +117,3 @@ pub fn status(s: &Store, id: &str) -> String {
         .unwrap()
         .to_string()
 }
-

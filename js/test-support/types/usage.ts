@@ -1,5 +1,5 @@
 // Compile-only check of the public types (tsc --noEmit); not run.
-import { defineJob, open, ManualClock, DurqError, type Run, type Step } from "durq";
+import { defineJob, open, ManualClock, DurqError, type Batch, type BatchState, type Run, type Step } from "durq";
 
 const thumbnail = defineJob({
   name: "thumbnail",
@@ -37,7 +37,19 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof DurqError && e.code === "DURQ_NOT_FOUND") void e.message;
   }
-  void [created, n, size, page.nextCursor];
+  const batch = await db.enqueueBatch({ queue: "thumbs", runs: [{ job: thumbnail, input: { url: "b" }, labels: { i: "1" } }], idempotencyKey: "album:1" });
+  const batchId: string = batch.id;
+  const active: Batch[] = await db.listActiveBatches("thumbs");
+  const finished: BatchState = (await db.waitForBatch(batchId, { timeoutMs: 1000 })).state;
+  const failedRuns: number = (await db.getBatch(batchId)).counts.failed;
+  await db.listBatches({ queue: "thumbs", state: "failed", limit: 10 });
+  await db.listRuns({ batchId });
+  await db.cancelBatch(batchId);
+  const fixed = await db.reconcileBatches({ graceMs: 60_000 });
+  db.on("batch:completed", (e) => void e.counts.completed);
+  // @ts-expect-error: a batch state is not a run status
+  await db.listBatches({ state: "pending" });
+  void [created, n, size, page.nextCursor, active, finished, failedRuns, fixed.added];
   await w.stop();
   await mem.close();
   await db.close();
