@@ -37,7 +37,8 @@ pub enum BatchState {
     Completed,
     /// At least one run failed for good.
     Failed,
-    /// No run failed and at least one was cancelled (or deleted before it ran).
+    /// No run failed and not every run completed: some were cancelled (or
+    /// every run was deleted before it ran).
     Cancelled,
 }
 
@@ -161,6 +162,8 @@ pub struct FinishedBatch {
     pub queue: String,
     /// Its terminal state.
     pub state: BatchState,
+    /// Its final run counts.
+    pub counts: BatchCounts,
 }
 
 /// Filter of `listBatches`.
@@ -280,11 +283,31 @@ pub(crate) fn enqueue_batch(
             });
         }
     }
+    // Everything that can refuse the batch is checked before its first
+    // write: a refusal then costs the group commit no rollback and replay.
+    let mut checked = Vec::with_capacity(o.runs.len());
+    let mut keys: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (i, r) in o.runs.iter().enumerate() {
+        let at = |e| prefix_error(e, &format!("run {i} of the batch: "));
         if let Some(q) = r.queue.as_deref().filter(|q| *q != queue) {
             return Err(Error::invalid(format!(
                 "run {i} of the batch names queue {q:?}; a batch's runs are all in its queue {queue:?}"
             )));
+        }
+        checked.push(crate::queue::check_run(r, o.now, queue).map_err(at)?);
+        if let Some(k) = &r.idempotency_key {
+            if let Some(first) = keys.insert((&r.job, k), i) {
+                return Err(Error::invalid(format!(
+                    "run {i} of the batch repeats the job and idempotency key of run {first}"
+                )));
+            }
+            if let Some(e) = crate::queue::existing_run(c, r)? {
+                return Err(Error::InvalidState(format!(
+                    "run {i} of the batch: its idempotency key matches run {}, which is not in this batch; \
+                     a batch holds only runs it creates (give the batch an idempotencyKey to make it safe to retry)",
+                    e.id
+                )));
+            }
         }
     }
 
@@ -305,19 +328,9 @@ pub(crate) fn enqueue_batch(
         n,
         o.now
     ])?;
-    let mut runs = Vec::with_capacity(o.runs.len());
-    for (i, r) in o.runs.iter().enumerate() {
-        let e = crate::queue::enqueue(c, ids, r, o.now, Some((&id, queue)))
-            .map_err(|e| prefix_error(e, &format!("run {i} of the batch: ")))?;
-        if !e.created {
-            // The whole operation fails; its writes are rolled back.
-            return Err(Error::InvalidState(format!(
-                "run {i} of the batch: its idempotency key matches run {}, which is not in this batch; \
-                 a batch holds only runs it creates (give the batch an idempotencyKey to make it safe to retry)",
-                e.id
-            )));
-        }
-        runs.push(e);
+    let mut runs = Vec::with_capacity(checked.len());
+    for run in &checked {
+        runs.push(crate::queue::insert_run(c, ids, run, o.now, Some(&id))?);
     }
     Ok(EnqueuedBatch {
         id,
@@ -376,7 +389,7 @@ pub(crate) fn run_moved(
             },
         )
         .optional()?;
-    let Some((state, queue, total, live, completed, failed, _cancelled)) = row else {
+    let Some((state, queue, total, live, completed, failed, cancelled)) = row else {
         return Ok(());
     };
     if state != "active" || live > 0 {
@@ -399,6 +412,14 @@ pub(crate) fn run_moved(
         id: batch_id.to_string(),
         queue,
         state: end,
+        counts: BatchCounts {
+            total,
+            pending: 0,
+            leased: 0,
+            completed,
+            failed,
+            cancelled,
+        },
     });
     Ok(())
 }
@@ -618,10 +639,11 @@ pub fn list_active_batches(c: &Connection, queue: &str) -> Result<Vec<Batch>> {
     Ok(out)
 }
 
-/// A page of batches matching `f`, newest first. With `state: active` the
-/// membership table drives (cost grows with active batches only); otherwise
-/// `batches_queue` (with a queue) or the primary key walks batch history
-/// newest first and checks the state on each row.
+/// A page of batches matching `f`, newest first, from the authoritative
+/// batch rows: `batches_queue` (with a queue) or the primary key walks
+/// batch history newest first and checks the state on each row, so a
+/// state that is rare in a long history costs a long walk. For the live
+/// batches of a queue, [`list_active_batches`] reads the membership instead.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for a bad queue, limit or cursor; an SQLite
@@ -635,24 +657,16 @@ pub fn list_batches(c: &Connection, f: &BatchFilter) -> Result<BatchPage> {
         format!("?{}", params.len())
     };
     use rusqlite::types::Value::{Integer, Text};
-    let active = f.state == Some(BatchState::Active);
-    let (from, order_col) = if active {
-        wh.push("b.state = 'active' AND b.queue = a.queue".into());
-        (
-            "active_batches AS a CROSS JOIN batches AS b ON b.id = a.batch_id",
-            "a.batch_id",
-        )
-    } else if f.queue.is_some() {
+    let (from, order_col) = if f.queue.is_some() {
         ("batches AS b INDEXED BY batches_queue", "b.id")
     } else {
         ("batches AS b", "b.id")
     };
     if let Some(q) = &f.queue {
         validate::name("queue name", q)?;
-        let col = if active { "a.queue" } else { "b.queue" };
-        wh.push(format!("{col} = {}", p(Text(q.clone()))));
+        wh.push(format!("b.queue = {}", p(Text(q.clone()))));
     }
-    if let (Some(s), false) = (f.state, active) {
+    if let Some(s) = f.state {
         wh.push(format!("b.state = {}", p(Text(s.as_str().into()))));
     }
     if let Some(cur) = &f.cursor {

@@ -55,12 +55,12 @@ fn apply_one(
     match op {
         Op::Enqueue(r) => {
             let now = r.now.ok_or_else(|| Error::invalid("enqueue needs `now`"))?;
-            raw(&enqueue(c, ids, r, now, None)?)
+            raw(&enqueue(c, ids, r, now)?)
         }
         Op::EnqueueMany(m) => {
             let mut out = Vec::with_capacity(m.runs.len());
             for r in &m.runs {
-                out.push(enqueue(c, ids, r, m.now, None)?);
+                out.push(enqueue(c, ids, r, m.now)?);
             }
             raw(&out)
         }
@@ -196,21 +196,34 @@ pub struct Enqueued {
 }
 
 /// Creates one run (or finds the existing one of its idempotency key).
-/// `batch`: `(batch id, batch queue)` of a run created by `enqueueBatch`.
-pub(crate) fn enqueue(
-    c: &Connection,
-    ids: &mut RunIdGenerator,
-    r: &NewRun,
+fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Result<Enqueued> {
+    let checked = check_run(r, now, DEFAULT_QUEUE)?;
+    if let Some(existing) = existing_run(c, r)? {
+        return Ok(existing);
+    }
+    insert_run(c, ids, &checked, now, None)
+}
+
+/// A new run whose fields passed validation, with defaults filled in.
+pub(crate) struct CheckedRun<'a> {
+    run: &'a NewRun,
+    queue: &'a str,
+    run_at: i64,
+    priority: i64,
+    max_attempts: i64,
+    backoff: Backoff,
+}
+
+/// Validates a new run without touching the database; `default_queue` is
+/// used when the run names none.
+pub(crate) fn check_run<'a>(
+    r: &'a NewRun,
     now: i64,
-    batch: Option<(&str, &str)>,
-) -> Result<Enqueued> {
+    default_queue: &'a str,
+) -> Result<CheckedRun<'a>> {
     check_now(now)?;
     validate::name("job name", &r.job)?;
-    let queue = r
-        .queue
-        .as_deref()
-        .or(batch.map(|b| b.1))
-        .unwrap_or(DEFAULT_QUEUE);
+    let queue = r.queue.as_deref().unwrap_or(default_queue);
     validate::name("queue name", queue)?;
     if let Some(k) = &r.idempotency_key {
         validate::name("idempotency key", k)?;
@@ -245,35 +258,58 @@ pub(crate) fn enqueue(
             validate::MAX_DELAY_MS
         )));
     }
+    if let Some(l) = &r.labels {
+        validate::labels(l)?;
+    }
+    Ok(CheckedRun {
+        run: r,
+        queue,
+        run_at,
+        priority,
+        max_attempts,
+        backoff,
+    })
+}
+
+/// The stored run with `r`'s job and idempotency key, if `r` has a key and
+/// such a run exists.
+pub(crate) fn existing_run(c: &Connection, r: &NewRun) -> Result<Option<Enqueued>> {
+    let Some(key) = &r.idempotency_key else {
+        return Ok(None);
+    };
+    let existing: Option<(String, String)> = c
+        .prepare_cached("SELECT id, status FROM runs WHERE job = ?1 AND idempotency_key = ?2")?
+        .query_row(params![r.job, key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(existing.map(|(id, status)| Enqueued {
+        id,
+        created: false,
+        status: Status::parse(&status).unwrap_or(Status::Pending),
+    }))
+}
+
+/// Inserts a checked run (and its label rows); `batch_id` for a run of `enqueueBatch`.
+pub(crate) fn insert_run(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    checked: &CheckedRun<'_>,
+    now: i64,
+    batch_id: Option<&str>,
+) -> Result<Enqueued> {
+    let r = checked.run;
+    let id = ids.next_id(now);
     let empty = BTreeMap::new();
     let labels = r.labels.as_ref().unwrap_or(&empty);
-    validate::labels(labels)?;
-
-    if let Some(key) = &r.idempotency_key {
-        let existing: Option<(String, String)> = c
-            .prepare_cached("SELECT id, status FROM runs WHERE job = ?1 AND idempotency_key = ?2")?
-            .query_row(params![r.job, key], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        if let Some((id, status)) = existing {
-            return Ok(Enqueued {
-                id,
-                created: false,
-                status: Status::parse(&status).unwrap_or(Status::Pending),
-            });
-        }
-    }
-
-    let id = ids.next_id(now);
     let labels_json = serde_json::to_string(labels).expect("labels serialize");
-    let backoff_json = serde_json::to_string(&backoff).expect("backoff serializes");
+    let backoff_json = serde_json::to_string(&checked.backoff).expect("backoff serializes");
     c.prepare_cached(
         "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
                            idempotency_key, concurrency_key, max_attempts, backoff, batch_id)
          VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
-        id, queue, r.job, priority, run_at, now, r.input.get(), labels_json,
-        r.idempotency_key, r.concurrency_key, max_attempts, backoff_json, batch.map(|b| b.0)
+        id, checked.queue, r.job, checked.priority, checked.run_at, now, r.input.get(), labels_json,
+        r.idempotency_key, r.concurrency_key, checked.max_attempts, backoff_json, batch_id
     ])?;
     if !labels.is_empty() {
         let mut st =

@@ -150,7 +150,7 @@ impl Store {
         // Runs and batches share the generator: resume after the greatest id
         // of either (two primary-key seeks).
         let last: Option<String> = conn.query_row(
-            "SELECT max((SELECT max(id) FROM runs), coalesce((SELECT max(id) FROM batches), ''))",
+            "SELECT max(id) FROM (SELECT max(id) AS id FROM runs UNION ALL SELECT max(id) FROM batches)",
             [],
             |r| r.get(0),
         )?;

@@ -154,7 +154,8 @@ fn counts_and_state_move_with_every_run_transition() {
         assert_eq!(last["status"], "failed");
         assert_eq!(
             last["finishedBatches"],
-            json!([{"id": id, "queue": "q", "state": "failed"}]),
+            json!([{"id": id, "queue": "q", "state": "failed",
+                    "counts": {"total": 3, "pending": 0, "leased": 0, "completed": 2, "failed": 1, "cancelled": 0}}]),
             "{name}"
         );
         let g = get(&s, &id);
@@ -208,7 +209,8 @@ fn an_expired_last_attempt_fails_the_batch_from_the_claim() {
         assert_eq!(c["expired"][0]["status"], "failed", "{name}");
         assert_eq!(
             c["finishedBatches"],
-            json!([{"id": id, "queue": "q", "state": "failed"}]),
+            json!([{"id": id, "queue": "q", "state": "failed",
+                    "counts": {"total": 1, "pending": 0, "leased": 0, "completed": 0, "failed": 1, "cancelled": 0}}]),
             "{name}"
         );
         assert_eq!(counts(&s, &id), [1, 0, 0, 0, 1, 0]);
@@ -371,6 +373,8 @@ fn bad_batches_are_refused_whole_and_nothing_is_half_written() {
             json!({"op": "enqueueBatch", "now": T0, "queue": "q", "runs": [{"job": "a", "input": 1, "labels": {"k": "v"}}, {"job": "a", "input": 2, "idempotencyKey": "taken"}]}),
             json!({"op": "enqueueBatch", "now": T0, "queue": "q", "runs": [{"job": "a", "input": 1, "maxAttempts": 0}]}),
             json!({"op": "enqueueBatch", "now": -1, "queue": "q", "runs": [{"job": "a", "input": 1}]}),
+            json!({"op": "enqueueBatch", "now": T0, "queue": "q", "runs": [
+                {"job": "a", "input": 1, "idempotencyKey": "k"}, {"job": "a", "input": 2, "idempotencyKey": "k"}]}),
         ];
         let codes: Vec<String> = bad.iter().map(|op| err(&mut s, op.clone())).collect();
         assert_eq!(
@@ -383,6 +387,7 @@ fn bad_batches_are_refused_whole_and_nothing_is_half_written() {
                 "DURQ_INVALID_INPUT",
                 "DURQ_INVALID_INPUT",
                 "DURQ_INVALID_STATE",
+                "DURQ_INVALID_INPUT",
                 "DURQ_INVALID_INPUT",
                 "DURQ_INVALID_INPUT",
             ],
@@ -783,10 +788,14 @@ fn batch_ids_keep_increasing_across_reopen() {
         let path = dir.path("b.db");
         let first = {
             let mut s = Store::open(&path, &options).unwrap();
-            batch_of(&mut s, "q", &["a"], json!({}))["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            let b = batch_of(&mut s, "q", &["a"], json!({}));
+            // No run is left: ids must resume after the batch's id alone.
+            ok(
+                &mut s,
+                json!({"op": "deleteRun", "now": T0, "id": run_ids(&b)[0]}),
+            );
+            assert_eq!(count(&s, "runs"), 0);
+            b["id"].as_str().unwrap().to_string()
         };
         let mut s = Store::open(&path, &options).unwrap();
         // The clock went back an hour: ids must still grow.
@@ -794,10 +803,13 @@ fn batch_ids_keep_increasing_across_reopen() {
         let second = ok(&mut s, op)["id"].as_str().unwrap().to_string();
         assert!(second > first, "{name}: {second} > {first}");
         assert_eq!(
-            active_ids(&s, "q"),
-            vec![first, second],
-            "{name}: survives reopen"
+            get(&s, &first)["state"],
+            "cancelled",
+            "{name}: its only run was deleted"
         );
+        assert_eq!(active_ids(&s, "q"), vec![second.clone()], "{name}");
+        let newest = &s.list_batches(&BatchFilter::default()).unwrap().batches[0];
+        assert_eq!(newest.id, second, "{name}: newest first");
     }
 }
 

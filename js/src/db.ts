@@ -117,7 +117,7 @@ export interface EnqueueBatchSpec {
 export interface BatchFilter {
   /** Batches of this queue. */
   queue?: string;
-  /** Batches in this state. `active` is read from the membership table (cost grows with active batches only); a terminal state walks batch history newest first. */
+  /** Batches in this state, read from the batch rows (authoritative): the walk goes through the queue's history newest first, so a state rare in a long history costs a long walk. For a queue's live batches use {@link Durq.listActiveBatches}. */
   state?: BatchState;
   /** Page size: 1 ..= 1000 (default 50). */
   limit?: number;
@@ -322,8 +322,11 @@ export class Durq {
         this.#events.emit("error", { error, source: "worker" });
       },
       observe: (result) => {
-        const finished = (result as { finishedBatches?: FinishedBatch[] } | null)?.finishedBatches;
-        if (finished !== undefined) this.#batchesFinished(finished);
+        const r = result as { finishedBatches?: FinishedBatch[] } | null;
+        const finished = r?.finishedBatches;
+        if (finished === undefined) return;
+        delete r!.finishedBatches; // internal: not part of the operation's public result
+        this.#batchesFinished(finished);
       },
     });
     this.#workerHost = {
@@ -460,7 +463,8 @@ export class Durq {
    * each run transition, and it turns `completed` (every run completed),
    * `failed` (any run failed) or `cancelled` once, emitting the matching
    * `batch:*` event. Its runs carry `batchId` and are listed by
-   * `listRuns({ batchId })`.
+   * `listRuns({ batchId })`. A run made by `retrigger` from one of them is
+   * not in the batch (a finished batch stays as it ended).
    *
    * @example
    * ```ts
@@ -526,7 +530,9 @@ export class Durq {
    * once; one in another process at its next heartbeat), all in one
    * transaction, which turns the batch terminal (`cancelled`, or `failed`
    * if a run had already failed) and emits its `batch:*` event and one
-   * `run:cancelled` per run.
+   * `run:cancelled` per run. Like `cancel`, it does not wait for running
+   * handlers to stop: the batch is terminal at once, while their
+   * `step.signal` tells them to stop.
    *
    * @returns the batch's new state and the runs cancelled, with the status each had
    * @throws {DurqError} `DURQ_NOT_FOUND` for an unknown batch id;
@@ -1019,16 +1025,7 @@ export class Durq {
   /** Emits `batch:<state>` once per batch that turned terminal in a commit, and wakes its waiters. */
   #batchesFinished(list: FinishedBatch[]): void {
     for (const b of list) {
-      const name = `batch:${b.state}` as const;
-      if (this.#events.has(name)) {
-        let counts: Batch["counts"] | undefined;
-        try {
-          counts = parseResult<Batch>(this.#core.getBatch(b.id)).counts;
-        } catch {
-          // the read cannot fail right after the commit; events are best effort
-        }
-        if (counts !== undefined) this.#events.emit(name, { id: b.id, queue: b.queue, state: b.state, counts });
-      }
+      this.#events.emit(`batch:${b.state}`, { id: b.id, queue: b.queue, state: b.state, counts: b.counts });
       this.#notify(b.id);
     }
   }
@@ -1057,6 +1054,7 @@ interface FinishedBatch {
   id: string;
   queue: string;
   state: "completed" | "failed" | "cancelled";
+  counts: Batch["counts"];
 }
 
 /** `{"job":...,"maxAttempts":...,"backoff":{...}` (an unclosed object) of each job, made once. */

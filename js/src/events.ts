@@ -16,7 +16,7 @@ export interface BatchFinishedEvent {
   queue: string;
   /** Its terminal state. */
   state: "completed" | "failed" | "cancelled";
-  /** Its run counts when it turned terminal (read right after the commit). */
+  /** Its run counts when it turned terminal (`pending` and `leased` are 0). */
   counts: BatchCounts;
 }
 
@@ -50,7 +50,7 @@ export interface DurqEvents {
   "batch:completed": BatchFinishedEvent;
   /** A batch ended with at least one failed run. Emitted once, after the commit that ended its last live run. */
   "batch:failed": BatchFinishedEvent;
-  /** A batch ended with no failed run and at least one cancelled (by `cancelBatch`, `cancel` or `deleteRun`). Emitted once. */
+  /** A batch ended with no failed run but not every run completed (runs cancelled by `cancelBatch` or `cancel`, or every run deleted). Emitted once. */
   "batch:cancelled": BatchFinishedEvent;
   /** `step.log(message, level)` was stored. */
   "run:log": { id: string; job: string; level: string; message: string; attempt: number };

@@ -80,7 +80,7 @@ export interface Run<I = unknown, O = unknown> {
   leaseOwner?: string | null;
   /** Id of the run this one was retriggered from, or `null`. */
   retriedFrom: string | null;
-  /** Id of the batch the run was enqueued in by `enqueueBatch`, or `null`. */
+  /** Id of the batch the run was enqueued in by `enqueueBatch`, or `null` (a run made by `retrigger` is in no batch). */
   batchId: string | null;
 }
 

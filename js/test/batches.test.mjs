@@ -104,6 +104,7 @@ for (const kind of STORAGES) {
       const processing = w.processOne();
       await started.promise;
       const out = await db.cancelBatch(b.id);
+      assert.deepEqual(Object.keys(out).sort(), ["runs", "state"], "no internal field leaks into the result");
       assert.equal(out.state, "cancelled");
       assert.deepEqual(out.runs, [
         { id: b.runs[0].id, previous: "leased" },
@@ -118,6 +119,18 @@ for (const kind of STORAGES) {
       assert.deepEqual(batch.counts, { total: 3, pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 3 });
       assert.deepEqual(events.map(([n]) => n), ["run:cancelled", "run:cancelled", "run:cancelled", "batch:cancelled"]);
       await rejectsCode(db.cancelBatch(b.id), "DURQ_INVALID_STATE", /already cancelled/);
+      await db.close();
+    });
+
+    test("the run that ends a batch gets its usual result; the event carries the final counts", async () => {
+      const { db } = await openDb(kind);
+      const events = recordEvents(db, ["batch:cancelled", "batch:completed"]);
+      const b = await db.enqueueBatch({ runs: [{ job: ok, input: 1 }, { job: ok, input: 2 }] });
+      assert.deepEqual(await db.cancel(b.runs[0].id), { status: "cancelled", previous: "pending" });
+      assert.deepEqual(await db.deleteRun(b.runs[1].id), { deleted: true });
+      assert.deepEqual(events, [
+        ["batch:cancelled", { id: b.id, queue: "default", state: "cancelled", counts: { total: 1, pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 1 } }],
+      ]);
       await db.close();
     });
 
@@ -150,6 +163,7 @@ for (const kind of STORAGES) {
       assert.equal(p2.nextCursor, null);
       assert.deepEqual((await db.listBatches({ state: "cancelled" })).batches.map((b) => b.id), [ids[2]]);
       assert.deepEqual((await db.listBatches({ state: "active", queue: "even" })).batches.map((b) => b.id), [ids[4], ids[0]]);
+      assert.deepEqual((await db.listBatches({ state: "active" })).batches.map((b) => b.id), [ids[4], ids[3], ids[1], ids[0]]);
       assert.deepEqual((await db.listActiveBatches("even")).map((b) => b.id), [ids[0], ids[4]], "oldest first");
       assert.deepEqual(await db.reconcileBatches({ graceMs: 0 }), { added: [], droppedTerminal: [], droppedMissing: [], keptMissing: 0 });
       await db.close();
@@ -208,6 +222,11 @@ for (const kind of STORAGES) {
       await rejectsCode(db.listActiveBatches(""), "DURQ_INVALID_INPUT");
       await rejectsCode(db.reconcileBatches({ graceMs: -1 }), "DURQ_INVALID_INPUT");
       await rejectsCode(db.listRuns({ batchId: 7 }), "DURQ_INVALID_INPUT");
+      await rejectsCode(
+        db.enqueueBatch({ runs: [{ job: ok, input: 1, idempotencyKey: "same" }, { job: ok, input: 2, idempotencyKey: "same" }] }),
+        "DURQ_INVALID_INPUT",
+        /run 1 .* repeats .* run 0/,
+      );
       // The database still works after all that.
       const b = await db.enqueueBatch({ runs: [{ job: ok, input: 1 }] });
       assert.equal((await db.getBatch(b.id)).state, "active");
