@@ -343,7 +343,6 @@ pub(crate) fn enqueue_batch(
 fn prefix_error(e: Error, prefix: &str) -> Error {
     match e {
         Error::InvalidInput(m) => Error::InvalidInput(format!("{prefix}{m}")),
-        Error::InvalidState(m) => Error::InvalidState(format!("{prefix}{m}")),
         other => other,
     }
 }
@@ -470,7 +469,11 @@ pub(crate) fn cancel_batch(
         run_moved(c, &o.id, previous, Some(Status::Cancelled), o.now, finished)?;
         runs.push(CancelledRun { id, previous });
     }
-    let state = get_batch(c, &o.id)?.state;
+    // With no live run left, `run_moved` has ended the batch.
+    let state = finished
+        .iter()
+        .find(|f| f.id == o.id)
+        .map_or(BatchState::Active, |f| f.state);
     Ok(CancelledBatch { state, runs })
 }
 

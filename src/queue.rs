@@ -758,7 +758,8 @@ struct Purged {
     deleted: usize,
 }
 
-fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
+/// Checks a purge's times; returns its limit (default: no limit).
+fn purge_limit(o: &PurgeOp) -> Result<i64> {
     check_now(o.now)?;
     validate::time("olderThan", o.older_than)?;
     let limit = o.limit.unwrap_or(i64::MAX);
@@ -767,6 +768,11 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
             "purge limit must be at least 1, got {limit}"
         )));
     }
+    Ok(limit)
+}
+
+fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
+    let limit = purge_limit(o)?;
     let ids: Vec<String> = c
         .prepare_cached(
             "SELECT id FROM runs INDEXED BY runs_finished
@@ -783,14 +789,7 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
 }
 
 fn purge_batches(c: &Connection, o: &PurgeOp) -> Result<Purged> {
-    check_now(o.now)?;
-    validate::time("olderThan", o.older_than)?;
-    let limit = o.limit.unwrap_or(i64::MAX);
-    if limit < 1 {
-        return Err(Error::invalid(format!(
-            "purge limit must be at least 1, got {limit}"
-        )));
-    }
+    let limit = purge_limit(o)?;
     Ok(Purged {
         deleted: batch::purge(c, o.older_than, limit)?,
     })
