@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alarm;
 pub mod batch;
 pub mod error;
 pub mod ids;
@@ -23,6 +24,7 @@ pub mod vfs;
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
 pub mod wasm;
 
+pub use alarm::{Alarm, AlarmFilter, AlarmPage};
 pub use batch::{Batch, BatchFilter, BatchPage, BatchState};
 pub use error::{Error, Result};
 pub use model::{Backoff, Op, Run, RunFilter, RunPage, Status};

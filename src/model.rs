@@ -217,6 +217,9 @@ pub enum Op {
     CancelBatch(crate::batch::BatchIdOp),
     /// Repair batch membership.
     ReconcileBatches(crate::batch::ReconcileOp),
+    /// A write to an alarm namespace's database (`setAlarm`, `deleteAlarm`,
+    /// `alarmDone`, `alarmFailed`); applied in that database's transaction.
+    Alarm(crate::alarm::AlarmOp),
 }
 
 #[derive(Deserialize)]
@@ -232,6 +235,7 @@ impl Op {
     /// [`crate::Error::InvalidInput`] if the text is not an object with a known
     /// `op` and the fields that operation needs, with the right types.
     pub fn parse(text: &str) -> crate::Result<Op> {
+        use crate::alarm::AlarmOp;
         use serde_json::from_str as p;
         let tag: OpTag = p(text)?;
         Ok(match tag.op.as_ref() {
@@ -253,6 +257,10 @@ impl Op {
             "enqueueBatch" => Op::EnqueueBatch(p(text)?),
             "cancelBatch" => Op::CancelBatch(p(text)?),
             "reconcileBatches" => Op::ReconcileBatches(p(text)?),
+            "setAlarm" => Op::Alarm(AlarmOp::Set(p(text)?)),
+            "deleteAlarm" => Op::Alarm(AlarmOp::Delete(p(text)?)),
+            "alarmDone" => Op::Alarm(AlarmOp::Done(p(text)?)),
+            "alarmFailed" => Op::Alarm(AlarmOp::Failed(p(text)?)),
             other => {
                 return Err(crate::Error::invalid(format!(
                     "unknown operation {other:?}"

@@ -67,6 +67,10 @@ fn apply_one(
         Op::EnqueueBatch(o) => raw(&batch::enqueue_batch(c, ids, o)?),
         Op::CancelBatch(o) => raw(&batch::cancel_batch(c, o, finished)?),
         Op::ReconcileBatches(o) => raw(&batch::reconcile(c, o)?),
+        // `Store::apply` sends these to the namespace's own database.
+        Op::Alarm(_) => Err(Error::invalid(
+            "alarm operations are applied to their namespace's database",
+        )),
         Op::Claim(o) => raw(&claim(c, o, finished)?),
         Op::Heartbeat(o) => raw(&heartbeat(c, o)?),
         Op::SaveStep(o) => {

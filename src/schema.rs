@@ -159,15 +159,26 @@ pub fn latest_version() -> i64 {
 /// error if a migration fails (the database is left at the last version that
 /// committed).
 pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Runs the scripts of `migrations` that `conn`'s `user_version` has not
+/// seen yet, each in its own transaction with its version bump. Shared by
+/// the main database and the alarm databases (`crate::alarm::MIGRATIONS`).
+///
+/// # Errors
+/// [`Error::SchemaTooNew`] if the file's version is above `migrations.len()`;
+/// an SQLite error if a script fails (its transaction is rolled back).
+pub fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let latest = latest_version();
+    let latest = migrations.len() as i64;
     if found > latest || found < 0 {
         return Err(Error::SchemaTooNew {
             found,
             supported: latest,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

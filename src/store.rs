@@ -1,6 +1,7 @@
 //! [`Store`]: one SQLite connection holding a durq database, and the group
 //! commit that applies a batch of operations in one transaction.
 
+use crate::alarm::{self, Alarm, AlarmDb, AlarmFilter, AlarmOp, AlarmPage};
 use crate::batch::{self, Batch, BatchFilter, BatchPage};
 use crate::error::{Error, Result};
 use crate::ids::RunIdGenerator;
@@ -9,6 +10,7 @@ use crate::{query, queue, schema};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// How hard each commit pushes data to storage
 /// (<https://www.sqlite.org/pragma.html#pragma_synchronous>).
@@ -57,6 +59,17 @@ pub struct StoreOptions {
 pub struct Store {
     conn: Connection,
     ids: RunIdGenerator,
+    alarm_home: AlarmHome,
+    /// Alarm namespaces opened so far (one connection each).
+    alarms: BTreeMap<String, AlarmDb>,
+}
+
+/// Where the alarm databases of a store live.
+enum AlarmHome {
+    /// In memory, like the main database.
+    Memory,
+    /// `<dir>/<namespace>.db`, opened like the main file.
+    Dir { dir: String, options: StoreOptions },
 }
 
 /// Outcome of one operation in [`Store::apply`].
@@ -94,7 +107,7 @@ impl Store {
     /// An SQLite error if the connection cannot be set up.
     pub fn open_in_memory(seed: u64) -> Result<Store> {
         let conn = Connection::open_in_memory()?;
-        Store::init(conn, seed, false, Synchronous::Normal)
+        Store::init(conn, seed, false, Synchronous::Normal, AlarmHome::Memory)
     }
 
     /// Opens (creating if missing) the database file at `path`, in WAL mode
@@ -112,39 +125,22 @@ impl Store {
                 "the database path must be non-empty and contain no NUL",
             ));
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = match &options.vfs {
-            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str())?,
-            None => Connection::open_with_flags(path, flags)?,
+        let conn = open_file(path, options)?;
+        let home = AlarmHome::Dir {
+            dir: format!("{path}.alarms"),
+            options: options.clone(),
         };
-        Store::init(conn, options.seed, true, options.synchronous)
+        Store::init(conn, options.seed, true, options.synchronous, home)
     }
 
-    fn init(mut conn: Connection, seed: u64, file: bool, sync: Synchronous) -> Result<Store> {
-        conn.set_prepared_statement_cache_capacity(128);
-        if file {
-            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-            let mode: String =
-                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::invalid(format!(
-                    "could not switch the database to WAL mode (got {mode})"
-                )));
-            }
-            conn.pragma_update(
-                None,
-                "synchronous",
-                match sync {
-                    Synchronous::Full => "FULL",
-                    Synchronous::Normal => "NORMAL",
-                },
-            )?;
-        }
-        // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
-        conn.pragma_update(None, "cache_size", -32768)?;
-        conn.pragma_update(None, "foreign_keys", false)?;
+    fn init(
+        mut conn: Connection,
+        seed: u64,
+        file: bool,
+        sync: Synchronous,
+        alarm_home: AlarmHome,
+    ) -> Result<Store> {
+        configure(&conn, file, sync)?;
         schema::migrate(&mut conn)?;
         let mut ids = RunIdGenerator::new(seed);
         // Runs and batches share the generator: resume after the greatest id
@@ -157,7 +153,12 @@ impl Store {
         if let Some(last) = last {
             ids.resume_after(&last);
         }
-        Ok(Store { conn, ids })
+        Ok(Store {
+            conn,
+            ids,
+            alarm_home,
+            alarms: BTreeMap::new(),
+        })
     }
 
     /// The underlying connection, for tests and diagnostics (read only by
@@ -180,10 +181,70 @@ impl Store {
     /// the transaction rolled back and the whole batch replayed with a real
     /// savepoint per operation. Either way nothing is visible before COMMIT.
     ///
+    /// Alarm operations ([`Op::Alarm`]) write to their namespace's own
+    /// database: after the main transaction commits, each namespace the
+    /// batch touches gets one transaction of its own (opening the namespace
+    /// if needed). A namespace that cannot be opened or committed fails its
+    /// own operations only.
+    ///
     /// # Errors
-    /// An SQLite error if the transaction cannot begin or commit; then no
-    /// operation of the batch took effect.
+    /// An SQLite error if the main transaction cannot begin or commit; then
+    /// no operation of the batch took effect.
     pub fn apply(&mut self, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
+        let is_alarm = |op: &Result<Op>| matches!(op, Ok(Op::Alarm(_)));
+        if !ops.iter().any(is_alarm) {
+            let all: Vec<&Result<Op>> = ops.iter().collect();
+            return self.apply_main(&all);
+        }
+        // Each database gets its own transaction: the main one first (if it
+        // cannot commit, nothing of the batch ran), then each namespace's.
+        let mut out: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
+        let main: Vec<usize> = (0..ops.len()).filter(|&i| !is_alarm(&ops[i])).collect();
+        if !main.is_empty() {
+            let list: Vec<&Result<Op>> = main.iter().map(|&i| &ops[i]).collect();
+            for (i, o) in main.iter().zip(self.apply_main(&list)?) {
+                out[*i] = Some(o);
+            }
+        }
+        let mut by_ns: BTreeMap<&str, Vec<(usize, &AlarmOp)>> = BTreeMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let Ok(Op::Alarm(a)) = op {
+                by_ns.entry(a.namespace()).or_default().push((i, a));
+            }
+        }
+        for (ns, list) in by_ns {
+            let alarm_ops: Vec<&AlarmOp> = list.iter().map(|(_, a)| *a).collect();
+            let results = self
+                .alarm_db(ns)
+                .and_then(|db| db.apply(&alarm_ops))
+                .map_err(|e| ErrorBody::from(&e));
+            match results {
+                Ok(results) => {
+                    for ((i, _), r) in list.iter().zip(results) {
+                        out[*i] = Some(match r {
+                            Ok(v) => Outcome::Ok(v),
+                            Err(e) => Outcome::Err(ErrorBody::from(&e)),
+                        });
+                    }
+                }
+                Err(e) => {
+                    for (i, _) in &list {
+                        out[*i] = Some(Outcome::Err(ErrorBody {
+                            code: e.code,
+                            message: e.message.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every operation has an outcome"))
+            .collect())
+    }
+
+    /// [`Store::apply`] for operations of the main database.
+    fn apply_main(&mut self, ops: &[&Result<Op>]) -> Result<Vec<Outcome>> {
         match self.apply_batch(ops, false)? {
             Some(out) => Ok(out),
             None => Ok(self
@@ -196,12 +257,12 @@ impl Store {
     /// behind: replay with savepoints" (the transaction was rolled back).
     fn apply_batch(
         &mut self,
-        ops: &[Result<Op>],
+        ops: &[&Result<Op>],
         savepoints: bool,
     ) -> Result<Option<Vec<Outcome>>> {
         let mut out = Vec::with_capacity(ops.len());
         let tx = self.conn.transaction()?;
-        for op in ops {
+        for &op in ops {
             let before = tx.total_changes();
             let res = match op {
                 Ok(op) if savepoints => {
@@ -299,6 +360,107 @@ impl Store {
         batch::list_active_batches(&self.conn, queue)
     }
 
+    /// Folder of the alarm databases of a file store (`<path>.alarms`);
+    /// `None` for an in-memory store (its alarms are in memory too).
+    pub fn alarm_dir(&self) -> Option<&str> {
+        match &self.alarm_home {
+            AlarmHome::Memory => None,
+            AlarmHome::Dir { dir, .. } => Some(dir),
+        }
+    }
+
+    /// Opens (creating if missing) the alarm database of namespace `ns`:
+    /// `<path>.alarms/<ns>.db` for a file store, in memory otherwise. Opening
+    /// an open namespace returns it. Natively the folder is created if
+    /// missing; on wasm the host must have created it (the core has no
+    /// `mkdir`), see `js/src/alarms.ts`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad name (see
+    /// [`alarm::validate_namespace`]), before anything is created;
+    /// `SQLITE_CANTOPEN` if the file cannot be created;
+    /// [`Error::SchemaTooNew`] if a newer durq wrote it.
+    pub fn alarm_db(&mut self, ns: &str) -> Result<&mut AlarmDb> {
+        alarm::validate_namespace(ns)?;
+        if !self.alarms.contains_key(ns) {
+            let db = match &self.alarm_home {
+                AlarmHome::Memory => {
+                    let conn = Connection::open_in_memory()?;
+                    configure(&conn, false, Synchronous::Normal)?;
+                    AlarmDb::init(conn)?
+                }
+                AlarmHome::Dir { dir, options } => {
+                    #[cfg(not(target_family = "wasm"))]
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Sqlite(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                            Some(format!("cannot create the alarm folder {dir}: {e}")),
+                        ))
+                    })?;
+                    let conn = open_file(&format!("{dir}/{ns}.db"), options)?;
+                    configure(&conn, true, options.synchronous)?;
+                    AlarmDb::init(conn)?
+                }
+            };
+            self.alarms.insert(ns.to_owned(), db);
+        }
+        Ok(self.alarms.get_mut(ns).expect("inserted above"))
+    }
+
+    /// The alarm of `actor_id` in namespace `ns`, if any.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad namespace or actor id; open errors
+    /// as [`Store::alarm_db`].
+    pub fn get_alarm(&mut self, ns: &str, actor_id: &str) -> Result<Option<Alarm>> {
+        self.alarm_db(ns)?.get(actor_id)
+    }
+
+    /// A page of namespace `ns`'s alarms, earliest first.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad namespace, limit, `before` or cursor.
+    pub fn list_alarms(&mut self, ns: &str, filter: &AlarmFilter) -> Result<AlarmPage> {
+        self.alarm_db(ns)?.list(filter)
+    }
+
+    /// Alarms of `ns` due at `now`, earliest first, at most `limit` (1..=1000).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad namespace, `now` or limit.
+    pub fn due_alarms(&mut self, ns: &str, now: i64, limit: i64) -> Result<Vec<Alarm>> {
+        self.alarm_db(ns)?.due(now, limit)
+    }
+
+    /// The earliest time (ms) strictly after `after` at which something in
+    /// `queues` or `namespaces` needs attention: a queue's next `runAt` or
+    /// lease expiry ([`Store::next_wake_at`], which may be `<= after` when
+    /// runs are due), or a namespace's next alarm. One index seek per queue
+    /// and per namespace; `None` when nothing is scheduled.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad namespace; an SQLite error.
+    pub fn next_wake(
+        &mut self,
+        queues: &[String],
+        namespaces: &[String],
+        after: i64,
+    ) -> Result<Option<i64>> {
+        let mut best: Option<i64> = None;
+        let mut take = |t: Option<i64>| {
+            if let Some(t) = t {
+                best = Some(best.map_or(t, |b| b.min(t)));
+            }
+        };
+        for q in queues {
+            take(query::next_wake_at(&self.conn, q)?);
+        }
+        for ns in namespaces {
+            take(self.alarm_db(ns)?.next_after(after)?);
+        }
+        Ok(best)
+    }
+
     /// Stored steps of a run, in the order they were stored.
     ///
     /// # Errors
@@ -343,6 +505,48 @@ impl Store {
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Opens (creating if missing) an SQLite file read-write, through
+/// `options.vfs` if set.
+fn open_file(path: &str, options: &StoreOptions) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Ok(match &options.vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str())?,
+        None => Connection::open_with_flags(path, flags)?,
+    })
+}
+
+/// The pragmas of every durq connection: a file gets WAL with
+/// `locking_mode=EXCLUSIVE` (<https://www.sqlite.org/wal.html#noshm>) and
+/// the chosen `synchronous`; every connection gets a 32 MiB page cache and
+/// no foreign keys.
+fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
+    conn.set_prepared_statement_cache_capacity(128);
+    if file {
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::invalid(format!(
+                "could not switch the database to WAL mode (got {mode})"
+            )));
+        }
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match sync {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
+            },
+        )?;
+    }
+    // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
+    conn.pragma_update(None, "cache_size", -32768)?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    Ok(())
 }
 
 /// Runs `f` inside a savepoint: released on success, rolled back on error.

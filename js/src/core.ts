@@ -34,6 +34,20 @@ export interface CoreHandle {
   getLogs(id: string): unknown;
   /** Earliest `runAt` of a pending run or lease expiry of a leased run in the queue, ms; null/undefined if none. */
   nextWakeAt(queue: string): number | null | undefined;
+  /** Throws `DURQ_INVALID_INPUT` for a bad alarm namespace name; opens nothing. */
+  validateNamespace(ns: string): void;
+  /** `<path>.alarms` of a file database (the host creates it before `openAlarms`); undefined in memory. */
+  alarmDir(): string | null | undefined;
+  /** Opens (creating if missing) the alarm database of `ns`. */
+  openAlarms(ns: string): void;
+  /** `{actorId, scheduledTime, retryCount, version}` JSON, or undefined. */
+  getAlarm(ns: string, actorId: string): string | null | undefined;
+  /** `{alarms, nextCursor}` JSON for a filter JSON (`{before, limit, cursor}`). */
+  listAlarms(ns: string, filterJson: string): string;
+  /** JSON array of the alarms of `ns` due at `now`, earliest first, at most `limit`. */
+  dueAlarms(ns: string, now: number, limit: number): string;
+  /** Earliest wake-up (ms) of the queues and namespaces (JSON arrays of names) after `after`; undefined if none. */
+  nextWake(queuesJson: string, namespacesJson: string, after: number): number | null | undefined;
   /** `{pending, leased, completed, failed, cancelled}` (JSON text or value). */
   stats(): unknown;
   /** `PRAGMA integrity_check` lines (JSON text or value). */

@@ -33,6 +33,8 @@ import {
   type StepRecord,
 } from "./types.js";
 import { checkDuration, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
+import { AlarmDispatcher, AlarmNamespace, checkHandlerOptions, type AlarmHandler, type AlarmHandlerOptions, type AlarmHost, type StoredAlarm } from "./alarms.js";
+import { Scheduler } from "./scheduler.js";
 import { Worker, type ClaimResult, type Execution, type WorkerHost, type WorkerOptions } from "./worker.js";
 import { opJson, WriteQueue } from "./write-queue.js";
 
@@ -302,6 +304,11 @@ export class Durq {
   readonly #executions = new Map<string, Set<Execution>>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #workerHost: WorkerHost;
+  /** The one timer of this database (workers' next runs, alarm namespaces' next alarms). */
+  readonly #scheduler: Scheduler;
+  readonly #alarmHost: AlarmHost;
+  readonly #namespaces = new Map<string, AlarmNamespace>();
+  readonly #dispatchers = new Map<string, AlarmDispatcher>();
   #workerCount = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -329,7 +336,27 @@ export class Durq {
         this.#batchesFinished(finished);
       },
     });
+    this.#scheduler = new Scheduler(this.clock);
+    this.#alarmHost = {
+      clock: this.clock,
+      events: this.#events,
+      checkOpen: () => this.#checkOpen(),
+      submit: (json, onCommit) => this.#queue.submit(json, onCommit),
+      getAlarm: (ns, actorId) => {
+        const text = coreCall(() => this.#core.getAlarm(ns, actorId));
+        return typeof text === "string" ? (JSON.parse(text) as StoredAlarm) : undefined;
+      },
+      listAlarms: (ns, filterJson) => JSON.parse(coreCall(() => this.#core.listAlarms(ns, filterJson))),
+      dueAlarms: (ns, now, limit) => JSON.parse(coreCall(() => this.#core.dueAlarms(ns, now, limit))),
+      nextAlarmAfter: (ns, after) => {
+        const at = coreCall(() => this.#core.nextWake("[]", JSON.stringify([ns]), after));
+        return typeof at === "number" ? at : undefined;
+      },
+      sleepUntil: (s, at) => this.#scheduler.sleepUntil(s, at),
+      alarmSet: (ns) => this.#dispatchers.get(ns)?.wake(),
+    };
     this.#workerHost = {
+      sleepUntil: (w, at) => this.#scheduler.sleepUntil(w, at),
       clock: this.clock,
       events: this.#events,
       submit: (json, onCommit) => this.#queue.submit(json, onCommit),
@@ -935,11 +962,82 @@ export class Durq {
     return new Worker(this.#workerHost, `${this.#workerId}:w${++this.#workerCount}`, options);
   }
 
+  // ---- alarms -------------------------------------------------------------
+
+  /**
+   * The alarms of `namespace`: Durable-Object-style, at most one per actor
+   * id (see {@link AlarmNamespace}). Each namespace is its own SQLite
+   * database: `<path>.alarms/<namespace>.db` beside a file database,
+   * created on first use; in memory for an in-memory database. The same
+   * handle is returned for the same name.
+   *
+   * @param namespace - 1 to 128 bytes; no `/`, `\`, NUL or other control
+   *   character, no `..`, not starting with `.` (it becomes a file name)
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad name (nothing is
+   *   created); `DURQ_CLOSED`; `SQLITE_CANTOPEN` if the file cannot be
+   *   created; `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote it.
+   */
+  alarms(namespace: string): AlarmNamespace {
+    this.#checkOpen();
+    const known = this.#namespaces.get(namespace);
+    if (known !== undefined) return known;
+    if (typeof namespace !== "string") throw invalidInput(`an alarm namespace must be a string, got ${typeof namespace}`);
+    coreCall(() => this.#core.validateNamespace(namespace));
+    const dir = coreCall(() => this.#core.alarmDir());
+    if (typeof dir === "string") {
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        throw new DurqError("SQLITE_CANTOPEN", `cannot create the alarm folder ${dir}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    coreCall(() => this.#core.openAlarms(namespace));
+    const handle = new AlarmNamespace(this.#alarmHost, namespace);
+    this.#namespaces.set(namespace, handle);
+    return handle;
+  }
+
+  /**
+   * Registers the handler that the alarms of `namespace` fire. Alarms
+   * already due fire at once; later ones when their time comes (by this
+   * database's clock, on its one timer). A handler that resolves removes
+   * the alarm (unless it was set anew meanwhile); one that throws is
+   * retried with backoff (2 s doubling to 60 s, up to 25% less at random, 6
+   * retries; then `alarm:abandoned`). At most `concurrency` handlers of the
+   * namespace run at once, never two for one actor.
+   *
+   * @returns a function that unregisters the handler: no alarm of the
+   *   namespace starts after it is called; its promise resolves once the
+   *   handlers in flight have reported their outcome.
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad namespace, handler
+   *   or option; `DURQ_INVALID_STATE` if the namespace already has a
+   *   handler; `DURQ_CLOSED`; open errors as {@link Durq.alarms}.
+   */
+  onAlarm(namespace: string, handler: AlarmHandler, options?: AlarmHandlerOptions): () => Promise<void> {
+    this.#checkOpen();
+    const concurrency = checkHandlerOptions(handler, options);
+    this.alarms(namespace);
+    if (this.#dispatchers.has(namespace)) throw new DurqError("DURQ_INVALID_STATE", `alarm namespace ${JSON.stringify(namespace)} already has a handler`);
+    const d = new AlarmDispatcher(this.#alarmHost, namespace, handler, concurrency);
+    this.#dispatchers.set(namespace, d);
+    d.wake();
+    return async () => {
+      if (this.#dispatchers.get(namespace) === d) this.#dispatchers.delete(namespace);
+      await d.stop();
+    };
+  }
+
+  /** The time (ms) the database's one timer is armed for, or `undefined`. For tests and diagnostics. */
+  get nextTimerAt(): number | undefined {
+    return this.#scheduler.armedAt;
+  }
+
   // ---- closing ------------------------------------------------------------
 
   /**
-   * Closes the database: stops its workers (waiting for the handlers in
-   * flight to finish and their outcomes to commit), rejects pending
+   * Closes the database: stops its one timer, its workers and its alarm
+   * handlers (waiting for the handlers in flight to finish and their
+   * outcomes to commit; no handler starts after `close()`), rejects pending
    * `waitForRun` calls with `DURQ_CLOSED`, commits what the write queue
    * holds, closes the SQLite file and removes the lock file. Calls made
    * after `close()` reject with `DURQ_CLOSED`. Calling it again returns the
@@ -948,9 +1046,12 @@ export class Durq {
   close(): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
+    this.#scheduler.stop(); // no timer fires after close(): no run claimed, no alarm started
+    // Both stop synchronously: no claim and no alarm handler starts after this line.
+    const stopping = [...[...this.#workers].map((w) => w.stop()), ...[...this.#dispatchers.values()].map((d) => d.stop())];
     this.#closed = (async () => {
       try {
-        await Promise.allSettled([...this.#workers].map((w) => w.stop()));
+        await Promise.allSettled(stopping);
         for (const set of [...this.#waiters.values()]) for (const w of [...set]) w.check();
         await this.#queue.drain();
         this.#queue.close();

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { AlarmAbandonedEvent, AlarmFailedEvent } from "./alarms.js";
 import type { BatchCounts, RunError, RunStatus } from "./types.js";
 
 /** Payload of the `batch:completed`, `batch:failed` and `batch:cancelled` events. */
@@ -52,16 +53,21 @@ export interface DurqEvents {
   "batch:failed": BatchFinishedEvent;
   /** A batch ended with no failed run but not every run completed (runs cancelled by `cancelBatch` or `cancel`, or every run deleted). Emitted once. */
   "batch:cancelled": BatchFinishedEvent;
+  /** An alarm handler threw (or rejected): `retryAt` is when the alarm fires again, `null` when it was abandoned or set anew / deleted while the handler ran. */
+  "alarm:failed": AlarmFailedEvent;
+  /** An alarm's seventh delivery failed too (six retries used up): the alarm was deleted. */
+  "alarm:abandoned": AlarmAbandonedEvent;
   /** `step.log(message, level)` was stored. */
   "run:log": { id: string; job: string; level: string; message: string; attempt: number };
   /**
    * Something failed with nobody awaiting it: a commit that failed as a
    * whole (`source: "commit"`; the promises of its operations reject too), a
-   * worker's claim, heartbeat or outcome write (`"worker"`), or an event
-   * listener that threw (`"listener"`). Without an `error` listener, worker
+   * worker's claim, heartbeat or outcome write (`"worker"`), an alarm
+   * dispatcher's read or outcome write (`"alarm"`), or an event listener
+   * that threw (`"listener"`). Without an `error` listener, worker
    * and listener failures are printed with `console.error`.
    */
-  error: { error: unknown; source: "commit" | "worker" | "listener" };
+  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" };
 }
 
 /** The name of an event: a key of {@link DurqEvents}. */
@@ -71,7 +77,8 @@ export type DurqEventName = keyof DurqEvents;
 export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
   "run:enqueued", "run:leased", "run:completed", "run:failed", "run:retrying", "run:cancelled", "run:deleted",
   "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log",
-  "batch:enqueued", "batch:completed", "batch:failed", "batch:cancelled", "error",
+  "batch:enqueued", "batch:completed", "batch:failed", "batch:cancelled",
+  "alarm:failed", "alarm:abandoned", "error",
 ]);
 
 /** A listener of event `E`. It may be async; a rejection is reported like a throw. */

@@ -29,6 +29,8 @@ export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, W
 export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
 export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";
 export { Worker, DEFAULT_LEASE_MS } from "./worker.js";
+export { AlarmNamespace, DEFAULT_ALARM_CONCURRENCY } from "./alarms.js";
+export type { AlarmInfo, AlarmPage, AlarmListOptions, AlarmDelivery, AlarmHandler, AlarmHandlerOptions, AlarmFailedEvent, AlarmAbandonedEvent } from "./alarms.js";
 export type { WorkerOptions } from "./worker.js";
 export type { Step, LogLevel } from "./step.js";
 export { DurqError, isDurqError } from "./errors.js";

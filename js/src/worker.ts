@@ -68,6 +68,8 @@ export interface WorkerHost {
   submit<T>(json: string, onCommit?: (result: T) => void): Promise<T>;
   /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed. */
   nextWakeAt(queue: string): number | undefined;
+  /** Asks the database's one timer to wake `w` at `atMs`; `undefined` cancels the request. */
+  sleepUntil(w: Worker, atMs: number | undefined): void;
   /** Throws `DURQ_CLOSED` once `close()` was called. */
   checkOpen(): void;
   /** Emits the events of a claim (`run:leased`, `run:lease-expired`, ...). */
@@ -113,7 +115,6 @@ export class Worker {
   #reserved = 0;
   #started = false;
   #epoch = 0;
-  #timer: unknown = undefined;
   #ticking = false;
   #again = false;
 
@@ -244,10 +245,7 @@ export class Worker {
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      this.#host.clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#host.sleepUntil(this, undefined);
   }
 
   async #tick(): Promise<void> {
@@ -280,7 +278,7 @@ export class Worker {
     }
   }
 
-  /** Sleeps until the next run is due (or `pollMs`), by the clock. */
+  /** Sleeps until the next run is due (or `pollMs`), by the database's one timer. */
   #arm(failed: boolean): void {
     this.#clearTimer();
     let delay: number | undefined;
@@ -296,10 +294,7 @@ export class Worker {
       if (this.pollMs !== undefined) delay = delay === undefined ? this.pollMs : Math.min(delay, this.pollMs);
     }
     if (delay === undefined) return; // nothing queued: an enqueue wakes us
-    this.#timer = this.#host.clock.setTimeout(() => {
-      this.#timer = undefined;
-      void this.#tick();
-    }, delay);
+    this.#host.sleepUntil(this, this.#host.clock.now() + delay);
   }
 
   /** Slots free for new claims: `concurrency` less runs in flight and claims not yet committed. */

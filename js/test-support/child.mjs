@@ -1,6 +1,10 @@
 // A child process for the lock and crash tests. Usage:
 //   node child.mjs hold <path>     open the database, print "open <pid>", close on stdin "close"
 //   node child.mjs step <path>     claim a run, store step "a", print "waiting", then hang (kill me)
+//   node child.mjs alarms-set <path>    set alarms rooms/r1, rooms/r2, sessions/s1 (due now), print "set", close
+//   node child.mjs alarms-fire <path> <n>  handle both namespaces; print "fired <ns> <actor> <retryCount>"
+//                                       per delivery; after n deliveries close and print "closed"
+//   node child.mjs alarms-hang <path>   handle "rooms" with a handler that prints "started <actor>" and hangs
 // Every line printed is one event; errors go to stderr with exit code 1.
 
 import { createInterface } from "node:readline";
@@ -39,6 +43,34 @@ try {
     setInterval(() => {}, 60_000); // stay alive while the handler hangs (fake timers hold no handle)
     await db.enqueue(stepJob, { base: 41 });
     await db.worker({ jobs: [stepJob], leaseMs: 1000 }).processOne();
+  } else if (mode === "alarms-set") {
+    const db = await open({ path });
+    const due = Date.now() - 1;
+    await Promise.all([db.alarms("rooms").set("r1", due), db.alarms("rooms").set("r2", due), db.alarms("sessions").set("s1", due)]);
+    await db.close();
+    say("set");
+  } else if (mode === "alarms-fire") {
+    const want = Number(process.argv[4]);
+    const db = await open({ path });
+    let n = 0;
+    const done = new Promise((resolve) => {
+      for (const ns of ["rooms", "sessions"]) {
+        db.onAlarm(ns, (actor, { retryCount }) => {
+          say(`fired ${ns} ${actor} ${retryCount}`);
+          if (++n === want) resolve();
+        });
+      }
+    });
+    await done;
+    await db.close(); // waits for the handlers' outcomes to commit
+    say("closed");
+  } else if (mode === "alarms-hang") {
+    const db = await open({ path });
+    setInterval(() => {}, 60_000);
+    db.onAlarm("rooms", async (actor) => {
+      say(`started ${actor}`);
+      await new Promise(() => {}); // hang until killed
+    });
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

@@ -116,8 +116,8 @@ const CHILD = fileURLToPath(new URL("./child.mjs", import.meta.url));
  * child, `next()` reading its next stdout line (rejecting if it exits first,
  * with its stderr), and `exited`, resolving with `{ code, signal, stderr }`.
  */
-export function startChild(mode, path) {
-  const child = spawn(process.execPath, [CHILD, mode, path], { stdio: ["pipe", "pipe", "pipe"] });
+export function startChild(mode, path, ...args) {
+  const child = spawn(process.execPath, [CHILD, mode, path, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

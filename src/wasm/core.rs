@@ -76,6 +76,12 @@ impl Core {
             .ok_or_else(|| to_js(&crate::Error::Closed))
     }
 
+    fn store_mut(&mut self) -> JsResult<&mut Store> {
+        self.store
+            .as_mut()
+            .ok_or_else(|| to_js(&crate::Error::Closed))
+    }
+
     /// Applies a JSON array of operations in one transaction, a savepoint
     /// each; returns the JSON array of outcomes (`{"ok": ...}` or
     /// `{"err": {"code", "message"}}`).
@@ -84,11 +90,9 @@ impl Core {
     /// `opsJson` is not a JSON array, or an `SQLITE_*` error if the commit
     /// fails (then none of the operations took effect).
     pub fn apply(&mut self, ops_json: &str) -> JsResult<String> {
-        let store = self
-            .store
-            .as_mut()
-            .ok_or_else(|| to_js(&crate::Error::Closed))?;
-        store.apply_json(ops_json).map_err(|e| to_js(&e))
+        self.store_mut()?
+            .apply_json(ops_json)
+            .map_err(|e| to_js(&e))
     }
 
     /// The run `id` as JSON. Throws `DURQ_NOT_FOUND` if there is none.
@@ -170,6 +174,90 @@ impl Core {
         Ok(self
             .store()?
             .next_wake_at(queue)
+            .map_err(|e| to_js(&e))?
+            .map(|t| t as f64))
+    }
+
+    /// Checks an alarm namespace name (see `durq::alarm::validate_namespace`)
+    /// without opening anything. Throws `DURQ_INVALID_INPUT` for a bad one.
+    #[wasm_bindgen(js_name = validateNamespace)]
+    pub fn validate_namespace(&self, ns: &str) -> JsResult<()> {
+        crate::alarm::validate_namespace(ns).map_err(|e| to_js(&e))
+    }
+
+    /// Folder of the alarm databases of a file database (`<path>.alarms`),
+    /// which the host must create before `openAlarms`; `undefined` for an
+    /// in-memory database.
+    #[wasm_bindgen(js_name = alarmDir)]
+    pub fn alarm_dir(&self) -> JsResult<Option<String>> {
+        Ok(self.store()?.alarm_dir().map(str::to_owned))
+    }
+
+    /// Opens (creating if missing) the alarm database of namespace `ns`.
+    /// Throws `DURQ_INVALID_INPUT` for a bad name, `SQLITE_CANTOPEN` if the
+    /// file cannot be created, `DURQ_SCHEMA_TOO_NEW`.
+    #[wasm_bindgen(js_name = openAlarms)]
+    pub fn open_alarms(&mut self, ns: &str) -> JsResult<()> {
+        self.store_mut()?.alarm_db(ns).map_err(|e| to_js(&e))?;
+        Ok(())
+    }
+
+    /// The alarm of `actorId` in `ns` as JSON (`{actorId, scheduledTime,
+    /// retryCount, version}`), or `undefined`. Throws `DURQ_INVALID_INPUT`
+    /// for a bad namespace or actor id.
+    #[wasm_bindgen(js_name = getAlarm)]
+    pub fn get_alarm(&mut self, ns: &str, actor_id: &str) -> JsResult<Option<String>> {
+        let a = self
+            .store_mut()?
+            .get_alarm(ns, actor_id)
+            .map_err(|e| to_js(&e))?;
+        Ok(a.map(|a| serde_json::to_string(&a).expect("alarm serializes")))
+    }
+
+    /// A page of `ns`'s alarms for a JSON filter (`{before, limit, cursor}`)
+    /// as `{"alarms": [...], "nextCursor": string | null}`, earliest first.
+    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad limit, `before`
+    /// or cursor.
+    #[wasm_bindgen(js_name = listAlarms)]
+    pub fn list_alarms(&mut self, ns: &str, filter_json: &str) -> JsResult<String> {
+        let filter: crate::AlarmFilter = serde_json::from_str(filter_json)
+            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad alarm list filter: {e}")))?;
+        let page = self
+            .store_mut()?
+            .list_alarms(ns, &filter)
+            .map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// The alarms of `ns` due at `now` (ms), earliest first, at most `limit`
+    /// (1..=1000), as a JSON array.
+    #[wasm_bindgen(js_name = dueAlarms)]
+    pub fn due_alarms(&mut self, ns: &str, now: f64, limit: f64) -> JsResult<String> {
+        let list = self
+            .store_mut()?
+            .due_alarms(ns, now as i64, limit as i64)
+            .map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&list).expect("alarms serialize"))
+    }
+
+    /// The earliest time (ms) after `after` at which a queue of `queuesJson`
+    /// (a run's `runAt` or a lease expiry; may be `<= after` when runs are
+    /// due) or a namespace of `namespacesJson` (its next alarm) needs
+    /// attention; `undefined` if none. One index seek each.
+    #[wasm_bindgen(js_name = nextWake)]
+    pub fn next_wake(
+        &mut self,
+        queues_json: &str,
+        namespaces_json: &str,
+        after: f64,
+    ) -> JsResult<Option<f64>> {
+        let queues: Vec<String> = serde_json::from_str(queues_json)
+            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad queue list: {e}")))?;
+        let namespaces: Vec<String> = serde_json::from_str(namespaces_json)
+            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad namespace list: {e}")))?;
+        Ok(self
+            .store_mut()?
+            .next_wake(&queues, &namespaces, after as i64)
             .map_err(|e| to_js(&e))?
             .map(|t| t as f64))
     }

@@ -59,6 +59,24 @@ impl TempDir {
     }
 }
 
+/// Whether `path` exists on disk.
+pub fn path_exists(path: &str) -> bool {
+    #[cfg(not(target_family = "wasm"))]
+    return std::path::Path::new(path).exists();
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    return node::exists(path);
+}
+
+/// Creates the alarm folder of a file store where the core cannot (on wasm
+/// the host creates it, as `js/src/alarms.ts` does); natively a no-op.
+#[allow(unused_variables)]
+pub fn prepare_alarm_dir(store: &durq::Store) {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    if let Some(dir) = store.alarm_dir() {
+        node::mkdir(dir);
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         #[cfg(not(target_family = "wasm"))]
@@ -119,6 +137,8 @@ module.exports.syncs = (state) => state.syncs;
 module.exports.tempDir = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix ?? "durq-wasm-"));
 module.exports.removeDir = (d) => fs.rmSync(d, { recursive: true, force: true });
 module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
+module.exports.mkdir = (d) => { fs.mkdirSync(d, { recursive: true }); };
+module.exports.exists = (p) => fs.existsSync(p);
 "#)]
     extern "C" {
         /// A fresh `HostFs` object on `node:fs` reporting to `state`.
@@ -140,6 +160,10 @@ module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
         pub fn remove_dir(dir: &str);
         /// The names in `dir`, sorted, joined with commas.
         pub fn names(dir: &str) -> String;
+        /// `mkdir -p dir`.
+        pub fn mkdir(dir: &str);
+        /// Whether `path` exists.
+        pub fn exists(path: &str) -> bool;
     }
 
     thread_local! {

@@ -1,5 +1,5 @@
 // Compile-only check of the public types (tsc --noEmit); not run.
-import { defineJob, open, ManualClock, DurqError, type Batch, type BatchState, type Run, type Step } from "durq";
+import { defineJob, open, ManualClock, DurqError, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type Run, type Step } from "durq";
 
 const thumbnail = defineJob({
   name: "thumbnail",
@@ -49,7 +49,18 @@ async function main(): Promise<void> {
   db.on("batch:completed", (e) => void e.counts.completed);
   // @ts-expect-error: a batch state is not a run status
   await db.listBatches({ state: "pending" });
-  void [created, n, size, page.nextCursor, active, finished, failedRuns, fixed.added];
+  const rooms: AlarmNamespace = db.alarms("rooms");
+  await rooms.set("room-1", Date.now() + 1000);
+  await rooms.set("room-2", new Date());
+  const when: number | null = await rooms.get("room-1");
+  const existed: boolean = await rooms.delete("room-2");
+  const alarmPage: AlarmPage = await rooms.list({ before: Date.now(), limit: 10 });
+  const stopAlarms: () => Promise<void> = db.onAlarm("rooms", async (actorId: string, d: AlarmDelivery) => void [actorId, d.retryCount, d.isRetry], { concurrency: 4 });
+  db.on("alarm:abandoned", (e) => void [e.actorId, e.retryCount]);
+  // @ts-expect-error: an alarm time is a number or a Date
+  await rooms.set("room-3", "tomorrow");
+  await stopAlarms();
+  void [created, n, size, page.nextCursor, active, finished, failedRuns, fixed.added, when, existed, alarmPage.alarms[0]?.scheduledTime];
   await w.stop();
   await mem.close();
   await db.close();

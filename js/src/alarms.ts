@@ -1,0 +1,350 @@
+/**
+ * Durable-Object-style alarms: at most one alarm per actor id in a
+ * namespace, each namespace stored in its own SQLite database (for a file
+ * database, `<path>.alarms/<namespace>.db`; in memory for an in-memory one).
+ *
+ * Semantics, after Cloudflare Durable Object alarms
+ * (https://developers.cloudflare.com/durable-objects/api/alarms/) and
+ * workerd's alarm scheduler:
+ * - an alarm never fires before its scheduled time (by the database's clock);
+ * - alarms already due when a handler is registered fire at once;
+ * - at least once: the alarm is removed only after its handler resolves; a
+ *   crash during the handler fires it again after the next open;
+ * - a handler that throws is retried after 2 s, 4 s, 8 s, 16 s, 32 s and
+ *   60 s (each less up to 25% at random), then abandoned with an
+ *   `alarm:abandoned` event; the retry count is stored, so a restart does
+ *   not reset it;
+ * - `set` while the handler runs schedules a new alarm that its completion
+ *   does not remove; `delete` while it runs does not abort it, and removes
+ *   the alarm (a newly set one too) so that no retry follows.
+ *
+ * @module
+ */
+
+import type { Clock } from "./clock.js";
+import { invalidInput } from "./errors.js";
+import type { Emitter } from "./events.js";
+import type { Sleeper } from "./scheduler.js";
+
+/** An alarm as listed by {@link AlarmNamespace.list}. */
+export interface AlarmInfo {
+  /** The actor it belongs to. */
+  actorId: string;
+  /** When it fires next, ms since the epoch (after a failed delivery: the retry time). */
+  scheduledTime: number;
+  /** Failed deliveries of this alarm so far (0 until its handler first throws). */
+  retryCount: number;
+}
+
+/** A page of alarms, earliest first (by time, then actor id). */
+export interface AlarmPage {
+  alarms: AlarmInfo[];
+  /** Pass as `cursor` to get the next page; `null` on the last page. */
+  nextCursor: string | null;
+}
+
+/** Options of {@link AlarmNamespace.list}. */
+export interface AlarmListOptions {
+  /** Only alarms scheduled before this time (exclusive), ms since the epoch or a `Date`. */
+  before?: number | Date;
+  /** Page size, 1..=1000 (default 50). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** What an alarm handler is told about the delivery. */
+export interface AlarmDelivery {
+  /** The time this delivery was scheduled for, ms (the retry time on a retry). */
+  scheduledTime: number;
+  /** Earlier failed deliveries of this alarm (0 on the first). */
+  retryCount: number;
+  /** `retryCount > 0`, as in the Durable Objects `alarmInfo`. */
+  isRetry: boolean;
+}
+
+/** An alarm handler: resolves when the alarm's work is done; throwing (or rejecting) retries it. */
+export type AlarmHandler = (actorId: string, delivery: AlarmDelivery) => unknown;
+
+/** Options of {@link Durq.onAlarm}. */
+export interface AlarmHandlerOptions {
+  /** Most handlers of this namespace running at once (1..=1000, default 100); one actor's alarm never runs twice at once. */
+  concurrency?: number;
+}
+
+/** Payload of `alarm:failed`: a handler threw; `retryAt` is when it fires again, or `null` when it was abandoned or superseded. */
+export interface AlarmFailedEvent {
+  namespace: string;
+  actorId: string;
+  scheduledTime: number;
+  /** Failed deliveries of this alarm so far, this one included. */
+  retryCount: number;
+  error: unknown;
+  retryAt: number | null;
+}
+
+/** Payload of `alarm:abandoned`: the seventh delivery failed too; the alarm was deleted. */
+export interface AlarmAbandonedEvent {
+  namespace: string;
+  actorId: string;
+  scheduledTime: number;
+  /** Failed deliveries in all (7). */
+  retryCount: number;
+  error: unknown;
+}
+
+/** An alarm row as the core returns it (with the `version` of the `set` that made it). @internal */
+export interface StoredAlarm extends AlarmInfo {
+  version: number;
+}
+
+/** What alarm handles and dispatchers need from their database. @internal */
+export interface AlarmHost {
+  readonly clock: Clock;
+  readonly events: Emitter;
+  /** Throws `DURQ_CLOSED` once `close()` was called. */
+  checkOpen(): void;
+  /** Queues a write (even while closing, for outcomes of handlers in flight). */
+  submit<T>(json: string, onCommit?: (result: T) => void): Promise<T>;
+  getAlarm(ns: string, actorId: string): StoredAlarm | undefined;
+  listAlarms(ns: string, filterJson: string): { alarms: StoredAlarm[]; nextCursor: string | null };
+  dueAlarms(ns: string, now: number, limit: number): StoredAlarm[];
+  /** The namespace's earliest alarm strictly after `after`, ms (one index seek in the core). */
+  nextAlarmAfter(ns: string, after: number): number | undefined;
+  sleepUntil(s: Sleeper, atMs: number | undefined): void;
+  /** Wakes the dispatcher of `ns`, if a handler is registered (an alarm was set). */
+  alarmSet(ns: string): void;
+}
+
+/** Longest actor id, in characters (the core also checks 256 bytes). */
+const MAX_ACTOR_ID = 256;
+/** Default concurrency of a namespace's handlers. */
+export const DEFAULT_ALARM_CONCURRENCY = 100;
+
+function checkActorId(actorId: unknown): string {
+  if (typeof actorId !== "string" || actorId.length === 0 || actorId.length > MAX_ACTOR_ID || actorId.includes("\0")) {
+    throw invalidInput(`actorId must be a non-empty string of at most ${MAX_ACTOR_ID} characters without NUL, got ${describe(actorId)}`);
+  }
+  return actorId;
+}
+
+function checkTime(what: string, t: unknown): number {
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > 2 ** 48 - 1) {
+    throw invalidInput(`${what} must be a time in ms since the Unix epoch (0 ..= 2^48-1) or a valid Date, got ${describe(t)}`);
+  }
+  return Math.floor(ms);
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (v instanceof Date) return "an invalid Date";
+  return typeof v === "number" || typeof v === "boolean" || v === null || v === undefined ? String(v) : typeof v;
+}
+
+/**
+ * The alarms of one namespace, made by {@link Durq.alarms}. Writes go
+ * through the database's write queue (each resolves after its commit);
+ * reads see what has committed.
+ */
+export class AlarmNamespace {
+  /** The namespace's name. */
+  readonly namespace: string;
+  readonly #host: AlarmHost;
+
+  /** @internal Use {@link Durq.alarms}. */
+  constructor(host: AlarmHost, namespace: string) {
+    this.#host = host;
+    this.namespace = namespace;
+  }
+
+  /**
+   * Schedules the actor's alarm at `time` (ms since the epoch, or a `Date`),
+   * replacing the one it had (at most one per actor) and resetting its
+   * retry count. A time in the past fires as soon as a handler is
+   * registered.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id or time;
+   *   `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
+   */
+  set(actorId: string, time: number | Date): Promise<void> {
+    try {
+      this.#host.checkOpen();
+      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkActorId(actorId), time: checkTime("alarm time", time) });
+      return this.#host.submit<unknown>(json, () => this.#host.alarmSet(this.namespace)).then(() => undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The actor's scheduled alarm time (ms), or `null` if it has none.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id; `DURQ_CLOSED`.
+   */
+  async get(actorId: string): Promise<number | null> {
+    this.#host.checkOpen();
+    return this.#host.getAlarm(this.namespace, checkActorId(actorId))?.scheduledTime ?? null;
+  }
+
+  /**
+   * Deletes the actor's alarm. A handler already running for it is not
+   * aborted, but no retry follows it.
+   *
+   * @returns whether there was an alarm
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id; `DURQ_CLOSED`; `SQLITE_*`.
+   */
+  delete(actorId: string): Promise<boolean> {
+    try {
+      this.#host.checkOpen();
+      const json = JSON.stringify({ op: "deleteAlarm", namespace: this.namespace, actorId: checkActorId(actorId) });
+      return this.#host.submit<{ deleted: boolean }>(json).then((r) => r.deleted);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * A page of the namespace's alarms, earliest first: one index range scan.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad option or cursor; `DURQ_CLOSED`.
+   */
+  async list(options?: AlarmListOptions): Promise<AlarmPage> {
+    this.#host.checkOpen();
+    if (options !== undefined && (typeof options !== "object" || options === null)) throw invalidInput("list options must be an object");
+    const o = options ?? {};
+    for (const k of Object.keys(o)) if (!["before", "limit", "cursor"].includes(k)) throw invalidInput(`unknown list option ${JSON.stringify(k)}`);
+    const filter: Record<string, unknown> = {};
+    if (o.before !== undefined) filter.before = checkTime("before", o.before);
+    if (o.limit !== undefined) {
+      if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 1000) throw invalidInput(`limit must be an integer from 1 to 1000, got ${describe(o.limit)}`);
+      filter.limit = o.limit;
+    }
+    if (o.cursor !== undefined) {
+      if (typeof o.cursor !== "string") throw invalidInput("cursor must be a string from nextCursor");
+      filter.cursor = o.cursor;
+    }
+    const page = this.#host.listAlarms(this.namespace, JSON.stringify(filter));
+    return { alarms: page.alarms.map(({ actorId, scheduledTime, retryCount }) => ({ actorId, scheduledTime, retryCount })), nextCursor: page.nextCursor };
+  }
+}
+
+type FailResult =
+  | { outcome: "retry"; retryCount: number; retryAt: number }
+  | { outcome: "abandoned"; retryCount: number }
+  | { outcome: "superseded" };
+
+/**
+ * Runs the handler of one namespace: fires its due alarms (at most
+ * `concurrency` at once, one per actor), reports each outcome, and sleeps
+ * until the next alarm on the database's one timer.
+ *
+ * @internal
+ */
+export class AlarmDispatcher implements Sleeper {
+  readonly #host: AlarmHost;
+  readonly #ns: string;
+  readonly #handler: AlarmHandler;
+  readonly #concurrency: number;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #stopped = false;
+
+  constructor(host: AlarmHost, ns: string, handler: AlarmHandler, concurrency: number) {
+    this.#host = host;
+    this.#ns = ns;
+    this.#handler = handler;
+    this.#concurrency = concurrency;
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Fires what is due now and re-arms for the next alarm. */
+  wake(): void {
+    if (this.#stopped) return;
+    let now: number;
+    try {
+      now = Math.floor(this.#host.clock.now());
+      const free = this.#concurrency - this.#inFlight.size;
+      if (free > 0) {
+        // Alarms in flight are still due (their rows stay until the outcome):
+        // ask for enough rows to see `free` others.
+        const due = this.#host.dueAlarms(this.#ns, now, Math.min(1000, this.#inFlight.size + free));
+        let started = 0;
+        for (const a of due) {
+          if (started >= free) break;
+          if (this.#inFlight.has(a.actorId)) continue;
+          this.#fire(a);
+          started++;
+        }
+      }
+      // Due alarms not started (at `concurrency`) start when a handler ends.
+      this.#host.sleepUntil(this, this.#host.nextAlarmAfter(this.#ns, now));
+    } catch (error) {
+      if (this.#stopped) return;
+      this.#host.events.emit("error", { error, source: "alarm" });
+    }
+  }
+
+  /** Starts no handler from now on; resolves when the running ones have reported their outcome. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#host.sleepUntil(this, undefined);
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight.values()]);
+  }
+
+  #fire(a: StoredAlarm): void {
+    const host = this.#host;
+    const ns = this.#ns;
+    const p = (async () => {
+      let failed = false;
+      let error: unknown;
+      try {
+        await this.#handler(a.actorId, { scheduledTime: a.scheduledTime, retryCount: a.retryCount, isRetry: a.retryCount > 0 });
+      } catch (e) {
+        failed = true;
+        error = e;
+      }
+      try {
+        if (!failed) {
+          await host.submit(JSON.stringify({ op: "alarmDone", namespace: ns, actorId: a.actorId, version: a.version }));
+          return;
+        }
+        const r = await host.submit<FailResult>(
+          JSON.stringify({ op: "alarmFailed", namespace: ns, actorId: a.actorId, version: a.version, random: Math.random() }),
+        );
+        const base = { namespace: ns, actorId: a.actorId, scheduledTime: a.scheduledTime, error };
+        if (r.outcome === "retry") {
+          host.events.emit("alarm:failed", { ...base, retryCount: r.retryCount, retryAt: r.retryAt });
+        } else if (r.outcome === "abandoned") {
+          host.events.emit("alarm:failed", { ...base, retryCount: r.retryCount, retryAt: null });
+          host.events.emit("alarm:abandoned", { ...base, retryCount: r.retryCount });
+        } else {
+          host.events.emit("alarm:failed", { ...base, retryCount: a.retryCount + 1, retryAt: null });
+        }
+      } catch (e) {
+        host.events.emit("error", { error: e, source: "alarm" });
+      }
+    })();
+    this.#inFlight.set(a.actorId, p);
+    void p.finally(() => {
+      this.#inFlight.delete(a.actorId);
+      this.wake(); // a slot is free; a retry may be due
+    });
+  }
+}
+
+/** Checks {@link AlarmHandlerOptions}; returns the concurrency. @internal */
+export function checkHandlerOptions(handler: unknown, options: unknown): number {
+  if (typeof handler !== "function") throw invalidInput("onAlarm needs a handler function (actorId, { scheduledTime, retryCount, isRetry }) => ...");
+  if (options === undefined) return DEFAULT_ALARM_CONCURRENCY;
+  if (typeof options !== "object" || options === null) throw invalidInput("onAlarm options must be an object");
+  for (const k of Object.keys(options)) if (k !== "concurrency") throw invalidInput(`unknown onAlarm option ${JSON.stringify(k)}`);
+  const c = (options as AlarmHandlerOptions).concurrency;
+  if (c === undefined) return DEFAULT_ALARM_CONCURRENCY;
+  if (!Number.isInteger(c) || c < 1 || c > 1000) throw invalidInput(`concurrency must be an integer from 1 to 1000, got ${describe(c)}`);
+  return c;
+}
+
