@@ -139,8 +139,8 @@ for (const kind of STORAGES) {
       const { db, clock } = await openDb(kind);
       const n = db.alarms("n");
       const gate = deferred();
-      const { calls } = record(db, "n", async (actor) => {
-        if (actor === "a") await n.set("a", T0 + 60_000);
+      const { calls } = record(db, "n", async (actor, { scheduledTime }) => {
+        if (actor === "a" && scheduledTime === T0) await n.set("a", T0 + 60_000);
         if (actor === "b") {
           await n.set("b", T0 + 60_000);
           await gate.promise;
