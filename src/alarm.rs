@@ -313,11 +313,11 @@ impl AlarmDb {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
-            let res = apply_op(&tx, &mut self.next_version, op);
-            if res.is_err() && tx.is_autocommit() {
-                return Err(res.err().expect("checked"));
+            match apply_op(&tx, &mut self.next_version, op) {
+                // SQLite rolled the whole transaction back (I/O error, full disk).
+                Err(e) if tx.is_autocommit() => return Err(e),
+                res => out.push(res),
             }
-            out.push(res);
         }
         if self.next_version != self.stored_version {
             tx.prepare_cached("INSERT OR REPLACE INTO alarm_meta (key, value) VALUES (?1, ?2)")?
@@ -363,7 +363,10 @@ impl AlarmDb {
              ORDER BY scheduled_time, actor_id LIMIT ?4"
         ))?;
         let mut alarms: Vec<Alarm> = st
-            .query_map(params![after_time, after_actor, before, limit + 1], row_alarm)?
+            .query_map(
+                params![after_time, after_actor, before, limit + 1],
+                row_alarm,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         let next_cursor = if alarms.len() as i64 > limit {
             alarms.truncate(limit as usize);
@@ -457,7 +460,9 @@ fn apply_op(c: &Connection, next_version: &mut i64, op: &AlarmOp) -> Result<Box<
             validate::name("actor id", &o.actor_id)?;
             validate::time("now", o.now)?;
             let count: Option<i64> = c
-                .prepare_cached("SELECT retry_count FROM alarms WHERE actor_id = ?1 AND version = ?2")?
+                .prepare_cached(
+                    "SELECT retry_count FROM alarms WHERE actor_id = ?1 AND version = ?2",
+                )?
                 .query_row(params![o.actor_id, o.version], |r| r.get(0))
                 .optional()?;
             let outcome = match count {

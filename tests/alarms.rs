@@ -94,13 +94,23 @@ fn due_is_never_early_and_ordered_by_time() {
         set(&mut s, "n", "early", T0 + 1000);
         set(&mut s, "n", "past", T0 - 1000);
         assert_eq!(
-            due(&mut s, "n", T0).iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+            due(&mut s, "n", T0)
+                .iter()
+                .map(|d| d.0.as_str())
+                .collect::<Vec<_>>(),
             ["past"],
             "{name}"
         );
-        assert_eq!(due(&mut s, "n", T0 + 999).len(), 1, "{name}: 1 ms early is early");
         assert_eq!(
-            due(&mut s, "n", T0 + 1000).iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+            due(&mut s, "n", T0 + 999).len(),
+            1,
+            "{name}: 1 ms early is early"
+        );
+        assert_eq!(
+            due(&mut s, "n", T0 + 1000)
+                .iter()
+                .map(|d| d.0.as_str())
+                .collect::<Vec<_>>(),
             ["past", "early"],
             "{name}: due exactly at its time"
         );
@@ -126,7 +136,11 @@ fn done_removes_only_the_alarm_that_fired() {
         set(&mut s, "n", "a", T0 + 60_000);
         assert_eq!(done(&mut s, "n", "a", v1)["deleted"], false, "{name}");
         let a = s.get_alarm("n", "a").unwrap().expect(name);
-        assert_eq!(a.scheduled_time, T0 + 60_000, "{name}: the new alarm stands");
+        assert_eq!(
+            a.scheduled_time,
+            T0 + 60_000,
+            "{name}: the new alarm stands"
+        );
         // the new alarm fires and completes: gone
         assert_eq!(done(&mut s, "n", "a", a.version)["deleted"], true, "{name}");
         assert_eq!(s.get_alarm("n", "a").unwrap(), None, "{name}");
@@ -163,9 +177,16 @@ fn failures_back_off_from_two_seconds_then_abandon() {
             assert_eq!(r["retryCount"], i, "{name}");
             let at = r["retryAt"].as_i64().unwrap();
             delays.push(at - now);
-            assert!(due(&mut s, "n", at - 1).is_empty(), "{name}: not before the retry time");
+            assert!(
+                due(&mut s, "n", at - 1).is_empty(),
+                "{name}: not before the retry time"
+            );
             let d = due(&mut s, "n", at);
-            assert_eq!((d[0].1, d[0].2), (at, i), "{name}: due with its retry count");
+            assert_eq!(
+                (d[0].1, d[0].2),
+                (at, i),
+                "{name}: due with its retry count"
+            );
             now = at;
         }
         assert_eq!(
@@ -176,7 +197,11 @@ fn failures_back_off_from_two_seconds_then_abandon() {
         let r = failed(&mut s, "n", "a", v, now, 0.0);
         assert_eq!(r["outcome"], "abandoned", "{name}");
         assert_eq!(r["retryCount"], MAX_RETRIES + 1, "{name}");
-        assert_eq!(s.get_alarm("n", "a").unwrap(), None, "{name}: abandoned = gone");
+        assert_eq!(
+            s.get_alarm("n", "a").unwrap(),
+            None,
+            "{name}: abandoned = gone"
+        );
         // jitter removes up to 25%
         set(&mut s, "n", "j", T0);
         let v = due(&mut s, "n", T0)[0].3;
@@ -185,7 +210,11 @@ fn failures_back_off_from_two_seconds_then_abandon() {
         assert!((1500..=1502).contains(&delay), "{name}: {delay}");
         // a new set resets the retry count
         set(&mut s, "n", "j", T0 + 10);
-        assert_eq!(s.get_alarm("n", "j").unwrap().unwrap().retry_count, 0, "{name}");
+        assert_eq!(
+            s.get_alarm("n", "j").unwrap().unwrap().retry_count,
+            0,
+            "{name}"
+        );
     }
 }
 
@@ -325,7 +354,11 @@ fn list_pages_in_time_order_with_before() {
                 None => break,
             }
         }
-        assert_eq!(seen, ["a0", "a1", "a2", "a3", "a4", "a5"], "{name}: a6 is at T0+30");
+        assert_eq!(
+            seen,
+            ["a0", "a1", "a2", "a3", "a4", "a5"],
+            "{name}: a6 is at T0+30"
+        );
     }
 }
 
@@ -359,8 +392,16 @@ fn next_wake_is_the_earliest_of_queues_and_namespaces() {
         set(&mut s, "b", "y", T0 + 5000);
         set(&mut s, "b", "past", T0 - 5);
         assert_eq!(s.next_wake(&q, &ns, T0).unwrap(), Some(T0 + 5000), "{name}");
-        assert_eq!(s.next_wake(&q, &ns[..1], T0).unwrap(), Some(T0 + 7000), "{name}");
-        assert_eq!(s.next_wake(&q, &none, T0).unwrap(), Some(T0 + 9000), "{name}");
+        assert_eq!(
+            s.next_wake(&q, &ns[..1], T0).unwrap(),
+            Some(T0 + 7000),
+            "{name}"
+        );
+        assert_eq!(
+            s.next_wake(&q, &none, T0).unwrap(),
+            Some(T0 + 9000),
+            "{name}"
+        );
         assert_eq!(
             s.next_wake(&q, &["../x".to_string()], T0)
                 .unwrap_err()

@@ -118,6 +118,8 @@ export interface AlarmHost {
 
 /** Longest actor id, in characters (the core also checks 256 bytes). */
 const MAX_ACTOR_ID = 256;
+/** How long an actor whose outcome could not be written (or a namespace whose read failed) waits before the next try, ms. */
+const OUTCOME_RETRY_MS = 1000;
 /** Default concurrency of a namespace's handlers. */
 export const DEFAULT_ALARM_CONCURRENCY = 100;
 
@@ -247,6 +249,8 @@ export class AlarmDispatcher implements Sleeper {
   readonly #handler: AlarmHandler;
   readonly #concurrency: number;
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Actors whose outcome could not be written: kept out of dispatch until this time (ms), so a failing write does not re-run the handler back to back. */
+  readonly #held = new Map<string, number>();
   #stopped = false;
 
   constructor(host: AlarmHost, ns: string, handler: AlarmHandler, concurrency: number) {
@@ -264,27 +268,32 @@ export class AlarmDispatcher implements Sleeper {
   /** Fires what is due now and re-arms for the next alarm. */
   wake(): void {
     if (this.#stopped) return;
-    let now: number;
+    const host = this.#host;
+    let now = 0;
     try {
-      now = Math.floor(this.#host.clock.now());
+      now = Math.floor(host.clock.now());
+      for (const [actor, until] of this.#held) if (until <= now) this.#held.delete(actor);
       const free = this.#concurrency - this.#inFlight.size;
       if (free > 0) {
-        // Alarms in flight are still due (their rows stay until the outcome):
-        // ask for enough rows to see `free` others.
-        const due = this.#host.dueAlarms(this.#ns, now, Math.min(1000, this.#inFlight.size + free));
+        // Alarms in flight or held are still due (their rows stay until the
+        // outcome): ask for enough rows to see `free` others.
+        const due = host.dueAlarms(this.#ns, now, Math.min(1000, this.#inFlight.size + this.#held.size + free));
         let started = 0;
         for (const a of due) {
-          if (started >= free) break;
-          if (this.#inFlight.has(a.actorId)) continue;
+          if (started >= free || this.#stopped) break;
+          if (this.#inFlight.has(a.actorId) || this.#held.has(a.actorId)) continue;
           this.#fire(a);
           started++;
         }
       }
       // Due alarms not started (at `concurrency`) start when a handler ends.
-      this.#host.sleepUntil(this, this.#host.nextAlarmAfter(this.#ns, now));
+      let next = host.nextAlarmAfter(this.#ns, now);
+      for (const until of this.#held.values()) if (next === undefined || until < next) next = until;
+      host.sleepUntil(this, next);
     } catch (error) {
       if (this.#stopped) return;
-      this.#host.events.emit("error", { error, source: "alarm" });
+      host.events.emit("error", { error, source: "alarm" });
+      host.sleepUntil(this, now + OUTCOME_RETRY_MS); // a failed read must not stop the namespace for good
     }
   }
 
@@ -302,6 +311,8 @@ export class AlarmDispatcher implements Sleeper {
       let failed = false;
       let error: unknown;
       try {
+        await undefined; // the handler starts on its own microtask, never inside a commit hook
+        if (this.#stopped) return; // close() or unregister came first: the row stays for the next open
         await this.#handler(a.actorId, { scheduledTime: a.scheduledTime, retryCount: a.retryCount, isRetry: a.retryCount > 0 });
       } catch (e) {
         failed = true;
@@ -325,6 +336,9 @@ export class AlarmDispatcher implements Sleeper {
           host.events.emit("alarm:failed", { ...base, retryCount: a.retryCount + 1, retryAt: null });
         }
       } catch (e) {
+        // The outcome did not commit (the row is unchanged): retry the
+        // delivery later rather than at once.
+        this.#held.set(a.actorId, Math.floor(host.clock.now()) + OUTCOME_RETRY_MS);
         host.events.emit("error", { error: e, source: "alarm" });
       }
     })();

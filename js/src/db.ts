@@ -982,6 +982,7 @@ export class Durq {
     const known = this.#namespaces.get(namespace);
     if (known !== undefined) return known;
     if (typeof namespace !== "string") throw invalidInput(`an alarm namespace must be a string, got ${typeof namespace}`);
+    if (!namespace.isWellFormed()) throw invalidInput("an alarm namespace must not contain lone surrogates (it becomes a file name)");
     coreCall(() => this.#core.validateNamespace(namespace));
     const dir = coreCall(() => this.#core.alarmDir());
     if (typeof dir === "string") {
@@ -1008,7 +1009,8 @@ export class Durq {
    *
    * @returns a function that unregisters the handler: no alarm of the
    *   namespace starts after it is called; its promise resolves once the
-   *   handlers in flight have reported their outcome.
+   *   handlers in flight have reported their outcome (until then the
+   *   namespace counts as handled, and `close()` waits for them too).
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad namespace, handler
    *   or option; `DURQ_INVALID_STATE` if the namespace already has a
    *   handler; `DURQ_CLOSED`; open errors as {@link Durq.alarms}.
@@ -1017,14 +1019,19 @@ export class Durq {
     this.#checkOpen();
     const concurrency = checkHandlerOptions(handler, options);
     this.alarms(namespace);
-    if (this.#dispatchers.has(namespace)) throw new DurqError("DURQ_INVALID_STATE", `alarm namespace ${JSON.stringify(namespace)} already has a handler`);
+    if (this.#dispatchers.has(namespace)) {
+      throw new DurqError("DURQ_INVALID_STATE", `alarm namespace ${JSON.stringify(namespace)} already has a handler (after unregistering one, await the promise its function returned)`);
+    }
     const d = new AlarmDispatcher(this.#alarmHost, namespace, handler, concurrency);
     this.#dispatchers.set(namespace, d);
     d.wake();
-    return async () => {
-      if (this.#dispatchers.get(namespace) === d) this.#dispatchers.delete(namespace);
-      await d.stop();
-    };
+    let stopping: Promise<void> | undefined;
+    return () =>
+      (stopping ??= d.stop().then(() => {
+        // Kept registered until its handlers are done, so a new handler of
+        // the namespace cannot run an actor that is still running here.
+        if (this.#dispatchers.get(namespace) === d) this.#dispatchers.delete(namespace);
+      }));
   }
 
   /** The time (ms) the database's one timer is armed for, or `undefined`. For tests and diagnostics. */

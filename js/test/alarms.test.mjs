@@ -214,7 +214,7 @@ for (const kind of STORAGES) {
     test("bad input: names, actor ids, times, handlers and options get DURQ_INVALID_INPUT; nothing stored is lost", async () => {
       const { db, path } = await openDb(kind);
       await db.alarms("n").set("keep", T0 + 1);
-      for (const bad of ["", "a/b", "a\\b", "..", "x..y", ".hidden", "nul\0x", "tab\tx", "x".repeat(129), 42, null]) {
+      for (const bad of ["", "a/b", "a\\b", "..", "x..y", ".hidden", "nul\0x", "tab\tx", "x".repeat(129), "lone\uD800", 42, null]) {
         throwsCode(() => db.alarms(bad), "DURQ_INVALID_INPUT");
         throwsCode(() => db.onAlarm(bad, () => {}), "DURQ_INVALID_INPUT");
       }
@@ -241,6 +241,26 @@ for (const kind of STORAGES) {
       throwsCode(() => db.onAlarm("n", () => {}), "DURQ_INVALID_STATE");
       assert.deepEqual((await n.list()).alarms.map((a) => a.actorId), ["keep"], "nothing stored was lost");
       await db.close();
+    });
+
+    test("unregistering waits for running handlers; a new handler cannot overlap them; none starts after close() inside a handler", async () => {
+      const { db } = await openDb(kind);
+      const gate = deferred();
+      const first = record(db, "n", () => gate.promise);
+      await db.alarms("n").set("a", T0);
+      await settle(8);
+      assert.equal(first.calls.length, 1);
+      const stopped = first.off();
+      throwsCode(() => db.onAlarm("n", () => {}), "DURQ_INVALID_STATE");
+      gate.resolve();
+      await stopped;
+      assert.equal(await db.alarms("n").get("a"), null, "its outcome committed before the promise resolved");
+      const second = record(db, "n", () => void db.close()); // awaiting it would wait for this very handler
+      await Promise.all(["b", "c", "d"].map((x) => db.alarms("n").set(x, T0)));
+      await settle(8);
+      await db.close();
+      assert.equal(second.calls.length, 1, "the handler that closed the database was the last to start");
+      assert.equal(first.calls.length, 1);
     });
 
     test("a handler's concurrency holds and one actor never runs twice at once", async () => {
@@ -274,6 +294,22 @@ for (const kind of STORAGES) {
   });
 }
 
+/** `child.mjs alarms-set`: rooms/r1, rooms/r2, sessions/s1, due now, on `path`. */
+async function setInChild(path) {
+  const setter = startChild("alarms-set", path);
+  assert.equal(await setter.next(), "set");
+  assert.equal((await setter.exited).code, 0);
+}
+
+/** `child.mjs alarms-fire`: handles both namespaces until `n` deliveries, closes; returns its "fired ..." lines, sorted. */
+async function fireInChild(path, n) {
+  const firer = startChild("alarms-fire", path, String(n));
+  const lines = [];
+  for (let line = await firer.next(); line !== "closed"; line = await firer.next()) lines.push(line);
+  assert.equal((await firer.exited).code, 0);
+  return lines.sort();
+}
+
 describe("alarms across processes (file)", () => {
   test("retry counts survive a restart", async () => {
     const path = join(tempDir(), "retry.db");
@@ -299,18 +335,8 @@ describe("alarms across processes (file)", () => {
 
   test("alarms set in two namespaces fire once each in a new process", async () => {
     const path = join(tempDir(), "restart.db");
-    const setter = startChild("alarms-set", path);
-    assert.equal(await setter.next(), "set");
-    assert.equal((await setter.exited).code, 0);
-    const firer = startChild("alarms-fire", path, "3");
-    const lines = [];
-    for (;;) {
-      const line = await firer.next();
-      if (line === "closed") break;
-      lines.push(line);
-    }
-    assert.equal((await firer.exited).code, 0);
-    assert.deepEqual(lines.sort(), ["fired rooms r1 0", "fired rooms r2 0", "fired sessions s1 0"]);
+    await setInChild(path);
+    assert.deepEqual(await fireInChild(path, 3), ["fired rooms r1 0", "fired rooms r2 0", "fired sessions s1 0"]);
     const db = await open({ path });
     assert.deepEqual((await db.alarms("rooms").list()).alarms, [], "delivered: not fired again");
     assert.deepEqual((await db.alarms("sessions").list()).alarms, []);
@@ -320,21 +346,12 @@ describe("alarms across processes (file)", () => {
 
   test("3. at least once: a process killed inside the handler fires the alarm again after reopen", async () => {
     const path = join(tempDir(), "crash.db");
-    const setter = startChild("alarms-set", path);
-    assert.equal(await setter.next(), "set");
-    await setter.exited;
+    await setInChild(path);
     const hang = startChild("alarms-hang", path);
     const started = [await hang.next(), await hang.next()].sort();
     assert.deepEqual(started, ["started r1", "started r2"]);
     hang.child.kill("SIGKILL");
     assert.equal((await hang.exited).signal, "SIGKILL");
-    const firer = startChild("alarms-fire", path, "3");
-    const lines = [];
-    for (;;) {
-      const line = await firer.next();
-      if (line === "closed") break;
-      lines.push(line);
-    }
-    assert.deepEqual(lines.sort(), ["fired rooms r1 0", "fired rooms r2 0", "fired sessions s1 0"], "each alarm again, once");
+    assert.deepEqual(await fireInChild(path, 3), ["fired rooms r1 0", "fired rooms r2 0", "fired sessions s1 0"], "each alarm again, once");
   });
 });
