@@ -9,6 +9,9 @@
 // 2. The next-due lookup (`list({ limit: 1 })`, one index seek) at 1k and
 //    at 100k alarms, p50 µs, against `get(actorId)` (one primary-key read)
 //    at the same sizes.
+//    bench/alarms.rs (run first, natively) times the lookup the scheduler
+//    itself uses, `AlarmDb::next_after` (the core's seek, no JSON), and
+//    native set throughput.
 // 3. How late alarms fire: 2000 alarms spread over 2 s, handled on an idle
 //    event loop and on one kept ~80% busy (4 ms of synchronous work every
 //    5 ms), p50 / p99 ms after their scheduled time.
@@ -19,6 +22,7 @@
 
 import Database from "better-sqlite3";
 import { open } from "durq";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +44,16 @@ const fresh = (name) => {
   rmSync(`${p}.alarms`, { recursive: true, force: true });
   return p;
 };
+
+log(`native: cargo bench --bench alarms (${N} alarms)`);
+const native = JSON.parse(
+  execFileSync("cargo", ["bench", "--quiet", "--bench", "alarms", "--", out, String(N)], { cwd: root, encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop(),
+);
+for (const p of native.points) log(`native next-due at ${p.alarms}: ${(p.nextNs / 1000).toFixed(2)} µs (get ${(p.getNs / 1000).toFixed(2)} µs)`);
+log(`native set: ${Math.round(native.setPerSec)}/s`);
 
 // 1. set 100k alarms ----------------------------------------------------------
 const base = Date.now() + 86_400_000;
@@ -136,9 +150,12 @@ File database, synchronous=FULL, ${N.toLocaleString("en")} alarms in one namespa
 | what | durq | baseline (same run) | ratio |
 |---|---|---|---|
 | set ${N.toLocaleString("en")} alarms, 1000 per group commit | ${Math.round(durqPerSec).toLocaleString("en")} alarms/s | better-sqlite3, same upserts, 1000 per transaction: ${Math.round(rawPerSec).toLocaleString("en")}/s | ${(durqPerSec / rawPerSec).toFixed(2)}x |
+| the same natively (durq core, no wasm) | ${Math.round(native.setPerSec).toLocaleString("en")} alarms/s | better-sqlite3 as above | ${(native.setPerSec / rawPerSec).toFixed(2)}x |
 ${lookupRows.map((r) => `| next-due lookup (\`list({ limit: 1 })\`) at ${r.count.toLocaleString("en")} alarms, p50 | ${r.nextUs.toFixed(1)} µs | \`get(actorId)\` (primary key): ${r.getUs.toFixed(1)} µs | ${(r.nextUs / r.getUs).toFixed(2)}x |`).join("\n")}
 
-Next-due lookup from ${lookupRows[0].count.toLocaleString("en")} to ${N.toLocaleString("en")} alarms: ${(lookupRows[1].nextUs / lookupRows[0].nextUs).toFixed(2)}x (one seek of \`alarms_due\`; \`tests/alarms.rs\` pins the plan).
+${native.points.map((p) => `| the core's next-due seek (\`AlarmDb::next_after\`, what the scheduler calls) at ${p.alarms.toLocaleString("en")} alarms, natively, p50 | ${(p.nextNs / 1000).toFixed(2)} µs | \`AlarmDb::get\` (primary key): ${(p.getNs / 1000).toFixed(2)} µs | ${(p.nextNs / p.getNs).toFixed(2)}x |`).join("\n")}
+
+Next-due lookup from ${lookupRows[0].count.toLocaleString("en")} to ${N.toLocaleString("en")} alarms: ${(lookupRows[1].nextUs / lookupRows[0].nextUs).toFixed(2)}x through the package, ${(native.points[1].nextNs / native.points[0].nextNs).toFixed(2)}x natively (one seek of \`alarms_due\`; \`tests/alarms.rs\` pins the plan). Through the package most of the ${lookupRows[1].nextUs.toFixed(0)} µs is the JS/JSON round trip of \`list()\`, not SQLite.
 
 How late 2000 alarms spread over 2 s fire after their scheduled time (never before: checked):
 

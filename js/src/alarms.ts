@@ -114,6 +114,8 @@ export interface AlarmHost {
   sleepUntil(s: Sleeper, atMs: number | undefined): void;
   /** Wakes the dispatcher of `ns`, if a handler is registered (an alarm was set). */
   alarmSet(ns: string): void;
+  /** Whether a handler of `ns` in this process is running alarm `version` of `actorId`. */
+  isRunning(ns: string, actorId: string, version: number): boolean;
 }
 
 /** Longest actor id, in characters (the core also checks 256 bytes). */
@@ -180,13 +182,19 @@ export class AlarmNamespace {
   }
 
   /**
-   * The actor's scheduled alarm time (ms), or `null` if it has none.
+   * The actor's scheduled alarm time (ms), or `null` if it has none. While
+   * the actor's alarm handler runs, the alarm it is running counts as
+   * fired: `get` returns `null` unless `set` was called since the handler
+   * started, as `getAlarm()` does in a Durable Object
+   * (https://developers.cloudflare.com/durable-objects/api/alarms/#getalarm).
    *
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id; `DURQ_CLOSED`.
    */
   async get(actorId: string): Promise<number | null> {
     this.#host.checkOpen();
-    return this.#host.getAlarm(this.namespace, checkActorId(actorId))?.scheduledTime ?? null;
+    const a = this.#host.getAlarm(this.namespace, checkActorId(actorId));
+    if (a === undefined || this.#host.isRunning(this.namespace, actorId, a.version)) return null;
+    return a.scheduledTime;
   }
 
   /**
@@ -249,6 +257,8 @@ export class AlarmDispatcher implements Sleeper {
   readonly #handler: AlarmHandler;
   readonly #concurrency: number;
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Version of the alarm each in-flight handler is running. */
+  readonly #versions = new Map<string, number>();
   /** Actors whose outcome could not be written: kept out of dispatch until this time (ms), so a failing write does not re-run the handler back to back. */
   readonly #held = new Map<string, number>();
   #stopped = false;
@@ -263,6 +273,11 @@ export class AlarmDispatcher implements Sleeper {
   /** Handlers running now. */
   get active(): number {
     return this.#inFlight.size;
+  }
+
+  /** Whether a handler of this process is running the alarm `version` of `actorId`. */
+  isRunning(actorId: string, version: number): boolean {
+    return this.#versions.get(actorId) === version;
   }
 
   /** Fires what is due now and re-arms for the next alarm. */
@@ -343,8 +358,10 @@ export class AlarmDispatcher implements Sleeper {
       }
     })();
     this.#inFlight.set(a.actorId, p);
+    this.#versions.set(a.actorId, a.version);
     void p.finally(() => {
       this.#inFlight.delete(a.actorId);
+      this.#versions.delete(a.actorId);
       this.wake(); // a slot is free; a retry may be due
     });
   }

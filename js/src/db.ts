@@ -354,6 +354,7 @@ export class Durq {
       },
       sleepUntil: (s, at) => this.#scheduler.sleepUntil(s, at),
       alarmSet: (ns) => this.#dispatchers.get(ns)?.wake(),
+      isRunning: (ns, actorId, version) => this.#dispatchers.get(ns)?.isRunning(actorId, version) ?? false,
     };
     this.#workerHost = {
       sleepUntil: (w, at) => this.#scheduler.sleepUntil(w, at),
