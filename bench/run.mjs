@@ -190,10 +190,13 @@ lines.push("", `Peak memory (max RSS) of the benchmark process: ${(peak / 2 ** 2
 lines.push(`Wasm module (pkg/wasm/durq_bg.wasm, after wasm-opt -Oz): ${fmt(wasm.length)} bytes raw, ${fmt(gzipSync(wasm, { level: 9 }).length)} bytes gzip.`, "");
 const notes = join(root, "bench", "NOTES.md");
 if (existsSync(notes)) lines.push(readFileSync(notes, "utf8"));
-// Keep the section written by bench/batches.mjs (`npm run bench:batches`).
+// Keep the sections written by bench/batches.mjs and bench/alarms.mjs
+// (`npm run bench:batches`, `npm run bench:alarms`).
 const previous = existsSync(join(root, "BENCHMARKS.md")) ? readFileSync(join(root, "BENCHMARKS.md"), "utf8") : "";
-const batches = previous.match(/<!-- batches:start -->[\s\S]*<!-- batches:end -->/);
-if (batches) lines.push(batches[0]);
+for (const name of ["batches", "alarms"]) {
+  const section = previous.match(new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`));
+  if (section) lines.push(section[0], "");
+}
 writeFileSync(join(root, "BENCHMARKS.md"), lines.join("\n") + "\n");
 log("wrote BENCHMARKS.md");
 console.log(lines.join("\n"));
