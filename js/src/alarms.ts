@@ -108,7 +108,6 @@ export interface AlarmHost {
   submit<T>(json: string, onCommit?: (result: T) => void): Promise<T>;
   getAlarm(ns: string, actorId: string): StoredAlarm | undefined;
   listAlarms(ns: string, filterJson: string): { alarms: StoredAlarm[]; nextCursor: string | null };
-  dueAlarms(ns: string, now: number, limit: number): StoredAlarm[];
   /** The namespace's earliest alarm strictly after `after`, ms (one index seek in the core). */
   nextAlarmAfter(ns: string, after: number): number | undefined;
   sleepUntil(s: Sleeper, atMs: number | undefined): void;
@@ -122,6 +121,10 @@ export interface AlarmHost {
 const MAX_ACTOR_ID = 256;
 /** How long an actor whose outcome could not be written (or a namespace whose read failed) waits before the next try, ms. */
 const OUTCOME_RETRY_MS = 1000;
+/** Largest time the core accepts, ms (2^48 - 1, the UUIDv7 timestamp range). */
+const MAX_TIME_MS = 2 ** 48 - 1;
+/** Due alarms read per page by a dispatcher's sweep. */
+const SWEEP_PAGE = 256;
 /** Default concurrency of a namespace's handlers. */
 export const DEFAULT_ALARM_CONCURRENCY = 100;
 
@@ -134,7 +137,7 @@ function checkActorId(actorId: unknown): string {
 
 function checkTime(what: string, t: unknown): number {
   const ms = t instanceof Date ? t.getTime() : t;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > 2 ** 48 - 1) {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) {
     throw invalidInput(`${what} must be a time in ms since the Unix epoch (0 ..= 2^48-1) or a valid Date, got ${describe(t)}`);
   }
   return Math.floor(ms);
@@ -247,7 +250,10 @@ type FailResult =
 /**
  * Runs the handler of one namespace: fires its due alarms (at most
  * `concurrency` at once, one per actor), reports each outcome, and sleeps
- * until the next alarm on the database's one timer.
+ * until the next alarm on the database's one timer. Due alarms are read
+ * in pages by a sweep that moves forward by cursor (in time order), so a
+ * backlog of n due alarms is read O(n) times in all, not once per
+ * delivery; each is re-read by key just before it fires.
  *
  * @internal
  */
@@ -261,6 +267,10 @@ export class AlarmDispatcher implements Sleeper {
   readonly #versions = new Map<string, number>();
   /** Actors whose outcome could not be written: kept out of dispatch until this time (ms), so a failing write does not re-run the handler back to back. */
   readonly #held = new Map<string, number>();
+  /** Due alarms read by the current sweep and not started yet (at `concurrency`); re-read by key before they fire. */
+  #buffer: StoredAlarm[] = [];
+  /** Where the current sweep over the due alarms stands (`listAlarms` cursor); `null` when the next read starts over. */
+  #cursor: string | null = null;
   #stopped = false;
 
   constructor(host: AlarmHost, ns: string, handler: AlarmHandler, concurrency: number) {
@@ -288,18 +298,35 @@ export class AlarmDispatcher implements Sleeper {
     try {
       now = Math.floor(host.clock.now());
       for (const [actor, until] of this.#held) if (until <= now) this.#held.delete(actor);
-      const free = this.#concurrency - this.#inFlight.size;
-      if (free > 0) {
-        // Alarms in flight or held are still due (their rows stay until the
-        // outcome): ask for enough rows to see `free` others.
-        const due = host.dueAlarms(this.#ns, now, Math.min(1000, this.#inFlight.size + this.#held.size + free));
-        let started = 0;
-        for (const a of due) {
-          if (started >= free || this.#stopped) break;
-          if (this.#inFlight.has(a.actorId) || this.#held.has(a.actorId)) continue;
-          this.#fire(a);
-          started++;
+      let free = this.#concurrency - this.#inFlight.size;
+      let restarted = false;
+      while (free > 0 && !this.#stopped) {
+        if (this.#buffer.length === 0) {
+          // Read the next page of due alarms. A finished sweep starts over
+          // (to see alarms set since) at most once per wake, so rows that
+          // are all in flight or held cannot make this loop spin.
+          if (this.#cursor === null) {
+            if (restarted) break;
+            restarted = true;
+          }
+          const filter: Record<string, unknown> = { before: Math.min(now + 1, MAX_TIME_MS), limit: SWEEP_PAGE };
+          if (this.#cursor !== null) filter.cursor = this.#cursor;
+          const page = host.listAlarms(this.#ns, JSON.stringify(filter));
+          this.#buffer = page.alarms;
+          this.#cursor = page.nextCursor;
+          if (this.#buffer.length === 0) {
+            if (restarted) break;
+            continue; // the sweep reached the end: start over once, for alarms set behind it
+          }
         }
+        const read = this.#buffer.shift()!;
+        if (this.#inFlight.has(read.actorId) || this.#held.has(read.actorId)) continue;
+        // The page may be stale: the alarm may have been deleted, moved or
+        // set anew since. Fire what the row says now (one primary-key read).
+        const a = host.getAlarm(this.#ns, read.actorId);
+        if (a === undefined || a.scheduledTime > now) continue;
+        this.#fire(a);
+        free--;
       }
       // Due alarms not started (at `concurrency`) start when a handler ends.
       let next = host.nextAlarmAfter(this.#ns, now);

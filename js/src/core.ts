@@ -44,8 +44,6 @@ export interface CoreHandle {
   getAlarm(ns: string, actorId: string): string | null | undefined;
   /** `{alarms, nextCursor}` JSON for a filter JSON (`{before, limit, cursor}`). */
   listAlarms(ns: string, filterJson: string): string;
-  /** JSON array of the alarms of `ns` due at `now`, earliest first, at most `limit`. */
-  dueAlarms(ns: string, now: number, limit: number): string;
   /** Earliest wake-up (ms) of the queues and namespaces (JSON arrays of names) after `after`; undefined if none. */
   nextWake(queuesJson: string, namespacesJson: string, after: number): number | null | undefined;
   /** `{pending, leased, completed, failed, cancelled}` (JSON text or value). */

@@ -347,7 +347,6 @@ export class Durq {
         return typeof text === "string" ? (JSON.parse(text) as StoredAlarm) : undefined;
       },
       listAlarms: (ns, filterJson) => JSON.parse(coreCall(() => this.#core.listAlarms(ns, filterJson))),
-      dueAlarms: (ns, now, limit) => JSON.parse(coreCall(() => this.#core.dueAlarms(ns, now, limit))),
       nextAlarmAfter: (ns, after) => {
         const at = coreCall(() => this.#core.nextWake("[]", JSON.stringify([ns]), after));
         return typeof at === "number" ? at : undefined;

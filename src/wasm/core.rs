@@ -229,17 +229,6 @@ impl Core {
         Ok(serde_json::to_string(&page).expect("page serializes"))
     }
 
-    /// The alarms of `ns` due at `now` (ms), earliest first, at most `limit`
-    /// (1..=1000), as a JSON array.
-    #[wasm_bindgen(js_name = dueAlarms)]
-    pub fn due_alarms(&mut self, ns: &str, now: f64, limit: f64) -> JsResult<String> {
-        let list = self
-            .store_mut()?
-            .due_alarms(ns, now as i64, limit as i64)
-            .map_err(|e| to_js(&e))?;
-        Ok(serde_json::to_string(&list).expect("alarms serialize"))
-    }
-
     /// The earliest time (ms) after `after` at which a queue of `queuesJson`
     /// (a run's `runAt` or a lease expiry; may be `<= after` when runs are
     /// due) or a namespace of `namespacesJson` (its next alarm) needs
