@@ -16,6 +16,9 @@
 //    event loop and on one kept ~80% busy (4 ms of synchronous work every
 //    5 ms), p50 / p99 ms after their scheduled time.
 //
+// 4. Delivering 100k alarms already due when the handler registers (a
+//    backlog after downtime), alarms/s, against the set rate above.
+//
 // It rewrites the alarm section of BENCHMARKS.md.
 //
 //   node bench/alarms.mjs [--quick]     (--quick: 20k alarms)
@@ -110,6 +113,21 @@ const lookupRows = [await lookups(small, 1000), await lookups(ns, N)];
 for (const r of lookupRows) log(`next-due at ${r.count}: ${r.nextUs.toFixed(1)} µs (get: ${r.getUs.toFixed(1)} µs)`);
 await db.close();
 
+// 4 (reported after 2). draining a backlog of due alarms when the handler registers
+async function drain(count) {
+  const p = fresh("alarms-drain.db");
+  const d = await open({ path: p });
+  const due = Date.now() - 1;
+  for (let i = 0; i < count; i += CHUNK) await Promise.all(Array.from({ length: CHUNK }, (_, j) => d.alarms("drain").set(`a${i + j}`, due)));
+  let fired = 0;
+  const s = performance.now();
+  await new Promise((resolve) => d.onAlarm("drain", () => void (++fired === count && resolve())));
+  await d.close(); // the last outcomes commit
+  return count / ((performance.now() - s) / 1000);
+}
+const drainPerSec = await drain(N);
+log(`drain ${N} due alarms: ${Math.round(drainPerSec)}/s`);
+
 // 3. lateness on an idle and a loaded event loop -------------------------------
 async function lateness(loaded) {
   const p = fresh(`alarms-late-${loaded ? "busy" : "idle"}.db`);
@@ -153,6 +171,7 @@ File database, synchronous=FULL, ${N.toLocaleString("en")} alarms in one namespa
 | the same natively (durq core, no wasm) | ${Math.round(native.setPerSec).toLocaleString("en")} alarms/s | better-sqlite3 as above | ${(native.setPerSec / rawPerSec).toFixed(2)}x |
 ${lookupRows.map((r) => `| next-due lookup (\`list({ limit: 1 })\`) at ${r.count.toLocaleString("en")} alarms, p50 | ${r.nextUs.toFixed(1)} µs | \`get(actorId)\` (primary key): ${r.getUs.toFixed(1)} µs | ${(r.nextUs / r.getUs).toFixed(2)}x |`).join("\n")}
 
+| deliver ${N.toLocaleString("en")} alarms already due when \`onAlarm\` registers (no-op handler, concurrency 100, outcomes committed) | ${Math.round(drainPerSec).toLocaleString("en")} alarms/s | durq \`set\` above | ${(drainPerSec / durqPerSec).toFixed(2)}x |
 ${native.points.map((p) => `| the core's next-due seek (\`AlarmDb::next_after\`, what the scheduler calls) at ${p.alarms.toLocaleString("en")} alarms, natively, p50 | ${(p.nextNs / 1000).toFixed(2)} µs | \`AlarmDb::get\` (primary key): ${(p.getNs / 1000).toFixed(2)} µs | ${(p.nextNs / p.getNs).toFixed(2)}x |`).join("\n")}
 
 Next-due lookup from ${lookupRows[0].count.toLocaleString("en")} to ${N.toLocaleString("en")} alarms: ${(lookupRows[1].nextUs / lookupRows[0].nextUs).toFixed(2)}x through the package, ${(native.points[1].nextNs / native.points[0].nextNs).toFixed(2)}x natively (one seek of \`alarms_due\`; \`tests/alarms.rs\` pins the plan). Through the package most of the ${lookupRows[1].nextUs.toFixed(0)} µs is the JS/JSON round trip of \`list()\`, not SQLite.

@@ -34,10 +34,7 @@ fn median_ns(mut f: impl FnMut()) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let dir = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench/out".into()));
-    let max: i64 = args
-        .get(2)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+    let max: i64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("native-alarms.db");
     let _ = std::fs::remove_dir_all(format!("{}.alarms", path.display()));

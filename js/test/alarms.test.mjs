@@ -269,6 +269,41 @@ for (const kind of STORAGES) {
       assert.equal(first.calls.length, 1);
     });
 
+    test("a backlog larger than a sweep page drains once each; alarms deleted, moved or added meanwhile are honoured", async () => {
+      const { db, clock } = await openDb(kind);
+      const n = db.alarms("n");
+      const ids = Array.from({ length: 600 }, (_, i) => `a${String(i).padStart(3, "0")}`);
+      await Promise.all(ids.map((id, i) => n.set(id, T0 - 1000 + i))); // all due, in id order
+      const fired = [];
+      let first = true;
+      db.onAlarm(
+        "n",
+        async (actor) => {
+          fired.push(actor);
+          if (first) {
+            first = false;
+            // while the rest wait (already read by the sweep): delete some, move some, add one behind the cursor
+            await Promise.all([n.delete("a300"), n.delete("a599"), n.set("a400", T0 + 60_000), n.set("early", T0 - 5000)]);
+          }
+        },
+        { concurrency: 10 },
+      );
+      // until nothing due is left (each round lets a few deliveries commit)
+      for (let i = 0; i < 500 && (await n.list({ before: T0 + 1, limit: 1 })).alarms.length > 0; i++) await settle(4);
+      const counts = new Map();
+      for (const a of fired) counts.set(a, (counts.get(a) ?? 0) + 1);
+      assert.ok([...counts.values()].every((c) => c === 1), "each once");
+      assert.equal(counts.has("a300") || counts.has("a599"), false, "deleted while queued: never fired");
+      assert.equal(counts.has("a400"), false, "moved to the future: not yet");
+      assert.equal(counts.has("early"), true, "set behind the sweep: fired");
+      assert.equal(fired.length, 600 - 3 + 1);
+      clock.set(T0 + 60_000);
+      await settle(8);
+      assert.equal(fired.at(-1), "a400");
+      assert.deepEqual((await n.list()).alarms, []);
+      await db.close();
+    });
+
     test("a handler's concurrency holds and one actor never runs twice at once", async () => {
       const { db } = await openDb(kind);
       const gates = [];
