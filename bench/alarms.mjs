@@ -170,7 +170,6 @@ File database, synchronous=FULL, ${N.toLocaleString("en")} alarms in one namespa
 | set ${N.toLocaleString("en")} alarms, 1000 per group commit | ${Math.round(durqPerSec).toLocaleString("en")} alarms/s | better-sqlite3, same upserts, 1000 per transaction: ${Math.round(rawPerSec).toLocaleString("en")}/s | ${(durqPerSec / rawPerSec).toFixed(2)}x |
 | the same natively (durq core, no wasm) | ${Math.round(native.setPerSec).toLocaleString("en")} alarms/s | better-sqlite3 as above | ${(native.setPerSec / rawPerSec).toFixed(2)}x |
 ${lookupRows.map((r) => `| next-due lookup (\`list({ limit: 1 })\`) at ${r.count.toLocaleString("en")} alarms, p50 | ${r.nextUs.toFixed(1)} µs | \`get(actorId)\` (primary key): ${r.getUs.toFixed(1)} µs | ${(r.nextUs / r.getUs).toFixed(2)}x |`).join("\n")}
-
 | deliver ${N.toLocaleString("en")} alarms already due when \`onAlarm\` registers (no-op handler, concurrency 100, outcomes committed) | ${Math.round(drainPerSec).toLocaleString("en")} alarms/s | durq \`set\` above | ${(drainPerSec / durqPerSec).toFixed(2)}x |
 ${native.points.map((p) => `| the core's next-due seek (\`AlarmDb::next_after\`, what the scheduler calls) at ${p.alarms.toLocaleString("en")} alarms, natively, p50 | ${(p.nextNs / 1000).toFixed(2)} µs | \`AlarmDb::get\` (primary key): ${(p.getNs / 1000).toFixed(2)} µs | ${(p.nextNs / p.getNs).toFixed(2)}x |`).join("\n")}
 
