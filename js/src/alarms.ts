@@ -111,8 +111,8 @@ export interface AlarmHost {
   /** The namespace's earliest alarm strictly after `after`, ms (one index seek in the core). */
   nextAlarmAfter(ns: string, after: number): number | undefined;
   sleepUntil(s: Sleeper, atMs: number | undefined): void;
-  /** Wakes the dispatcher of `ns`, if a handler is registered (an alarm was set). */
-  alarmSet(ns: string): void;
+  /** An alarm of `ns` was set to `timeMs`: tells the namespace's dispatcher, if a handler is registered. */
+  alarmSet(ns: string, timeMs: number): void;
   /** Whether a handler of `ns` in this process is running alarm `version` of `actorId`. */
   isRunning(ns: string, actorId: string, version: number): boolean;
 }
@@ -177,8 +177,9 @@ export class AlarmNamespace {
   set(actorId: string, time: number | Date): Promise<void> {
     try {
       this.#host.checkOpen();
-      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkActorId(actorId), time: checkTime("alarm time", time) });
-      return this.#host.submit<unknown>(json, () => this.#host.alarmSet(this.namespace)).then(() => undefined);
+      const ms = checkTime("alarm time", time);
+      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkActorId(actorId), time: ms });
+      return this.#host.submit<unknown>(json, () => this.#host.alarmSet(this.namespace, ms)).then(() => undefined);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -271,6 +272,9 @@ export class AlarmDispatcher implements Sleeper {
   #buffer: StoredAlarm[] = [];
   /** Where the current sweep over the due alarms stands (`listAlarms` cursor); `null` when the next read starts over. */
   #cursor: string | null = null;
+  /** Something due may sort behind the cursor (a past-time `set`, an expired hold): the next wake starts the sweep over. */
+  #rewind = false;
+  #wakeQueued = false;
   #stopped = false;
 
   constructor(host: AlarmHost, ns: string, handler: AlarmHandler, concurrency: number) {
@@ -290,6 +294,22 @@ export class AlarmDispatcher implements Sleeper {
     return this.#versions.get(actorId) === version;
   }
 
+  /**
+   * An alarm of this namespace was set to `timeMs`. The wakes of one commit
+   * are coalesced into one (on a microtask); a due time rewinds the sweep,
+   * so the alarm is not left behind a sweep that new alarms keep feeding.
+   */
+  alarmSet(timeMs: number): void {
+    if (this.#stopped) return;
+    if (timeMs <= this.#host.clock.now()) this.#rewind = true;
+    if (this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    queueMicrotask(() => {
+      this.#wakeQueued = false;
+      this.wake();
+    });
+  }
+
   /** Fires what is due now and re-arms for the next alarm. */
   wake(): void {
     if (this.#stopped) return;
@@ -297,8 +317,17 @@ export class AlarmDispatcher implements Sleeper {
     let now = 0;
     try {
       now = Math.floor(host.clock.now());
-      for (const [actor, until] of this.#held) if (until <= now) this.#held.delete(actor);
+      for (const [actor, until] of this.#held) {
+        if (until > now) continue;
+        this.#held.delete(actor);
+        this.#rewind = true; // its row sorts behind the cursor
+      }
       let free = this.#concurrency - this.#inFlight.size;
+      if (free > 0 && this.#rewind) {
+        this.#rewind = false;
+        this.#buffer = [];
+        this.#cursor = null;
+      }
       let restarted = false;
       while (free > 0 && !this.#stopped) {
         if (this.#buffer.length === 0) {

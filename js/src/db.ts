@@ -352,7 +352,7 @@ export class Durq {
         return typeof at === "number" ? at : undefined;
       },
       sleepUntil: (s, at) => this.#scheduler.sleepUntil(s, at),
-      alarmSet: (ns) => this.#dispatchers.get(ns)?.wake(),
+      alarmSet: (ns, time) => this.#dispatchers.get(ns)?.alarmSet(time),
       isRunning: (ns, actorId, version) => this.#dispatchers.get(ns)?.isRunning(actorId, version) ?? false,
     };
     this.#workerHost = {

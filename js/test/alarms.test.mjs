@@ -304,6 +304,24 @@ for (const kind of STORAGES) {
       await db.close();
     });
 
+    test("an alarm set due during a long backlog is delivered in time order, not after the backlog", async () => {
+      const { db } = await openDb(kind);
+      const n = db.alarms("n");
+      await Promise.all(Array.from({ length: 400 }, (_, i) => n.set(`b${String(i).padStart(3, "0")}`, T0 - 1000 + i)));
+      const fired = [];
+      db.onAlarm(
+        "n",
+        async (actor) => {
+          fired.push(actor);
+          if (fired.length === 3) await n.set("urgent", T0 - 5000); // earlier than every alarm of the backlog
+        },
+        { concurrency: 1 },
+      );
+      for (let i = 0; i < 1000 && fired.length < 10; i++) await settle(2);
+      assert.ok(fired.indexOf("urgent") >= 0 && fired.indexOf("urgent") <= 4, `delivered next, not after the backlog: ${fired.slice(0, 10)}`);
+      await db.close();
+    });
+
     test("a handler's concurrency holds and one actor never runs twice at once", async () => {
       const { db } = await openDb(kind);
       const gates = [];
