@@ -382,21 +382,6 @@ impl AlarmDb {
         })
     }
 
-    /// Alarms due at `now` (`scheduled_time <= now`), earliest first, at most `limit`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for a bad `now` or limit.
-    pub fn due(&self, now: i64, limit: i64) -> Result<Vec<Alarm>> {
-        validate::time("now", now)?;
-        Ok(self
-            .list(&AlarmFilter {
-                before: Some(now.saturating_add(1).min(validate::MAX_TIME_MS)),
-                limit: Some(limit),
-                cursor: None,
-            })?
-            .alarms)
-    }
-
     /// The earliest `scheduled_time` strictly after `after`, ms: one index seek.
     ///
     /// # Errors

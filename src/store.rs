@@ -83,7 +83,7 @@ pub enum Outcome {
 }
 
 /// An error as it crosses the boundary.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ErrorBody {
     /// Stable code, e.g. `DURQ_LEASE_LOST`.
     pub code: &'static str,
@@ -229,10 +229,7 @@ impl Store {
                 }
                 Err(e) => {
                     for (i, _) in &list {
-                        out[*i] = Some(Outcome::Err(ErrorBody {
-                            code: e.code,
-                            message: e.message.clone(),
-                        }));
+                        out[*i] = Some(Outcome::Err(e.clone()));
                     }
                 }
             }
@@ -424,41 +421,14 @@ impl Store {
         self.alarm_db(ns)?.list(filter)
     }
 
-    /// Alarms of `ns` due at `now`, earliest first, at most `limit` (1..=1000).
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for a bad namespace, `now` or limit.
-    pub fn due_alarms(&mut self, ns: &str, now: i64, limit: i64) -> Result<Vec<Alarm>> {
-        self.alarm_db(ns)?.due(now, limit)
-    }
-
-    /// The earliest time (ms) strictly after `after` at which something in
-    /// `queues` or `namespaces` needs attention: a queue's next `runAt` or
-    /// lease expiry ([`Store::next_wake_at`], which may be `<= after` when
-    /// runs are due), or a namespace's next alarm. One index seek per queue
-    /// and per namespace; `None` when nothing is scheduled.
+    /// The first alarm time (ms) of `ns` strictly after `after`: one seek
+    /// of the `alarms_due` index. The façade's one timer takes the earliest
+    /// of these and of each queue's [`Store::next_wake_at`].
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a bad namespace; an SQLite error.
-    pub fn next_wake(
-        &mut self,
-        queues: &[String],
-        namespaces: &[String],
-        after: i64,
-    ) -> Result<Option<i64>> {
-        let mut best: Option<i64> = None;
-        let mut take = |t: Option<i64>| {
-            if let Some(t) = t {
-                best = Some(best.map_or(t, |b| b.min(t)));
-            }
-        };
-        for q in queues {
-            take(query::next_wake_at(&self.conn, q)?);
-        }
-        for ns in namespaces {
-            take(self.alarm_db(ns)?.next_after(after)?);
-        }
-        Ok(best)
+    pub fn next_alarm_after(&mut self, ns: &str, after: i64) -> Result<Option<i64>> {
+        self.alarm_db(ns)?.next_after(after)
     }
 
     /// Stored steps of a run, in the order they were stored.

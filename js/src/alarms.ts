@@ -23,6 +23,7 @@
 
 import type { Clock } from "./clock.js";
 import { invalidInput } from "./errors.js";
+import { checkInt, checkName, checkOptions, checkTime, MAX_TIME_MS } from "./validate.js";
 import type { Emitter } from "./events.js";
 import type { Sleeper } from "./scheduler.js";
 
@@ -117,37 +118,12 @@ export interface AlarmHost {
   isRunning(ns: string, actorId: string, version: number): boolean;
 }
 
-/** Longest actor id, in characters (the core also checks 256 bytes). */
-const MAX_ACTOR_ID = 256;
 /** How long an actor whose outcome could not be written (or a namespace whose read failed) waits before the next try, ms. */
 const OUTCOME_RETRY_MS = 1000;
-/** Largest time the core accepts, ms (2^48 - 1, the UUIDv7 timestamp range). */
-const MAX_TIME_MS = 2 ** 48 - 1;
 /** Due alarms read per page by a dispatcher's sweep. */
 const SWEEP_PAGE = 256;
 /** Default concurrency of a namespace's handlers. */
 export const DEFAULT_ALARM_CONCURRENCY = 100;
-
-function checkActorId(actorId: unknown): string {
-  if (typeof actorId !== "string" || actorId.length === 0 || actorId.length > MAX_ACTOR_ID || actorId.includes("\0")) {
-    throw invalidInput(`actorId must be a non-empty string of at most ${MAX_ACTOR_ID} characters without NUL, got ${describe(actorId)}`);
-  }
-  return actorId;
-}
-
-function checkTime(what: string, t: unknown): number {
-  const ms = t instanceof Date ? t.getTime() : t;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) {
-    throw invalidInput(`${what} must be a time in ms since the Unix epoch (0 ..= 2^48-1) or a valid Date, got ${describe(t)}`);
-  }
-  return Math.floor(ms);
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (v instanceof Date) return "an invalid Date";
-  return typeof v === "number" || typeof v === "boolean" || v === null || v === undefined ? String(v) : typeof v;
-}
 
 /**
  * The alarms of one namespace, made by {@link Durq.alarms}. Writes go
@@ -178,7 +154,7 @@ export class AlarmNamespace {
     try {
       this.#host.checkOpen();
       const ms = checkTime("alarm time", time);
-      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkActorId(actorId), time: ms });
+      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkName("actorId", actorId), time: ms });
       return this.#host.submit<unknown>(json, () => this.#host.alarmSet(this.namespace, ms)).then(() => undefined);
     } catch (e) {
       return Promise.reject(e);
@@ -196,7 +172,7 @@ export class AlarmNamespace {
    */
   async get(actorId: string): Promise<number | null> {
     this.#host.checkOpen();
-    const a = this.#host.getAlarm(this.namespace, checkActorId(actorId));
+    const a = this.#host.getAlarm(this.namespace, checkName("actorId", actorId));
     if (a === undefined || this.#host.isRunning(this.namespace, actorId, a.version)) return null;
     return a.scheduledTime;
   }
@@ -211,7 +187,7 @@ export class AlarmNamespace {
   delete(actorId: string): Promise<boolean> {
     try {
       this.#host.checkOpen();
-      const json = JSON.stringify({ op: "deleteAlarm", namespace: this.namespace, actorId: checkActorId(actorId) });
+      const json = JSON.stringify({ op: "deleteAlarm", namespace: this.namespace, actorId: checkName("actorId", actorId) });
       return this.#host.submit<{ deleted: boolean }>(json).then((r) => r.deleted);
     } catch (e) {
       return Promise.reject(e);
@@ -225,15 +201,10 @@ export class AlarmNamespace {
    */
   async list(options?: AlarmListOptions): Promise<AlarmPage> {
     this.#host.checkOpen();
-    if (options !== undefined && (typeof options !== "object" || options === null)) throw invalidInput("list options must be an object");
-    const o = options ?? {};
-    for (const k of Object.keys(o)) if (!["before", "limit", "cursor"].includes(k)) throw invalidInput(`unknown list option ${JSON.stringify(k)}`);
+    const o = checkOptions("alarm list options", options, ["before", "limit", "cursor"]);
     const filter: Record<string, unknown> = {};
     if (o.before !== undefined) filter.before = checkTime("before", o.before);
-    if (o.limit !== undefined) {
-      if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 1000) throw invalidInput(`limit must be an integer from 1 to 1000, got ${describe(o.limit)}`);
-      filter.limit = o.limit;
-    }
+    if (o.limit !== undefined) filter.limit = checkInt("limit", o.limit, 1, 1000);
     if (o.cursor !== undefined) {
       if (typeof o.cursor !== "string") throw invalidInput("cursor must be a string from nextCursor");
       filter.cursor = o.cursor;
@@ -282,11 +253,6 @@ export class AlarmDispatcher implements Sleeper {
     this.#ns = ns;
     this.#handler = handler;
     this.#concurrency = concurrency;
-  }
-
-  /** Handlers running now. */
-  get active(): number {
-    return this.#inFlight.size;
   }
 
   /** Whether a handler of this process is running the alarm `version` of `actorId`. */
@@ -426,12 +392,7 @@ export class AlarmDispatcher implements Sleeper {
 /** Checks {@link AlarmHandlerOptions}; returns the concurrency. @internal */
 export function checkHandlerOptions(handler: unknown, options: unknown): number {
   if (typeof handler !== "function") throw invalidInput("onAlarm needs a handler function (actorId, { scheduledTime, retryCount, isRetry }) => ...");
-  if (options === undefined) return DEFAULT_ALARM_CONCURRENCY;
-  if (typeof options !== "object" || options === null) throw invalidInput("onAlarm options must be an object");
-  for (const k of Object.keys(options)) if (k !== "concurrency") throw invalidInput(`unknown onAlarm option ${JSON.stringify(k)}`);
-  const c = (options as AlarmHandlerOptions).concurrency;
-  if (c === undefined) return DEFAULT_ALARM_CONCURRENCY;
-  if (!Number.isInteger(c) || c < 1 || c > 1000) throw invalidInput(`concurrency must be an integer from 1 to 1000, got ${describe(c)}`);
-  return c;
+  const c = checkOptions("onAlarm options", options as AlarmHandlerOptions | undefined, ["concurrency"]).concurrency;
+  return c === undefined ? DEFAULT_ALARM_CONCURRENCY : checkInt("concurrency", c, 1, 1000);
 }
 

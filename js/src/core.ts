@@ -44,8 +44,8 @@ export interface CoreHandle {
   getAlarm(ns: string, actorId: string): string | null | undefined;
   /** `{alarms, nextCursor}` JSON for a filter JSON (`{before, limit, cursor}`). */
   listAlarms(ns: string, filterJson: string): string;
-  /** Earliest wake-up (ms) of the queues and namespaces (JSON arrays of names) after `after`; undefined if none. */
-  nextWake(queuesJson: string, namespacesJson: string, after: number): number | null | undefined;
+  /** The first alarm time (ms) of `ns` strictly after `after`; undefined if none. */
+  nextAlarmAfter(ns: string, after: number): number | null | undefined;
   /** `{pending, leased, completed, failed, cancelled}` (JSON text or value). */
   stats(): unknown;
   /** `PRAGMA integrity_check` lines (JSON text or value). */

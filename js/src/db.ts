@@ -348,7 +348,7 @@ export class Durq {
       },
       listAlarms: (ns, filterJson) => JSON.parse(coreCall(() => this.#core.listAlarms(ns, filterJson))),
       nextAlarmAfter: (ns, after) => {
-        const at = coreCall(() => this.#core.nextWake("[]", JSON.stringify([ns]), after));
+        const at = coreCall(() => this.#core.nextAlarmAfter(ns, after));
         return typeof at === "number" ? at : undefined;
       },
       sleepUntil: (s, at) => this.#scheduler.sleepUntil(s, at),
@@ -981,8 +981,7 @@ export class Durq {
     this.#checkOpen();
     const known = this.#namespaces.get(namespace);
     if (known !== undefined) return known;
-    if (typeof namespace !== "string") throw invalidInput(`an alarm namespace must be a string, got ${typeof namespace}`);
-    if (!namespace.isWellFormed()) throw invalidInput("an alarm namespace must not contain lone surrogates (it becomes a file name)");
+    checkName("alarm namespace", namespace); // a string, no lone surrogate (it becomes a file name); the core checks the rest
     coreCall(() => this.#core.validateNamespace(namespace));
     const dir = coreCall(() => this.#core.alarmDir());
     if (typeof dir === "string") {

@@ -229,24 +229,14 @@ impl Core {
         Ok(serde_json::to_string(&page).expect("page serializes"))
     }
 
-    /// The earliest time (ms) after `after` at which a queue of `queuesJson`
-    /// (a run's `runAt` or a lease expiry; may be `<= after` when runs are
-    /// due) or a namespace of `namespacesJson` (its next alarm) needs
-    /// attention; `undefined` if none. One index seek each.
-    #[wasm_bindgen(js_name = nextWake)]
-    pub fn next_wake(
-        &mut self,
-        queues_json: &str,
-        namespaces_json: &str,
-        after: f64,
-    ) -> JsResult<Option<f64>> {
-        let queues: Vec<String> = serde_json::from_str(queues_json)
-            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad queue list: {e}")))?;
-        let namespaces: Vec<String> = serde_json::from_str(namespaces_json)
-            .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad namespace list: {e}")))?;
+    /// The first alarm time (ms) of `ns` strictly after `after` (one seek
+    /// of the `alarms_due` index); `undefined` if none. Throws
+    /// `DURQ_INVALID_INPUT` for a bad namespace.
+    #[wasm_bindgen(js_name = nextAlarmAfter)]
+    pub fn next_alarm_after(&mut self, ns: &str, after: f64) -> JsResult<Option<f64>> {
         Ok(self
             .store_mut()?
-            .next_wake(&queues, &namespaces, after as i64)
+            .next_alarm_after(ns, after as i64)
             .map_err(|e| to_js(&e))?
             .map(|t| t as f64))
     }
