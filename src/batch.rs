@@ -244,6 +244,7 @@ const DROP_MEMBER_SQL: &str = "DELETE FROM active_batches WHERE queue = ?1 AND b
 pub(crate) fn enqueue_batch(
     c: &Connection,
     ids: &mut RunIdGenerator,
+    ev: &mut crate::history::Events,
     o: &EnqueueBatchOp,
 ) -> Result<EnqueuedBatch> {
     validate::time("now", o.now)?;
@@ -330,7 +331,7 @@ pub(crate) fn enqueue_batch(
     ])?;
     let mut runs = Vec::with_capacity(checked.len());
     for run in &checked {
-        runs.push(crate::queue::insert_run(c, ids, run, o.now, Some(&id))?);
+        runs.push(crate::queue::insert_run(c, ids, ev, run, o.now, Some(&id))?);
     }
     Ok(EnqueuedBatch {
         id,
@@ -443,6 +444,7 @@ pub struct CancelledBatch {
 
 pub(crate) fn cancel_batch(
     c: &Connection,
+    ev: &mut crate::history::Events,
     o: &BatchIdOp,
     finished: &mut Vec<FinishedBatch>,
 ) -> Result<CancelledBatch> {
@@ -465,7 +467,7 @@ pub(crate) fn cancel_batch(
     let mut runs = Vec::with_capacity(live.len());
     for (id, status) in live {
         let previous = Status::parse(&status).unwrap_or(Status::Pending);
-        crate::queue::mark_cancelled(c, &id, o.now)?;
+        crate::queue::mark_cancelled(c, ev, &id, previous, o.now)?;
         run_moved(c, &o.id, previous, Some(Status::Cancelled), o.now, finished)?;
         runs.push(CancelledRun { id, previous });
     }

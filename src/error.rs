@@ -35,6 +35,16 @@ pub enum Error {
     /// something other than durq.
     #[error("{0}")]
     Corrupt(String),
+    /// A `search` in FTS5 syntax (`searchSyntax: "fts5"`) that FTS5 rejects
+    /// (code `DURQ_INVALID_SEARCH`), with FTS5's reason
+    /// (<https://www.sqlite.org/fts5.html#full_text_query_syntax>).
+    #[error("{0}")]
+    InvalidSearch(String),
+    /// The full-text index is being rebuilt or its rebuild failed (code
+    /// `DURQ_SEARCH_STALE`): a bulk import deferred its maintenance and it
+    /// has not been restored yet. Other reads and writes work meanwhile.
+    #[error("{0}")]
+    SearchStale(String),
     /// The database was closed (code `DURQ_CLOSED`).
     #[error("the database is closed")]
     Closed,
@@ -62,6 +72,8 @@ impl Error {
             Error::LeaseLost(_) => "DURQ_LEASE_LOST",
             Error::InvalidState(_) => "DURQ_INVALID_STATE",
             Error::Corrupt(_) => "DURQ_CORRUPT",
+            Error::InvalidSearch(_) => "DURQ_INVALID_SEARCH",
+            Error::SearchStale(_) => "DURQ_SEARCH_STALE",
             Error::Closed => "DURQ_CLOSED",
             Error::SchemaTooNew { .. } => "DURQ_SCHEMA_TOO_NEW",
             Error::Sqlite(e) => match e {

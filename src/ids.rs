@@ -53,6 +53,19 @@ impl RunIdGenerator {
         }
     }
 
+    /// A UUIDv7 for time `ms` with random low bits, without moving the
+    /// generator: ids for imported runs that had none, which sort by their
+    /// creation time among the others (74 random bits make a collision
+    /// vanishingly unlikely; the primary key would reject one).
+    pub fn id_at(&mut self, ms: i64) -> String {
+        let mut bytes = [0u8; 10];
+        self.rng.fill(&mut bytes);
+        Builder::from_unix_timestamp_millis(u64::try_from(ms.max(0)).unwrap_or(0), &bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+
     /// The next id, as lowercase hyphenated text (36 bytes).
     pub fn next_id(&mut self, now_ms: i64) -> String {
         let now = u64::try_from(now_ms.max(0)).unwrap_or(0);

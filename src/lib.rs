@@ -12,12 +12,16 @@
 pub mod alarm;
 pub mod batch;
 pub mod error;
+pub mod history;
 pub mod ids;
 pub mod model;
 pub mod query;
 pub mod queue;
+pub mod rows;
 pub mod schema;
+pub mod search;
 pub mod store;
+pub mod transfer;
 pub mod validate;
 pub mod vfs;
 

@@ -217,6 +217,12 @@ pub enum Op {
     CancelBatch(crate::batch::BatchIdOp),
     /// Repair batch membership.
     ReconcileBatches(crate::batch::ReconcileOp),
+    /// Insert runs that keep their ids, states and times (`importRuns`).
+    ImportRuns(crate::transfer::ImportOp),
+    /// Drop the search index triggers for a bulk import (`crate::search::defer`).
+    DeferSearchIndex(NowOp),
+    /// Recreate them and rebuild the index (`crate::search::restore`).
+    RestoreSearchIndex(NowOp),
     /// A write to an alarm namespace's database (`setAlarm`, `deleteAlarm`,
     /// `alarmDone`, `alarmFailed`); applied in that database's transaction.
     Alarm(crate::alarm::AlarmOp),
@@ -257,6 +263,9 @@ impl Op {
             "enqueueBatch" => Op::EnqueueBatch(p(text)?),
             "cancelBatch" => Op::CancelBatch(p(text)?),
             "reconcileBatches" => Op::ReconcileBatches(p(text)?),
+            "importRuns" => Op::ImportRuns(p(text)?),
+            "deferSearchIndex" => Op::DeferSearchIndex(p(text)?),
+            "restoreSearchIndex" => Op::RestoreSearchIndex(p(text)?),
             "setAlarm" => Op::Alarm(AlarmOp::Set(p(text)?)),
             "deleteAlarm" => Op::Alarm(AlarmOp::Delete(p(text)?)),
             "alarmDone" => Op::Alarm(AlarmOp::Done(p(text)?)),
@@ -475,6 +484,8 @@ pub struct Run {
     pub retried_from: Option<String>,
     /// Batch the run belongs to (made by `enqueueBatch`).
     pub batch_id: Option<String>,
+    /// Retry backoff (`{initialMs, factor, maxMs, jitter}`).
+    pub backoff: Box<RawValue>,
 }
 
 /// A run handed to a worker by `claim`.
@@ -534,6 +545,17 @@ pub struct RunFilter {
     /// Runs of this batch.
     #[serde(default)]
     pub batch_id: Option<String>,
+    /// Full-text search over the job name, the string values of input and
+    /// output, the error message and the label values (see
+    /// [`crate::search`]); combines with every other filter.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// How `search` is read (default: plain words).
+    #[serde(default)]
+    pub search_syntax: Option<crate::search::SearchSyntax>,
+    /// Order of the page (default newest first; `relevance` needs `search`).
+    #[serde(default)]
+    pub order: Option<crate::search::RunOrder>,
 }
 
 /// A page of runs, newest first.

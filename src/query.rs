@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Run, RunFilter, RunPage, Status};
 use crate::queue::raw_text;
+use crate::search::{self, RunOrder, SearchSyntax};
 use crate::validate;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -21,7 +22,7 @@ pub const MAX_LIMIT: i64 = 1000;
 const RUN_COLS: &str = "r.id, r.job, r.queue, r.status, r.priority, r.run_at, r.created_at, r.updated_at,
     r.started_at, r.finished_at, r.input, r.output, r.error, r.labels, r.idempotency_key,
     r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from,
-    r.batch_id";
+    r.batch_id, r.backoff";
 
 /// Stored JSON that does not parse, as the row mapper's error; surfaces as
 /// `DURQ_CORRUPT` (see [`Error::code`]).
@@ -63,6 +64,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         lease_owner: r.get(20)?,
         retried_from: r.get(21)?,
         batch_id: r.get(22)?,
+        backoff: req_raw(r.get(23)?)?,
     })
 }
 
@@ -106,8 +108,19 @@ pub fn check_cursor(cur: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// How the next page of a `listRuns` query continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    /// After the last run's id (`nextCursor` is that id).
+    Id,
+    /// After the last run's rowid in the search index (`s<rowid>`).
+    SearchRowid,
+    /// After the first `n` results by relevance (`o<n>`).
+    Offset(i64),
+}
+
 /// The SQL and parameters `list_runs` runs for `f` (exposed so tests can
-/// read its `EXPLAIN QUERY PLAN`).
+/// read its `EXPLAIN QUERY PLAN`), and how its cursor works.
 ///
 /// Plan: with labels, the first label drives the query through the
 /// `run_labels (key, value, run_id)` primary key, which yields that label's
@@ -124,9 +137,17 @@ pub fn check_cursor(cur: &str, what: &str) -> Result<()> {
 /// key. With `batch_id`, `runs_batch` drives (a batch's runs are few) and
 /// every label is an `EXISTS` probe.
 ///
+/// With `search`, the FTS5 index drives: newest first, FTS5 yields its
+/// matches in descending rowid order without a sort and the cursor is a
+/// rowid bound, so a page costs O(page + matches skipped by the other
+/// filters); by relevance, FTS5 ranks every match (bm25) and the cursor
+/// is an offset. Each match is one rowid lookup in `runs`, each label an
+/// `EXISTS` probe.
+///
 /// # Errors
-/// [`Error::InvalidInput`] for a bad limit, label key or cursor.
-pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Value>)> {
+/// [`Error::InvalidInput`] for a bad limit, label key, cursor or search, or
+/// `order: relevance` without `search`.
+pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Value>, CursorKind)> {
     let limit = check_limit(f.limit)?;
     let mut params: Vec<Value> = Vec::new();
     let mut wh: Vec<String> = Vec::new();
@@ -138,27 +159,65 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
     if let Some(l) = &f.labels {
         validate::labels(l)?;
     }
-    let by_status = by_status && f.status.is_some() && f.batch_id.is_none();
-    let label_driven = !by_status && f.batch_id.is_none() && !labels.is_empty();
-    let (from, order_col) = if let Some(b) = &f.batch_id {
+    let order = f.order.unwrap_or_default();
+    let syntax = f.search_syntax.unwrap_or_default();
+    if f.search.is_none() && (order == RunOrder::Relevance || f.search_syntax.is_some()) {
+        return Err(Error::invalid(
+            "order \"relevance\" and searchSyntax need a search text",
+        ));
+    }
+    let searching = f.search.is_some();
+    let by_status = by_status && f.status.is_some() && f.batch_id.is_none() && !searching;
+    let label_driven = !by_status && f.batch_id.is_none() && !searching && !labels.is_empty();
+    let mut cursor_kind = CursorKind::Id;
+    let mut select_extra = "";
+    let (from, order_sql) = if let Some(text) = &f.search {
+        let a = p(Value::Text(search::fts_query(text, syntax)?), &mut params);
+        wh.push(format!("f.runs_fts MATCH {a}"));
+        if let Some(b) = &f.batch_id {
+            let a = p(Value::Text(b.clone()), &mut params);
+            wh.push(format!("r.batch_id = {a}"));
+        }
+        select_extra = ", f.rowid";
+        let from = "runs_fts AS f CROSS JOIN runs AS r ON r.rowid = f.rowid".to_string();
+        match order {
+            RunOrder::Newest => {
+                cursor_kind = CursorKind::SearchRowid;
+                (from, "f.rowid DESC".to_string())
+            }
+            RunOrder::Relevance => {
+                cursor_kind = CursorKind::Offset(0);
+                (from, "f.rank".to_string())
+            }
+        }
+    } else if let Some(b) = &f.batch_id {
         // A batch's runs are bounded by the batch: always the best driver.
         let a = p(Value::Text(b.clone()), &mut params);
         wh.push(format!("r.batch_id = {a}"));
-        ("runs AS r INDEXED BY runs_batch".to_string(), "r.id")
+        (
+            "runs AS r INDEXED BY runs_batch".to_string(),
+            "r.id DESC".to_string(),
+        )
     } else if let (true, Some((k, v))) = (label_driven, labels.first()) {
         let a = p(Value::Text((*k).clone()), &mut params);
         let b = p(Value::Text((*v).clone()), &mut params);
         wh.push(format!("l0.key = {a} AND l0.value = {b}"));
         (
             "run_labels AS l0 CROSS JOIN runs AS r ON r.id = l0.run_id".to_string(),
-            "l0.run_id",
+            "l0.run_id DESC".to_string(),
         )
     } else if f.status.is_some() {
-        ("runs AS r INDEXED BY runs_status".to_string(), "r.id")
+        (
+            "runs AS r INDEXED BY runs_status".to_string(),
+            "r.id DESC".to_string(),
+        )
     } else if f.job.is_some() {
-        ("runs AS r INDEXED BY runs_job".to_string(), "r.id")
+        (
+            "runs AS r INDEXED BY runs_job".to_string(),
+            "r.id DESC".to_string(),
+        )
     } else {
-        ("runs AS r".to_string(), "r.id")
+        ("runs AS r".to_string(), "r.id DESC".to_string())
     };
     for (k, v) in labels.iter().skip(usize::from(label_driven)) {
         let a = p(Value::Text((*k).clone()), &mut params);
@@ -187,10 +246,26 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
         let a = p(Value::Integer(t), &mut params);
         wh.push(format!("r.created_at < {a}"));
     }
+    let mut offset = String::new();
     if let Some(cur) = &f.cursor {
-        check_cursor(cur, "listRuns")?;
-        let a = p(Value::Text(cur.clone()), &mut params);
-        wh.push(format!("{order_col} < {a}"));
+        match cursor_kind {
+            CursorKind::Id => {
+                check_cursor(cur, "listRuns")?;
+                let a = p(Value::Text(cur.clone()), &mut params);
+                let col = order_sql.trim_end_matches(" DESC");
+                wh.push(format!("{col} < {a}"));
+            }
+            CursorKind::SearchRowid => {
+                let a = p(Value::Integer(search_cursor(cur, 's')?), &mut params);
+                wh.push(format!("f.rowid < {a}"));
+            }
+            CursorKind::Offset(_) => {
+                let n = search_cursor(cur, 'o')?;
+                cursor_kind = CursorKind::Offset(n);
+                let a = p(Value::Integer(n), &mut params);
+                offset = format!(" OFFSET {a}");
+            }
+        }
     }
     let l = p(Value::Integer(limit + 1), &mut params);
     let where_sql = if wh.is_empty() {
@@ -199,22 +274,35 @@ pub fn list_runs_sql(f: &RunFilter, by_status: bool) -> Result<(String, Vec<Valu
         format!("WHERE {}", wh.join(" AND "))
     };
     Ok((
-        format!("SELECT {RUN_COLS} FROM {from} {where_sql} ORDER BY {order_col} DESC LIMIT {l}"),
+        format!("SELECT {RUN_COLS}{select_extra} FROM {from} {where_sql} ORDER BY {order_sql} LIMIT {l}{offset}"),
         params,
+        cursor_kind,
     ))
 }
 
-/// A page of runs matching `f`, newest first (at most `f.limit`, default
-/// [`DEFAULT_LIMIT`]); `next_cursor` is set when more may follow. See
-/// [`list_runs_sql`] for the plan.
+/// The number in a search cursor `<tag><n>` (`s123`, `o50`).
+fn search_cursor(cur: &str, tag: char) -> Result<i64> {
+    cur.strip_prefix(tag)
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            Error::invalid("cursor is not one returned by listRuns with the same search and order")
+        })
+}
+
+/// A page of runs matching `f` (at most `f.limit`, default
+/// [`DEFAULT_LIMIT`]), newest first or by relevance; `next_cursor` is set
+/// when more may follow. See [`list_runs_sql`] for the plan.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for a bad limit, label or cursor; an SQLite error
-/// if the read fails.
+/// [`Error::InvalidInput`] for a bad limit, label, cursor or search;
+/// [`Error::InvalidSearch`] for a raw FTS5 query that FTS5 rejects;
+/// [`Error::SearchStale`] for a search while a bulk import has the index
+/// maintenance deferred; an SQLite error if the read fails.
 pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let by_status = match (&f.status, f.labels.as_ref().and_then(|l| l.iter().next())) {
-        (Some(status), Some((k, v))) if f.batch_id.is_none() => {
+        (Some(status), Some((k, v))) if f.batch_id.is_none() && f.search.is_none() => {
             // Drive by whichever is smaller, counted up to DRIVER_PROBE rows
             // of each index: a rare status ("failed") among a big label's
             // runs, or a rare label among many runs of a status.
@@ -228,13 +316,59 @@ pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
         }
         _ => false,
     };
-    let (sql, params) = list_runs_sql(f, by_status)?;
-    let mut st = c.prepare_cached(&sql)?;
-    let mut runs: Vec<Run> = st
-        .query_map(rusqlite::params_from_iter(params), run_from_row)?
+    let (sql, params, kind) = list_runs_sql(f, by_status)?;
+    if f.search.is_some() {
+        search::check_fresh(c)?;
+    }
+    let syntax = f.search_syntax.unwrap_or(SearchSyntax::Words);
+    let read = || -> Result<Vec<(Run, Option<i64>)>> {
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            let rowid = if kind == CursorKind::Id {
+                None
+            } else {
+                Some(r.get(24)?)
+            };
+            Ok((run_from_row(r)?, rowid))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let mut rows = read().map_err(|e| search::search_error(e, syntax))?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        match kind {
+            CursorKind::Id => rows.last().map(|(r, _)| r.id.clone()),
+            CursorKind::SearchRowid => rows.last().and_then(|(_, id)| id.map(|n| format!("s{n}"))),
+            CursorKind::Offset(n) => Some(format!("o{}", n + limit as i64)),
+        }
+    } else {
+        None
+    };
+    Ok(RunPage {
+        runs: rows.into_iter().map(|(r, _)| r).collect(),
+        next_cursor,
+    })
+}
+
+/// Every run with an id greater than `after`, in id order, at most `limit`
+/// (1 ..= [`MAX_LIMIT`]): one primary-key range scan, for `exportRuns`.
+/// `next_cursor` is the last id when the page is full.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad limit or cursor; an SQLite error if
+/// the read fails.
+pub fn export_runs(c: &Connection, after: Option<&str>, limit: i64) -> Result<RunPage> {
+    let limit = check_limit(Some(limit))?;
+    if let Some(a) = after {
+        check_cursor(a, "exportRuns")?;
+    }
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {RUN_COLS} FROM runs AS r WHERE r.id > ?1 ORDER BY r.id LIMIT ?2"
+    ))?;
+    let runs: Vec<Run> = st
+        .query_map(params![after.unwrap_or(""), limit], run_from_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let next_cursor = if runs.len() > limit {
-        runs.truncate(limit);
+    let next_cursor = if runs.len() as i64 == limit {
         runs.last().map(|r| r.id.clone())
     } else {
         None

@@ -3,6 +3,7 @@
 
 use crate::batch::{self, FinishedBatch};
 use crate::error::{Error, Result};
+use crate::history::{EventKind, Events};
 use crate::ids::RunIdGenerator;
 use crate::model::*;
 use crate::validate;
@@ -27,9 +28,14 @@ fn raw<T: Serialize>(v: &T) -> Result<Box<RawValue>> {
 /// Applies one operation; returns its result JSON. When the operation
 /// turned batches terminal, its result (an object) gets a
 /// `finishedBatches` field listing them.
-pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Result<Box<RawValue>> {
+pub(crate) fn apply_op(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    ev: &mut Events,
+    op: &Op,
+) -> Result<Box<RawValue>> {
     let mut finished = Vec::new();
-    let out = apply_one(c, ids, op, &mut finished)?;
+    let out = apply_one(c, ids, ev, op, &mut finished)?;
     if finished.is_empty() {
         return Ok(out);
     }
@@ -49,39 +55,45 @@ pub(crate) fn apply_op(c: &Connection, ids: &mut RunIdGenerator, op: &Op) -> Res
 fn apply_one(
     c: &Connection,
     ids: &mut RunIdGenerator,
+    ev: &mut Events,
     op: &Op,
     finished: &mut Vec<FinishedBatch>,
 ) -> Result<Box<RawValue>> {
     match op {
         Op::Enqueue(r) => {
             let now = r.now.ok_or_else(|| Error::invalid("enqueue needs `now`"))?;
-            raw(&enqueue(c, ids, r, now)?)
+            raw(&enqueue(c, ids, ev, r, now)?)
         }
         Op::EnqueueMany(m) => {
             let mut out = Vec::with_capacity(m.runs.len());
             for r in &m.runs {
-                out.push(enqueue(c, ids, r, m.now)?);
+                out.push(enqueue(c, ids, ev, r, m.now)?);
             }
             raw(&out)
         }
-        Op::EnqueueBatch(o) => raw(&batch::enqueue_batch(c, ids, o)?),
-        Op::CancelBatch(o) => raw(&batch::cancel_batch(c, o, finished)?),
+        Op::EnqueueBatch(o) => raw(&batch::enqueue_batch(c, ids, ev, o)?),
+        Op::CancelBatch(o) => raw(&batch::cancel_batch(c, ev, o, finished)?),
         Op::ReconcileBatches(o) => raw(&batch::reconcile(c, o)?),
         // `Store::apply` sends these to the namespace's own database.
         Op::Alarm(_) => Err(Error::invalid(
             "alarm operations are applied to their namespace's database",
         )),
-        Op::Claim(o) => raw(&claim(c, o, finished)?),
+        Op::Claim(o) => raw(&claim(c, ev, o, finished)?),
         Op::Heartbeat(o) => raw(&heartbeat(c, o)?),
         Op::SaveStep(o) => {
             check_now(o.now)?;
             validate::name("step name", &o.name)?;
             let attempt = hold(c, &o.id, o.token)?;
-            c.prepare_cached(
-                "INSERT INTO steps (run_id, name, output, attempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            let stored = c
+                .prepare_cached(
+                    "INSERT INTO steps (run_id, name, output, attempt, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (run_id, name) DO NOTHING",
-            )?
-            .execute(params![o.id, o.name, o.output.get(), attempt, o.now])?;
+                )?
+                .execute(params![o.id, o.name, o.output.get(), attempt, o.now])?;
+            if stored == 1 {
+                let data = serde_json::json!({ "name": o.name });
+                ev.push(&o.id, o.now, EventKind::StepCompleted, attempt, Some(data));
+            }
             raw(&serde_json::json!({}))
         }
         Op::Progress(o) => {
@@ -113,21 +125,24 @@ fn apply_one(
         }
         Op::Complete(o) => {
             check_now(o.now)?;
-            let done: Option<Option<String>> = c
+            let done: Option<(Option<String>, i64)> = c
                 .prepare_cached(
                     "UPDATE runs SET status = 'completed', output = ?3, finished_at = ?4, updated_at = ?4,
                         lease_owner = NULL, lease_expires_at = NULL
                      WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'
-                     RETURNING batch_id",
+                     RETURNING batch_id, attempt",
                 )?
-                .query_row(params![o.id, o.token, o.output.get(), o.now], |r| r.get(0))
+                .query_row(params![o.id, o.token, o.output.get(), o.now], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
-            let Some(batch_id) = done else {
+            let Some((batch_id, attempt)) = done else {
                 if release_cancelled(c, &o.id, o.token, o.now)? {
                     return raw(&serde_json::json!({ "status": "cancelled" }));
                 }
                 return Err(lease_lost(c, &o.id, o.token));
             };
+            ev.push(&o.id, o.now, EventKind::Completed, attempt, None);
             if let Some(b) = batch_id {
                 batch::run_moved(
                     c,
@@ -140,8 +155,8 @@ fn apply_one(
             }
             raw(&serde_json::json!({ "status": "completed" }))
         }
-        Op::Fail(o) => raw(&fail(c, o, finished)?),
-        Op::Cancel(o) => raw(&cancel(c, o, finished)?),
+        Op::Fail(o) => raw(&fail(c, ev, o, finished)?),
+        Op::Cancel(o) => raw(&cancel(c, ev, o, finished)?),
         Op::DeleteRun(o) => {
             check_now(o.now)?;
             let (status, batch_id) = status_of(c, &o.id)?;
@@ -165,7 +180,16 @@ fn apply_one(
             }
             raw(&serde_json::json!({ "deleted": true }))
         }
-        Op::Retrigger(o) => raw(&retrigger(c, ids, o)?),
+        Op::Retrigger(o) => raw(&retrigger(c, ids, ev, o)?),
+        Op::ImportRuns(o) => raw(&crate::transfer::import_runs(c, ids, ev, o)?),
+        Op::DeferSearchIndex(o) => {
+            check_now(o.now)?;
+            raw(&crate::search::defer(c)?)
+        }
+        Op::RestoreSearchIndex(o) => {
+            check_now(o.now)?;
+            raw(&crate::search::restore(c)?)
+        }
         Op::PurgeRuns(o) => raw(&purge(c, o)?),
         Op::PurgeBatches(o) => raw(&purge_batches(c, o)?),
         Op::ExpireLeases(o) => {
@@ -200,12 +224,18 @@ pub struct Enqueued {
 }
 
 /// Creates one run (or finds the existing one of its idempotency key).
-fn enqueue(c: &Connection, ids: &mut RunIdGenerator, r: &NewRun, now: i64) -> Result<Enqueued> {
+fn enqueue(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    ev: &mut Events,
+    r: &NewRun,
+    now: i64,
+) -> Result<Enqueued> {
     let checked = check_run(r, now, DEFAULT_QUEUE)?;
     if let Some(existing) = existing_run(c, r)? {
         return Ok(existing);
     }
-    insert_run(c, ids, &checked, now, None)
+    insert_run(c, ids, ev, &checked, now, None)
 }
 
 /// A new run whose fields passed validation, with defaults filled in.
@@ -216,6 +246,29 @@ pub(crate) struct CheckedRun<'a> {
     priority: i64,
     max_attempts: i64,
     backoff: Backoff,
+}
+
+impl CheckedRun<'_> {
+    /// Queue name.
+    pub(crate) fn queue(&self) -> &str {
+        self.queue
+    }
+    /// Due time, ms.
+    pub(crate) fn run_at(&self) -> i64 {
+        self.run_at
+    }
+    /// Priority.
+    pub(crate) fn priority(&self) -> i64 {
+        self.priority
+    }
+    /// Attempt limit.
+    pub(crate) fn max_attempts(&self) -> i64 {
+        self.max_attempts
+    }
+    /// Backoff.
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.backoff
+    }
 }
 
 /// Validates a new run without touching the database; `default_queue` is
@@ -296,6 +349,7 @@ pub(crate) fn existing_run(c: &Connection, r: &NewRun) -> Result<Option<Enqueued
 pub(crate) fn insert_run(
     c: &Connection,
     ids: &mut RunIdGenerator,
+    ev: &mut Events,
     checked: &CheckedRun<'_>,
     now: i64,
     batch_id: Option<&str>,
@@ -322,6 +376,7 @@ pub(crate) fn insert_run(
             st.execute(params![id, k, v])?;
         }
     }
+    ev.push(&id, now, EventKind::Enqueued, 0, None);
     Ok(Enqueued {
         id,
         created: true,
@@ -360,7 +415,12 @@ pub struct Expired {
     pub status: Status,
 }
 
-fn claim(c: &Connection, o: &ClaimOp, finished: &mut Vec<FinishedBatch>) -> Result<Claimed> {
+fn claim(
+    c: &Connection,
+    ev: &mut Events,
+    o: &ClaimOp,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<Claimed> {
     check_now(o.now)?;
     let queue = o.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
     validate::name("queue name", queue)?;
@@ -395,20 +455,32 @@ fn claim(c: &Connection, o: &ClaimOp, finished: &mut Vec<FinishedBatch>) -> Resu
                 run_at = CASE WHEN status = 'leased' THEN ?1 ELSE run_at END,
                 updated_at = ?1, lease_token = lease_token + 1, lease_owner = NULL, lease_expires_at = NULL
              WHERE lease_expires_at <= ?1
-             RETURNING id, status, batch_id",
+             RETURNING id, status, batch_id, attempt",
         )?
         .query_map(params![o.now, lease_error], |r| {
             let s: String = r.get(1)?;
             let e = Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) };
-            Ok((e, r.get::<_, Option<String>>(2)?))
+            Ok((e, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // A cancelled run only released its lease: its status did not change.
     let mut expired = Vec::with_capacity(expired_rows.len());
-    for (e, batch_id) in expired_rows {
+    for (e, batch_id, attempt) in expired_rows {
         if e.status == Status::Cancelled {
             continue;
         }
+        let (kind, data) = if e.status == Status::Failed {
+            (
+                EventKind::Failed,
+                serde_json::json!({ "error": "lease expired" }),
+            )
+        } else {
+            (
+                EventKind::Retried,
+                serde_json::json!({ "error": "lease expired", "runAt": o.now }),
+            )
+        };
+        ev.push(&e.id, o.now, kind, attempt, Some(data));
         if let Some(b) = batch_id {
             batch::run_moved(c, &b, Status::Leased, Some(e.status), o.now, finished)?;
         }
@@ -477,6 +549,7 @@ fn claim(c: &Connection, o: &ClaimOp, finished: &mut Vec<FinishedBatch>) -> Resu
         if let Some(b) = &row.7 {
             batch::run_moved(c, b, Status::Pending, Some(Status::Leased), o.now, finished)?;
         }
+        ev.push(&id, o.now, EventKind::Leased, row.3, None);
         let mut steps = BTreeMap::new();
         if row.3 > 1 {
             // Steps are stored only under a lease, so a first attempt has none.
@@ -605,7 +678,12 @@ struct Failed {
     run_at: Option<i64>,
 }
 
-fn fail(c: &Connection, o: &FailOp, finished: &mut Vec<FinishedBatch>) -> Result<Failed> {
+fn fail(
+    c: &Connection,
+    ev: &mut Events,
+    o: &FailOp,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<Failed> {
     check_now(o.now)?;
     let row: Option<(i64, i64, String, Option<String>)> = c
         .prepare_cached("SELECT attempt, max_attempts, backoff, batch_id FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'")?
@@ -633,6 +711,8 @@ fn fail(c: &Connection, o: &FailOp, finished: &mut Vec<FinishedBatch>) -> Result
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, run_at, error, o.now])?;
+        let data = serde_json::json!({ "error": o.error.message, "runAt": run_at });
+        ev.push(&o.id, o.now, EventKind::Retried, attempt, Some(data));
         if let Some(b) = &batch_id {
             batch::run_moved(c, b, Status::Leased, Some(Status::Pending), o.now, finished)?;
         }
@@ -647,6 +727,8 @@ fn fail(c: &Connection, o: &FailOp, finished: &mut Vec<FinishedBatch>) -> Result
                 lease_owner = NULL, lease_expires_at = NULL WHERE id = ?1",
         )?
         .execute(params![o.id, error, o.now])?;
+        let data = serde_json::json!({ "error": o.error.message });
+        ev.push(&o.id, o.now, EventKind::Failed, attempt, Some(data));
         if let Some(b) = &batch_id {
             batch::run_moved(c, b, Status::Leased, Some(Status::Failed), o.now, finished)?;
         }
@@ -664,7 +746,12 @@ struct Cancelled {
     previous: Status,
 }
 
-fn cancel(c: &Connection, o: &IdOp, finished: &mut Vec<FinishedBatch>) -> Result<Cancelled> {
+fn cancel(
+    c: &Connection,
+    ev: &mut Events,
+    o: &IdOp,
+    finished: &mut Vec<FinishedBatch>,
+) -> Result<Cancelled> {
     check_now(o.now)?;
     let (previous, batch_id) = status_of(c, &o.id)?;
     if previous.is_terminal() {
@@ -674,7 +761,7 @@ fn cancel(c: &Connection, o: &IdOp, finished: &mut Vec<FinishedBatch>) -> Result
             previous.as_str()
         )));
     }
-    mark_cancelled(c, &o.id, o.now)?;
+    mark_cancelled(c, ev, &o.id, previous, o.now)?;
     if let Some(b) = &batch_id {
         batch::run_moved(c, b, previous, Some(Status::Cancelled), o.now, finished)?;
     }
@@ -686,16 +773,26 @@ fn cancel(c: &Connection, o: &IdOp, finished: &mut Vec<FinishedBatch>) -> Result
 
 /// Sets a live run's status to `cancelled` (the caller moves its batch's
 /// counts).
-pub(crate) fn mark_cancelled(c: &Connection, id: &str, now: i64) -> Result<()> {
+pub(crate) fn mark_cancelled(
+    c: &Connection,
+    ev: &mut Events,
+    id: &str,
+    previous: Status,
+    now: i64,
+) -> Result<()> {
     // A leased run keeps its fencing token, lease owner and expiry: its
     // handler may still be running, so it keeps holding its concurrency key
     // until the holder reports back (its next heartbeat learns of the
     // cancellation; its `complete`/`fail` then releases the key) or the
     // lease runs out. Its other writes fail with DURQ_LEASE_LOST.
-    c.prepare_cached(
-        "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
+    let attempt: i64 = c
+        .prepare_cached(
+            "UPDATE runs SET status = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1
+             RETURNING attempt",
+        )?
+        .query_row(params![id, now], |r| r.get(0))?;
+    let data = serde_json::json!({ "previous": previous.as_str() });
+    ev.push(id, now, EventKind::Cancelled, attempt, Some(data));
     Ok(())
 }
 
@@ -723,6 +820,7 @@ fn delete_run(c: &Connection, id: &str) -> Result<()> {
         .execute(params![id])?;
     c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?
         .execute(params![id])?;
+    crate::history::delete_events(c, id)?;
     c.prepare_cached("DELETE FROM runs WHERE id = ?1")?
         .execute(params![id])?;
     Ok(())
@@ -733,7 +831,12 @@ struct Retriggered {
     id: String,
 }
 
-fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retriggered> {
+fn retrigger(
+    c: &Connection,
+    ids: &mut RunIdGenerator,
+    ev: &mut Events,
+    o: &IdOp,
+) -> Result<Retriggered> {
     check_now(o.now)?;
     let (status, _) = status_of(c, &o.id)?;
     if !status.is_terminal() {
@@ -754,6 +857,8 @@ fn retrigger(c: &Connection, ids: &mut RunIdGenerator, o: &IdOp) -> Result<Retri
     .execute(params![o.id, id, o.now])?;
     c.prepare_cached("INSERT INTO run_labels (key, value, run_id) SELECT j.key, j.value, ?2 FROM runs AS r, json_each(r.labels) AS j WHERE r.id = ?1")?
         .execute(params![o.id, id])?;
+    let data = serde_json::json!({ "retriedFrom": o.id });
+    ev.push(&id, o.now, EventKind::Enqueued, 0, Some(data));
     Ok(Retriggered { id })
 }
 

@@ -145,6 +145,72 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (queue, batch_id)
     ) WITHOUT ROWID;
     "#,
+    // 3: full-text search over runs, and run history.
+    r#"
+    -- What the full-text index holds for each run: the job name, the string
+    -- values of input and output (not their keys or numbers), the error's
+    -- message and the label values. The FTS table's external content is this
+    -- view, so `rebuild` and the triggers compute the same text.
+    CREATE VIEW runs_search_text (rid, job, input, output, error, labels) AS
+        SELECT r.rowid, r.job,
+            (SELECT group_concat(t.value, ' ') FROM json_tree(iif(json_valid(r.input), r.input, 'null')) AS t WHERE t.type = 'text'),
+            (SELECT group_concat(t.value, ' ') FROM json_tree(iif(json_valid(r.output), r.output, 'null')) AS t WHERE t.type = 'text'),
+            iif(json_valid(r.error), r.error ->> '$.message', NULL),
+            (SELECT group_concat(l.value, ' ') FROM json_each(iif(json_valid(r.labels), r.labels, '{}')) AS l)
+        FROM runs AS r;
+    -- (`json_valid` guards: a row whose stored JSON was damaged by hand
+    -- indexes as empty instead of failing every write to it, delete included.)
+
+    -- External content (https://www.sqlite.org/fts5.html#external_content_tables):
+    -- the index stores no copy of the text; rowids are the runs' rowids.
+    CREATE VIRTUAL TABLE runs_fts USING fts5 (
+        job, input, output, error, labels,
+        content = 'runs_search_text', content_rowid = 'rid',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+
+    -- Kept by triggers. Only inserts, deletes and updates of the indexed
+    -- columns touch the index (a heartbeat or a claim does not). An
+    -- external-content delete must be given the indexed text, which is read
+    -- from the view while the row still holds it (BEFORE triggers). A bulk
+    -- import drops these and rebuilds once (`crate::search`).
+    CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN
+        INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+            SELECT rid, job, input, output, error, labels FROM runs_search_text WHERE rid = new.rowid;
+    END;
+    CREATE TRIGGER runs_fts_delete BEFORE DELETE ON runs BEGIN
+        INSERT INTO runs_fts (runs_fts, rowid, job, input, output, error, labels)
+            SELECT 'delete', rid, job, input, output, error, labels FROM runs_search_text WHERE rid = old.rowid;
+    END;
+    CREATE TRIGGER runs_fts_update_old BEFORE UPDATE OF job, input, output, error, labels ON runs BEGIN
+        INSERT INTO runs_fts (runs_fts, rowid, job, input, output, error, labels)
+            SELECT 'delete', rid, job, input, output, error, labels FROM runs_search_text WHERE rid = old.rowid;
+    END;
+    CREATE TRIGGER runs_fts_update_new AFTER UPDATE OF job, input, output, error, labels ON runs BEGIN
+        INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+            SELECT rid, job, input, output, error, labels FROM runs_search_text WHERE rid = new.rowid;
+    END;
+
+    -- Runs stored before this migration (`crate::search::REBUILD_SQL`).
+    INSERT INTO runs_fts (runs_fts) VALUES ('delete-all');
+    INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+        SELECT rid, job, input, output, error, labels FROM runs_search_text;
+
+    -- Lifecycle events of each run. `generation` is the commit that wrote
+    -- the event (`meta.generation`, one more per committing group commit),
+    -- `seq` its place in that commit; a run's history is one primary-key
+    -- prefix scan. Written with one multi-row insert per commit.
+    CREATE TABLE run_events (
+        run_id     TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        seq        INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        attempt    INTEGER NOT NULL,
+        data       TEXT,
+        PRIMARY KEY (run_id, generation, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build migrates to.

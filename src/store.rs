@@ -4,9 +4,10 @@
 use crate::alarm::{self, Alarm, AlarmDb, AlarmFilter, AlarmOp, AlarmPage};
 use crate::batch::{self, Batch, BatchFilter, BatchPage};
 use crate::error::{Error, Result};
+use crate::history::Events;
 use crate::ids::RunIdGenerator;
 use crate::model::{Op, Run, RunFilter, RunPage};
-use crate::{query, queue, schema};
+use crate::{history, query, queue, schema, search};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -59,6 +60,12 @@ pub struct StoreOptions {
 pub struct Store {
     conn: Connection,
     ids: RunIdGenerator,
+    /// Events of the group commit being applied.
+    events: Events,
+    /// Generation of the last commit (`meta.generation`).
+    generation: i64,
+    /// Why restoring the search index at open failed, if it did.
+    search_open_error: Option<String>,
     alarm_home: AlarmHome,
     /// Alarm namespaces opened so far (one connection each).
     alarms: BTreeMap<String, AlarmDb>,
@@ -70,6 +77,16 @@ enum AlarmHome {
     Memory,
     /// `<dir>/<namespace>.db`, opened like the main file.
     Dir { dir: String, options: StoreOptions },
+}
+
+/// See [`Store::search_status`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchStatus {
+    /// Index maintenance is deferred: search answers `DURQ_SEARCH_STALE`.
+    pub deferred: bool,
+    /// Why the restore at open failed, while still deferred.
+    pub open_error: Option<String>,
 }
 
 /// Outcome of one operation in [`Store::apply`].
@@ -153,9 +170,31 @@ impl Store {
         if let Some(last) = last {
             ids.resume_after(&last);
         }
+        let generation: i64 = conn.query_row(
+            "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        // A bulk import that died left the search index triggers dropped:
+        // put them back and rebuild before anyone can search. A failure is
+        // kept for `search_status` (search answers DURQ_SEARCH_STALE) and
+        // does not stop the open.
+        let search_open_error = if search::is_deferred(&conn)? {
+            let restored = conn.transaction().map_err(Error::from).and_then(|tx| {
+                search::restore(&tx)?;
+                tx.commit()?;
+                Ok(())
+            });
+            restored.err().map(|e| e.to_string())
+        } else {
+            None
+        };
         Ok(Store {
             conn,
             ids,
+            events: Events::default(),
+            generation,
+            search_open_error,
             alarm_home,
             alarms: BTreeMap::new(),
         })
@@ -259,15 +298,22 @@ impl Store {
     ) -> Result<Option<Vec<Outcome>>> {
         let mut out = Vec::with_capacity(ops.len());
         let tx = self.conn.transaction()?;
+        let events = &mut self.events;
+        events.clear();
+        let start = tx.total_changes();
         for &op in ops {
             let before = tx.total_changes();
+            let mark = events.len();
             let res = match op {
                 Ok(op) if savepoints => {
-                    in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, op))
+                    in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, events, op))
                 }
-                Ok(op) => queue::apply_op(&tx, &mut self.ids, op),
+                Ok(op) => queue::apply_op(&tx, &mut self.ids, events, op),
                 Err(e) => Err(Error::invalid(e.to_string())),
             };
+            if res.is_err() {
+                events.truncate(mark);
+            }
             out.push(match res {
                 Ok(v) => Outcome::Ok(v),
                 Err(e) => {
@@ -284,7 +330,21 @@ impl Store {
                 }
             });
         }
+        // A commit that wrote something is a new generation: its events go
+        // in with one multi-row insert, and `meta.generation` moves with it.
+        let wrote = tx.total_changes() != start;
+        let generation = self.generation + 1;
+        if wrote {
+            events.flush(&tx, generation)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?1)",
+            )?
+            .execute([generation])?;
+        }
         tx.commit()?;
+        if wrote {
+            self.generation = generation;
+        }
         Ok(Some(out))
     }
 
@@ -429,6 +489,60 @@ impl Store {
     /// [`Error::InvalidInput`] for a bad namespace; an SQLite error.
     pub fn next_alarm_after(&mut self, ns: &str, after: i64) -> Result<Option<i64>> {
         self.alarm_db(ns)?.next_after(after)
+    }
+
+    /// The lifecycle events of run `id`, oldest first (see
+    /// [`history::run_events`]).
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn run_events(&self, id: &str) -> Result<Vec<history::RunEvent>> {
+        history::run_events(&self.conn, id)
+    }
+
+    /// Runs with an id greater than `after`, in id order (see
+    /// [`query::export_runs`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad limit or cursor.
+    pub fn export_runs(&self, after: Option<&str>, limit: i64) -> Result<RunPage> {
+        query::export_runs(&self.conn, after, limit)
+    }
+
+    /// Generation of the last commit that wrote something (0 for a new
+    /// database); run events carry the generation that wrote them.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Whether the search index is usable: `deferred` while a bulk import
+    /// has its maintenance deferred (or one died and the restore at open
+    /// failed: `open_error` says why).
+    ///
+    /// # Errors
+    /// An SQLite error if `meta` cannot be read.
+    pub fn search_status(&self) -> Result<SearchStatus> {
+        let deferred = search::is_deferred(&self.conn)?;
+        Ok(SearchStatus {
+            deferred,
+            open_error: if deferred {
+                self.search_open_error.clone()
+            } else {
+                None
+            },
+        })
+    }
+
+    /// An estimate of the number of runs, O(1): the greatest rowid of
+    /// `runs` (exact until runs are deleted). The façade uses it to decide
+    /// whether an import defers index maintenance.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn run_count_estimate(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(rowid), 0) FROM runs", [], |r| r.get(0))?)
     }
 
     /// Stored steps of a run, in the order they were stored.

@@ -642,7 +642,7 @@ fn label_filters_use_the_label_index_never_a_scan() {
     let mut labels = std::collections::BTreeMap::new();
     labels.insert("tenant".to_string(), "acme".to_string());
     labels.insert("tier".to_string(), "gold".to_string());
-    let (sql, params) = query::list_runs_sql(
+    let (sql, params, _) = query::list_runs_sql(
         &RunFilter {
             labels: Some(labels.clone()),
             status: Some(durq::Status::Failed),
@@ -669,7 +669,7 @@ fn label_filters_use_the_label_index_never_a_scan() {
     assert!(!p.contains("SCAN"), "no full scan: {p}");
     assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
     // Driven by a rare status instead, each label is a primary-key probe.
-    let (sql, params) = query::list_runs_sql(
+    let (sql, params, _) = query::list_runs_sql(
         &RunFilter {
             labels: Some(labels),
             status: Some(durq::Status::Failed),
@@ -693,7 +693,7 @@ fn label_filters_use_the_label_index_never_a_scan() {
 #[test]
 fn status_filter_and_claim_use_their_indexes() {
     let s = Store::open_in_memory(1).unwrap();
-    let (sql, params) = query::list_runs_sql(
+    let (sql, params, _) = query::list_runs_sql(
         &RunFilter {
             status: Some(durq::Status::Failed),
             ..Default::default()
@@ -945,6 +945,11 @@ fn stored_json_that_does_not_parse_is_reported_as_corrupt() {
         // Other runs stay readable.
         let other = enqueue(&mut s, "a", json!({}));
         assert_eq!(status(&s, &other), "pending");
+        // The damaged run can still be cancelled and deleted (the search
+        // index triggers do not choke on its JSON).
+        ok(&mut s, json!({"op": "cancel", "now": T0, "id": id}));
+        ok(&mut s, json!({"op": "deleteRun", "now": T0, "id": id}));
+        assert_eq!(s.get_run(&id).unwrap_err().code(), "DURQ_NOT_FOUND");
     }
 }
 

@@ -16,6 +16,11 @@
  * - `DURQ_INVALID_STATE`: the operation does not apply to the run's status
  *   (deleting a leased run, retriggering an unfinished one, cancelling a
  *   finished one).
+ * - `DURQ_INVALID_SEARCH`: a `listRuns` search in FTS5 syntax
+ *   (`searchSyntax: "fts5"`) that FTS5 rejects; the message has FTS5's reason.
+ * - `DURQ_SEARCH_STALE`: the full-text index is being rebuilt after a bulk
+ *   import, or its rebuild failed (see {@link Durq.restoreSearchIndex});
+ *   everything but `search` keeps working.
  * - `DURQ_CLOSED`: the database was closed.
  * - `DURQ_LOCKED`: the database file is held by another process.
  * - `DURQ_CORRUPT`: the database file is damaged.
@@ -35,6 +40,8 @@ export type DurqErrorCode =
   | "DURQ_NOT_FOUND"
   | "DURQ_LEASE_LOST"
   | "DURQ_INVALID_STATE"
+  | "DURQ_INVALID_SEARCH"
+  | "DURQ_SEARCH_STALE"
   | "DURQ_CLOSED"
   | "DURQ_LOCKED"
   | "DURQ_CORRUPT"

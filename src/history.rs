@@ -1,0 +1,210 @@
+//! Run history: the lifecycle events of each run, stamped with the
+//! generation of the commit that wrote them.
+//!
+//! Operations push [`Event`]s into an [`Events`] buffer while they run;
+//! [`crate::Store::apply`] writes the buffer with one multi-row insert per
+//! commit ([`crate::rows`]) just before `COMMIT`, so history costs one
+//! statement per group commit, not one per event. An operation that fails
+//! takes its events with it.
+
+use crate::error::Result;
+use crate::rows;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// What happened to a run. Stored as the camelCase text of the variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    /// Created by `enqueue`, `enqueueMany`, `enqueueBatch` or `retrigger`
+    /// (`data.retriedFrom` names the run it came from).
+    Enqueued,
+    /// Stored by `importRuns` (it keeps the status it had).
+    Imported,
+    /// Claimed by a worker; `attempt` is the attempt that starts.
+    Leased,
+    /// A step's output was checkpointed (`data.name`).
+    StepCompleted,
+    /// An attempt failed and the run is pending again (`data.runAt`,
+    /// `data.error`), including a lease that expired.
+    Retried,
+    /// Failed for good (`data.error`).
+    Failed,
+    /// Completed.
+    Completed,
+    /// Cancelled (`data.previous`: the status it had).
+    Cancelled,
+}
+
+impl EventKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Enqueued => "enqueued",
+            EventKind::Imported => "imported",
+            EventKind::Leased => "leased",
+            EventKind::StepCompleted => "stepCompleted",
+            EventKind::Retried => "retried",
+            EventKind::Failed => "failed",
+            EventKind::Completed => "completed",
+            EventKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One event waiting for its commit.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Run id.
+    pub run_id: String,
+    /// Caller's clock, ms.
+    pub at: i64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The run's attempt number at that moment.
+    pub attempt: i64,
+    /// Details as a JSON object's text, if any.
+    pub data: Option<String>,
+}
+
+/// The events of the group commit being applied, in order.
+#[derive(Debug, Default)]
+pub struct Events {
+    list: Vec<Event>,
+}
+
+impl Events {
+    /// Records an event; `data` is serialized to JSON.
+    pub fn push(
+        &mut self,
+        run_id: &str,
+        at: i64,
+        kind: EventKind,
+        attempt: i64,
+        data: Option<serde_json::Value>,
+    ) {
+        self.list.push(Event {
+            run_id: run_id.to_owned(),
+            at,
+            kind,
+            attempt,
+            data: data.map(|d| d.to_string()),
+        });
+    }
+
+    /// Events recorded so far (a mark for [`Events::truncate`]).
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether none are recorded.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Drops the events recorded after mark `n` (an operation that failed).
+    pub fn truncate(&mut self, n: usize) {
+        self.list.truncate(n);
+    }
+
+    /// Drops every event (the batch is replayed).
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+
+    /// Writes the events as generation `generation`, in chunked multi-row
+    /// inserts (one statement unless there are more than 4096), and empties
+    /// the buffer.
+    ///
+    /// # Errors
+    /// An SQLite error if the insert fails.
+    pub fn flush(&mut self, c: &Connection, generation: i64) -> Result<()> {
+        if self.list.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Vec<Value>> = self
+            .list
+            .drain(..)
+            .enumerate()
+            .map(|(seq, e)| {
+                vec![
+                    Value::Text(e.run_id),
+                    Value::Integer(generation),
+                    Value::Integer(seq as i64),
+                    Value::Integer(e.at),
+                    Value::Text(e.kind.as_str().into()),
+                    Value::Integer(e.attempt),
+                    e.data.map_or(Value::Null, Value::Text),
+                ]
+            })
+            .collect();
+        rows::insert_rows(c, "", "run_events", EVENT_COLS, &rows)?;
+        Ok(())
+    }
+}
+
+const EVENT_COLS: &[&str] = &[
+    "run_id",
+    "generation",
+    "seq",
+    "at",
+    "kind",
+    "attempt",
+    "data",
+];
+
+/// A stored event, as `getRunEvents` returns it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    /// What happened: `enqueued`, `imported`, `leased`, `stepCompleted`,
+    /// `retried`, `failed`, `completed` or `cancelled`.
+    pub kind: String,
+    /// When (the writer's clock), ms since the epoch.
+    pub at: i64,
+    /// The run's attempt number then.
+    pub attempt: i64,
+    /// The commit that wrote it; events of one commit share it.
+    pub generation: i64,
+    /// Details (see [`EventKind`]), or `null`.
+    pub data: Option<Box<RawValue>>,
+}
+
+/// The query of [`run_events`] (public so a test can read its plan).
+pub const RUN_EVENTS_SQL: &str = "SELECT kind, at, attempt, generation, data FROM run_events
+     WHERE run_id = ?1 ORDER BY generation, seq";
+
+/// The history of run `id`, oldest first (empty for an unknown run): one
+/// primary-key prefix scan.
+///
+/// # Errors
+/// An SQLite error if the read fails; `DURQ_CORRUPT` if stored data does
+/// not parse.
+pub fn run_events(c: &Connection, id: &str) -> Result<Vec<RunEvent>> {
+    let mut st = c.prepare_cached(RUN_EVENTS_SQL)?;
+    let rows = st.query_map(params![id], |r| {
+        let data: Option<String> = r.get(4)?;
+        Ok(RunEvent {
+            kind: r.get(0)?,
+            at: r.get(1)?,
+            attempt: r.get(2)?,
+            generation: r.get(3)?,
+            data: data
+                .map(|d| crate::queue::raw_text(d).map_err(crate::query::corrupt))
+                .transpose()?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes the history of run `id` (the run is being deleted).
+///
+/// # Errors
+/// An SQLite error if the delete fails.
+pub fn delete_events(c: &Connection, id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM run_events WHERE run_id = ?1")?
+        .execute(params![id])?;
+    Ok(())
+}

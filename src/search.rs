@@ -1,0 +1,240 @@
+//! Full-text search over runs (SQLite FTS5, <https://www.sqlite.org/fts5.html>)
+//! and the deferral of its index maintenance during bulk imports.
+//!
+//! The index `runs_fts` is an external-content FTS5 table over the view
+//! `runs_search_text` (schema migration 3), kept by triggers on `runs`.
+//! A large import ([`crate::transfer`]) instead:
+//! 1. [`defer`]: in one transaction, copies the SQL of the installed index
+//!    triggers from `sqlite_master` into `meta` (key [`SNAPSHOT_KEY`]),
+//!    drops them and sets the flag [`DEFERRED_KEY`];
+//! 2. imports;
+//! 3. [`restore`]: in one transaction, recreates the triggers from the
+//!    snapshot, rebuilds the index and clears the flag and the snapshot.
+//!
+//! A process that dies between 1 and 3 leaves the flag set; [`crate::Store`]
+//! runs [`restore`] at open, before any search. While the flag is set,
+//! search fails with `DURQ_SEARCH_STALE`. Each step is idempotent.
+
+use crate::error::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// `meta` key of the deferral flag (value `'1'` while set).
+pub const DEFERRED_KEY: &str = "fts_deferred";
+/// `meta` key of the trigger snapshot: a JSON array of `{name, sql}`.
+pub const SNAPSHOT_KEY: &str = "fts_triggers";
+/// Rebuilds the index from the runs: empties it, then indexes every run in
+/// one `INSERT ... SELECT` over the content view. FTS5's own `'rebuild'`
+/// command does the same, but its content query names the view with its
+/// schema (`'main'.'runs_search_text'`), and SQLite 3.54 then looks for the
+/// view's `json_tree` as `main.json_tree` and fails.
+pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-all');
+    INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+        SELECT rid, job, input, output, error, labels FROM runs_search_text;";
+
+/// Longest `search` text, bytes.
+pub const MAX_SEARCH_BYTES: usize = 4096;
+
+/// How `search` text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SearchSyntax {
+    /// Each whitespace-separated word must occur (as a word; punctuation
+    /// inside a word splits it into a phrase: `tenant-42` matches the
+    /// words `tenant` `42` next to each other). Nothing the user types is
+    /// read as FTS5 syntax. The default.
+    #[default]
+    Words,
+    /// A raw FTS5 query (`AND`, `OR`, `NOT`, `"phrases"`, `prefix*`,
+    /// `column: term`, `NEAR(...)`); columns are `job`, `input`, `output`,
+    /// `error`, `labels`. A malformed one fails with `DURQ_INVALID_SEARCH`.
+    Fts5,
+}
+
+/// Order of a page of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunOrder {
+    /// Newest first. With `search`: in the order runs were written to this
+    /// database (creation order, except that imported runs count from their
+    /// import), which FTS5 yields without sorting.
+    #[default]
+    Newest,
+    /// Best match first by FTS5's bm25 `rank`; only with `search`.
+    Relevance,
+}
+
+/// The FTS5 query for `text` read as `syntax`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty text, one over [`MAX_SEARCH_BYTES`]
+/// or one with a NUL character.
+pub fn fts_query(text: &str, syntax: SearchSyntax) -> Result<String> {
+    if text.len() > MAX_SEARCH_BYTES || text.contains('\0') {
+        return Err(Error::invalid(format!(
+            "search must be at most {MAX_SEARCH_BYTES} bytes with no NUL character"
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(Error::invalid("search must contain at least one word"));
+    }
+    Ok(match syntax {
+        SearchSyntax::Fts5 => text.to_owned(),
+        // Every word becomes an FTS5 string ("..." with " doubled), which
+        // FTS5 reads as a phrase of that word's tokens: no operator,
+        // column filter or prefix can come from the text.
+        SearchSyntax::Words => text
+            .split_whitespace()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
+}
+
+/// An SQLite error from a search query as the error the user should see:
+/// FTS5's complaints about a raw query are [`Error::InvalidSearch`].
+pub fn search_error(e: Error, syntax: SearchSyntax) -> Error {
+    // The query is durq's own and checked; with a raw FTS5 text, a plain
+    // SQLITE_ERROR while it runs ("fts5: syntax error near ...", "no such
+    // column: x", "unterminated string") is the text's fault.
+    if let (SearchSyntax::Fts5, Error::Sqlite(rusqlite::Error::SqliteFailure(f, msg))) =
+        (syntax, &e)
+    {
+        if f.extended_code == rusqlite::ffi::SQLITE_ERROR {
+            let why = msg.as_deref().unwrap_or("syntax error");
+            return Error::InvalidSearch(format!(
+                "the search is not a valid FTS5 query ({why}); see https://www.sqlite.org/fts5.html#full_text_query_syntax, or leave out searchSyntax to match plain words"
+            ));
+        }
+    }
+    e
+}
+
+fn meta(c: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Whether index maintenance is deferred (an import is running, or died).
+///
+/// # Errors
+/// An SQLite error if `meta` cannot be read.
+pub fn is_deferred(c: &Connection) -> Result<bool> {
+    Ok(meta(c, DEFERRED_KEY)?.is_some())
+}
+
+/// `Err(SearchStale)` while index maintenance is deferred.
+///
+/// # Errors
+/// [`Error::SearchStale`] then; an SQLite error if `meta` cannot be read.
+pub fn check_fresh(c: &Connection) -> Result<()> {
+    if is_deferred(c)? {
+        return Err(Error::SearchStale(
+            "the full-text index is out of date: a bulk import deferred its maintenance and the rebuild has not finished (or failed); search works again once importRuns returns, or after restoreSearchIndex() succeeds".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One trigger of the snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedTrigger {
+    name: String,
+    sql: String,
+}
+
+/// Result of [`defer`] and [`restore`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexChange {
+    /// Whether this call changed anything (`false`: already in that state).
+    pub changed: bool,
+    /// Triggers dropped or recreated.
+    pub triggers: usize,
+}
+
+/// Step 1: snapshots the index triggers installed on `runs` (those whose
+/// SQL names `runs_fts`) into `meta`, drops them and sets the flag, on the
+/// caller's transaction. A no-op if the flag is already set (the snapshot
+/// taken then is kept: the triggers are gone now).
+///
+/// # Errors
+/// An SQLite error; the caller's transaction then rolls back.
+pub fn defer(c: &Connection) -> Result<IndexChange> {
+    if is_deferred(c)? {
+        return Ok(IndexChange {
+            changed: false,
+            triggers: 0,
+        });
+    }
+    let saved: Vec<SavedTrigger> = c
+        .prepare_cached(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type = 'trigger' AND tbl_name = 'runs' AND sql LIKE '%runs_fts%' ORDER BY name",
+        )?
+        .query_map([], |r| {
+            Ok(SavedTrigger {
+                name: r.get(0)?,
+                sql: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let snapshot = serde_json::to_string(&saved).expect("triggers serialize");
+    c.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![SNAPSHOT_KEY, snapshot])?;
+    for t in &saved {
+        c.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS \"{}\"",
+            t.name.replace('"', "\"\"")
+        ))?;
+    }
+    c.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')")?
+        .execute(params![DEFERRED_KEY])?;
+    Ok(IndexChange {
+        changed: true,
+        triggers: saved.len(),
+    })
+}
+
+/// Step 3: recreates the triggers from the snapshot, rebuilds the index
+/// ([`REBUILD_SQL`], one pass over the runs) and clears the flag and the snapshot, on the caller's
+/// transaction. A no-op if the flag is not set.
+///
+/// # Errors
+/// [`Error::Corrupt`] if the flag is set but the snapshot is missing or
+/// does not parse; an SQLite error if a trigger or the rebuild fails. The
+/// caller's transaction then rolls back and the flag stays set.
+pub fn restore(c: &Connection) -> Result<IndexChange> {
+    if !is_deferred(c)? {
+        return Ok(IndexChange {
+            changed: false,
+            triggers: 0,
+        });
+    }
+    let text = meta(c, SNAPSHOT_KEY)?.ok_or_else(|| {
+        Error::Corrupt(
+            "search index maintenance is deferred but the trigger snapshot is missing from meta"
+                .into(),
+        )
+    })?;
+    let saved: Vec<SavedTrigger> = serde_json::from_str(&text).map_err(|e| {
+        Error::Corrupt(format!(
+            "the search trigger snapshot in meta does not parse: {e}"
+        ))
+    })?;
+    for t in &saved {
+        c.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS \"{}\"",
+            t.name.replace('"', "\"\"")
+        ))?;
+        c.execute_batch(&t.sql)?;
+    }
+    c.execute_batch(REBUILD_SQL)?;
+    c.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
+        .execute(params![DEFERRED_KEY, SNAPSHOT_KEY])?;
+    Ok(IndexChange {
+        changed: true,
+        triggers: saved.len(),
+    })
+}

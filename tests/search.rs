@@ -1,0 +1,836 @@
+//! Full-text search over runs, run history, bulk import and export, and
+//! the deferred index maintenance of large imports (defer, restore, repair
+//! at open), against every storage backend of the target (natively and as
+//! wasm in Node, like `tests/core.rs`).
+
+mod common;
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use common::suite::*;
+use common::TempDir;
+use durq::search::{RunOrder, SearchSyntax};
+use durq::{RunFilter, Store, StoreOptions};
+use serde_json::{json, Value};
+
+fn search(s: &Store, text: &str) -> Vec<String> {
+    find(
+        s,
+        RunFilter {
+            search: Some(text.into()),
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+}
+
+fn find(s: &Store, f: RunFilter) -> Vec<String> {
+    s.list_runs(&f)
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+fn search_err(s: &Store, f: RunFilter) -> &'static str {
+    s.list_runs(&f).unwrap_err().code()
+}
+
+fn fts5(text: &str) -> RunFilter {
+    RunFilter {
+        search: Some(text.into()),
+        search_syntax: Some(SearchSyntax::Fts5),
+        ..Default::default()
+    }
+}
+
+/// The index triggers installed on `runs`: (name, sql), by name.
+fn triggers(s: &Store) -> Vec<(String, String)> {
+    let mut st = s
+        .connection()
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn search_covers_job_string_values_error_and_labels_but_not_keys() {
+    for (name, mut s) in backends() {
+        let s = &mut *s;
+        let email = enqueue(
+            s,
+            "send-email",
+            json!({"input": {"to": "bob@example.com", "subject": "Invoice tenant-42", "n": 7321}, "labels": {"tenant": "acme"}}),
+        );
+        let resize = enqueue(s, "resize", json!({"input": "hello world"}));
+        assert_eq!(search(s, "send-email"), [email.clone()], "{name}: job name");
+        assert_eq!(
+            search(s, "bob"),
+            [email.clone()],
+            "{name}: a string value of input"
+        );
+        assert_eq!(
+            search(s, "tenant-42"),
+            [email.clone()],
+            "{name}: punctuation splits a word into a phrase"
+        );
+        assert_eq!(search(s, "acme"), [email.clone()], "{name}: label value");
+        assert!(
+            search(s, "to").is_empty(),
+            "{name}: input keys are not indexed"
+        );
+        assert!(
+            search(s, "tenant").len() == 1,
+            "{name}: label keys are not indexed, the input's word is"
+        );
+        assert!(search(s, "7321").is_empty(), "{name}: numbers are not text");
+        assert_eq!(
+            search(s, "HELLO"),
+            [resize.clone()],
+            "{name}: a bare string input, any case"
+        );
+        assert!(
+            search(s, "hello bob").is_empty(),
+            "{name}: every word must match"
+        );
+        // Output and error join the index when they are written.
+        let c = ok(
+            s,
+            json!({"op": "claim", "now": T0, "jobs": ["send-email", "resize"], "workerId": "w", "leaseMs": 1000, "limit": 10}),
+        );
+        let runs = c["runs"].as_array().unwrap().clone();
+        let token = |id: &str| runs.iter().find(|r| r["id"] == id).unwrap()["token"].clone();
+        assert!(search(s, "delivered").is_empty());
+        ok(
+            s,
+            json!({"op": "complete", "now": T0 + 1, "id": email, "token": token(&email), "output": {"status": "delivered"}}),
+        );
+        assert_eq!(search(s, "delivered"), [email.clone()], "{name}: output");
+        ok(
+            s,
+            json!({"op": "fail", "now": T0 + 1, "id": resize, "token": token(&resize), "error": {"name": "Error", "message": "upstream timeout", "stack": "at frobnicate (x.js:1)"}}),
+        );
+        assert_eq!(
+            search(s, "timeout"),
+            [resize.clone()],
+            "{name}: error message"
+        );
+        assert!(search(s, "frobnicate").is_empty(), "{name}: not the stack");
+        // A deleted run leaves the index.
+        ok(s, json!({"op": "deleteRun", "now": T0 + 2, "id": email}));
+        assert!(search(s, "delivered").is_empty(), "{name}: deleted");
+        assert_eq!(search(s, "hello"), [resize], "{name}");
+    }
+}
+
+#[test]
+fn plain_words_cannot_inject_fts5_syntax_and_raw_queries_are_checked() {
+    let mut s = Store::open_in_memory(1).unwrap();
+    let a = enqueue(&mut s, "a", json!({"input": {"t": "alpha OR"}}));
+    let b = enqueue(&mut s, "b", json!({"input": {"t": "beta"}}));
+    // As words, OR, NOT, quotes, stars, colons and parentheses are text.
+    assert!(
+        search(&s, "alpha OR beta").is_empty(),
+        "OR is a word here: no run has all three"
+    );
+    assert_eq!(search(&s, "alpha OR"), [a.clone()]);
+    for text in [
+        "\"",
+        "beta*",
+        "job:b",
+        "NOT",
+        "(beta",
+        "NEAR(beta)",
+        "^beta",
+    ] {
+        assert!(
+            s.list_runs(&RunFilter {
+                search: Some(text.into()),
+                ..Default::default()
+            })
+            .is_ok(),
+            "{text}"
+        );
+    }
+    // FTS5 syntax on request.
+    let mut both = find(&s, fts5("alpha OR beta"));
+    both.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(both, want);
+    assert_eq!(find(&s, fts5("job: b")), [b.clone()]);
+    assert_eq!(find(&s, fts5("bet*")), [b]);
+    for bad in [
+        "AND",
+        "(",
+        "\"unterminated",
+        "nosuch: x",
+        "alpha NEAR(",
+        "*",
+    ] {
+        assert_eq!(search_err(&s, fts5(bad)), "DURQ_INVALID_SEARCH", "{bad}");
+    }
+    // Bad filters are input errors, whatever the syntax.
+    for f in [
+        RunFilter {
+            search: Some("   ".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            search: Some("a\0b".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            search: Some("x".repeat(5000)),
+            ..Default::default()
+        },
+        RunFilter {
+            order: Some(RunOrder::Relevance),
+            ..Default::default()
+        },
+        RunFilter {
+            search_syntax: Some(SearchSyntax::Fts5),
+            ..Default::default()
+        },
+        RunFilter {
+            search: Some("alpha".into()),
+            cursor: Some("0192f000-0000-7000-8000-000000000000".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            search: Some("alpha".into()),
+            cursor: Some("s-1".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            cursor: Some("s5".into()),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(search_err(&s, f), "DURQ_INVALID_INPUT");
+    }
+    let f: Result<RunFilter, _> =
+        serde_json::from_value(json!({"search": "a", "searchSyntax": "regex"}));
+    assert!(f.is_err(), "unknown syntax");
+}
+
+#[test]
+fn search_combines_with_filters_and_pages_newest_first_or_by_relevance() {
+    let mut s = Store::open_in_memory(1).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let tenant = if i % 3 == 0 { "acme" } else { "globex" };
+        let words = if i % 2 == 0 { "disk full" } else { "disk" };
+        ids.push(enqueue(
+            &mut s,
+            if i % 5 == 0 { "b" } else { "a" },
+            json!({"input": {"msg": words}, "labels": {"tenant": tenant}}),
+        ));
+    }
+    // Newest first, paged by the cursor, combined with a label and a job.
+    let filter = |cursor: Option<String>| RunFilter {
+        search: Some("full".into()),
+        labels: Some([("tenant".to_string(), "acme".to_string())].into()),
+        limit: Some(2),
+        cursor,
+        ..Default::default()
+    };
+    let mut got = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.list_runs(&filter(cursor)).unwrap();
+        got.extend(page.runs.into_iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(cursor.as_ref().unwrap().starts_with('s'));
+    }
+    let want: Vec<String> = (0..30)
+        .rev()
+        .filter(|i| i % 6 == 0)
+        .map(|i| ids[i].clone())
+        .collect();
+    assert_eq!(
+        got, want,
+        "acme runs with 'full', newest first, across pages"
+    );
+    let with_job = find(
+        &s,
+        RunFilter {
+            search: Some("disk".into()),
+            job: Some("b".into()),
+            status: Some(durq::Status::Pending),
+            ..Default::default()
+        },
+    );
+    let want: Vec<String> = (0..30)
+        .rev()
+        .filter(|i| i % 5 == 0)
+        .map(|i| ids[i].clone())
+        .collect();
+    assert_eq!(with_job, want);
+    // Relevance: a run that says "disk" twice ranks above the others.
+    let loud = enqueue(
+        &mut s,
+        "a",
+        json!({"input": {"msg": "disk disk disk", "more": "disk"}}),
+    );
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .list_runs(&RunFilter {
+                search: Some("disk".into()),
+                order: Some(RunOrder::Relevance),
+                limit: Some(7),
+                cursor,
+                ..Default::default()
+            })
+            .unwrap();
+        all.extend(page.runs.into_iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(cursor.as_ref().unwrap().starts_with('o'));
+    }
+    assert_eq!(all.len(), 31);
+    assert_eq!(all[0], loud, "best match first");
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), 31, "no run on two pages");
+}
+
+fn events(s: &Store, id: &str) -> Vec<(String, i64, i64, Value)> {
+    s.run_events(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let data = e
+                .data
+                .map(|d| serde_json::from_str(d.get()).unwrap())
+                .unwrap_or(Value::Null);
+            (e.kind, e.attempt, e.generation, data)
+        })
+        .collect()
+}
+
+#[test]
+fn run_history_has_each_lifecycle_event_with_its_commit_generation() {
+    for (name, mut s) in backends() {
+        let s = &mut *s;
+        let g0 = s.generation();
+        let id = enqueue(
+            s,
+            "a",
+            json!({"maxAttempts": 2, "backoff": {"initialMs": 0}}),
+        );
+        let c = claim(s, T0, 1);
+        let token = c["runs"][0]["token"].clone();
+        ok(
+            s,
+            json!({"op": "saveStep", "now": T0, "id": id, "token": token, "name": "fetch", "output": 1}),
+        );
+        // Saving the same step again stores nothing and adds no event.
+        ok(
+            s,
+            json!({"op": "saveStep", "now": T0, "id": id, "token": token, "name": "fetch", "output": 1}),
+        );
+        ok(
+            s,
+            json!({"op": "fail", "now": T0 + 1, "id": id, "token": token, "error": {"message": "boom"}}),
+        );
+        let c = claim(s, T0 + 2, 1);
+        let token = c["runs"][0]["token"].clone();
+        // A failed operation in the same commit writes no event.
+        let out = apply(
+            s,
+            json!([
+                {"op": "complete", "now": T0 + 3, "id": id, "token": token, "output": 2},
+                {"op": "complete", "now": T0 + 3, "id": id, "token": token, "output": 2},
+            ]),
+        );
+        assert!(
+            out[0].get("ok").is_some() && out[1].get("err").is_some(),
+            "{name}: {out:?}"
+        );
+        let ev = events(s, &id);
+        let kinds: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "enqueued",
+                "leased",
+                "stepCompleted",
+                "retried",
+                "leased",
+                "completed"
+            ],
+            "{name}"
+        );
+        assert_eq!(
+            ev.iter().map(|e| e.1).collect::<Vec<_>>(),
+            [0, 1, 1, 1, 2, 2],
+            "{name}: attempts"
+        );
+        assert_eq!(ev[2].3, json!({"name": "fetch"}));
+        assert_eq!(ev[3].3["error"], "boom");
+        let gens: Vec<i64> = ev.iter().map(|e| e.2).collect();
+        assert!(
+            gens.windows(2).all(|w| w[0] < w[1]),
+            "{name}: one commit each here: {gens:?}"
+        );
+        assert_eq!(gens[0], g0 + 1, "{name}");
+        assert_eq!(*gens.last().unwrap(), s.generation(), "{name}");
+        // A commit with no write is no new generation.
+        let g = s.generation();
+        claim(s, T0 + 4, 1);
+        assert_eq!(s.generation(), g, "{name}: an empty claim wrote nothing");
+        // Events of one commit share its generation; cancel and retrigger.
+        let out = apply(
+            s,
+            json!([
+                {"op": "enqueue", "now": T0 + 5, "job": "a", "input": 1},
+                {"op": "enqueue", "now": T0 + 5, "job": "a", "input": 2},
+            ]),
+        );
+        let (x, y) = (
+            out[0]["ok"]["id"].as_str().unwrap().to_string(),
+            out[1]["ok"]["id"].as_str().unwrap().to_string(),
+        );
+        assert_eq!(events(s, &x)[0].2, events(s, &y)[0].2, "{name}");
+        ok(s, json!({"op": "cancel", "now": T0 + 6, "id": x}));
+        assert_eq!(events(s, &x)[1].0, "cancelled");
+        assert_eq!(events(s, &x)[1].3, json!({"previous": "pending"}));
+        let again = ok(s, json!({"op": "retrigger", "now": T0 + 7, "id": x}))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(events(s, &again)[0].3, json!({"retriedFrom": x}));
+        // Deleting a run deletes its history.
+        ok(s, json!({"op": "deleteRun", "now": T0 + 8, "id": x}));
+        assert!(s.run_events(&x).unwrap().is_empty(), "{name}");
+        assert!(s.run_events("nope").unwrap().is_empty());
+    }
+}
+
+#[test]
+fn generation_survives_a_reopen() {
+    let dir = TempDir::new("gen");
+    let path = dir.path("g.db");
+    let opts = file_routes().remove(0).1;
+    let g = {
+        let mut s = Store::open(&path, &opts).unwrap();
+        enqueue(&mut s, "a", json!({}));
+        enqueue(&mut s, "a", json!({}));
+        s.generation()
+    };
+    assert_eq!(g, 2);
+    let mut s = Store::open(&path, &opts).unwrap();
+    assert_eq!(s.generation(), 2);
+    let id = enqueue(&mut s, "a", json!({}));
+    assert_eq!(s.run_events(&id).unwrap()[0].generation, 3);
+}
+
+fn import(s: &mut Store, runs: Value, extra: Value) -> Value {
+    let mut op = json!({"op": "importRuns", "now": T0 + 100, "runs": runs});
+    op.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    apply(s, json!([op])).remove(0)
+}
+
+#[test]
+fn import_keeps_ids_states_and_times_and_export_round_trips() {
+    for (name, mut src) in backends() {
+        let src = &mut *src;
+        // Runs in every state, with labels, steps' worth of attempts, errors.
+        let a = enqueue(
+            src,
+            "a",
+            json!({"input": {"w": "pending one"}, "labels": {"tenant": "acme"}, "priority": 5}),
+        );
+        let b = enqueue(
+            src,
+            "a",
+            json!({"input": {"w": "done one"}, "idempotencyKey": "k1"}),
+        );
+        enqueue(
+            src,
+            "b",
+            json!({"input": {"w": "leased one"}, "concurrencyKey": "ck"}),
+        );
+        let c = claim(src, T0 + 1, 3);
+        let tok_b = c["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == b)
+            .unwrap()["token"]
+            .clone();
+        ok(
+            src,
+            json!({"op": "complete", "now": T0 + 2, "id": b, "token": tok_b, "output": {"r": "ok"}}),
+        );
+        ok(src, json!({"op": "cancel", "now": T0 + 3, "id": a}));
+        let mut exported = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = src.export_runs(after.as_deref(), 2).unwrap();
+            exported.extend(page.runs.iter().map(|r| serde_json::to_value(r).unwrap()));
+            after = page.next_cursor;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(exported.len(), 3, "{name}");
+        let mut dst = Store::open_in_memory(9).unwrap();
+        let out = import(&mut dst, Value::Array(exported.clone()), json!({}));
+        assert_eq!(
+            out["ok"],
+            json!({"imported": 3, "skipped": 0}),
+            "{name}: {out}"
+        );
+        for run in &exported {
+            let id = run["id"].as_str().unwrap();
+            let back = serde_json::to_value(dst.get_run(id).unwrap()).unwrap();
+            assert_eq!(&back, run, "{name}: {id}");
+        }
+        // Labels, search and history work for imported runs.
+        assert_eq!(
+            find(
+                &dst,
+                RunFilter {
+                    labels: Some([("tenant".into(), "acme".into())].into()),
+                    ..Default::default()
+                }
+            ),
+            [a.clone()]
+        );
+        assert_eq!(search(&dst, "done"), [b.clone()]);
+        let ev = events(&dst, &b);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].0.as_str(), ev[0].3.clone()),
+            ("imported", json!({"status": "completed"}))
+        );
+        // The leased run is recovered by the next claim (a fresh token).
+        // (and the cancelled one's concurrency-free lease is released).
+        let c = ok(
+            &mut dst,
+            json!({"op": "claim", "now": T0 + 5000, "jobs": ["b"], "workerId": "w", "leaseMs": 1000, "limit": 1}),
+        );
+        assert_eq!(c["expired"].as_array().unwrap().len(), 1, "{name}: {c}");
+        assert_eq!(
+            c["runs"].as_array().unwrap().len(),
+            1,
+            "{name}: retried at once: {c}"
+        );
+        // Without a lease expiry, an imported leased run is due for recovery now.
+        let out = import(
+            &mut dst,
+            json!([{"job": "z", "input": 0, "status": "leased", "attempt": 1}]),
+            json!({}),
+        );
+        assert_eq!(out["ok"]["imported"], 1);
+        assert_eq!(
+            dst.list_runs(&RunFilter {
+                job: Some("z".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .runs[0]
+                .lease_expires_at,
+            Some(T0 + 100)
+        );
+        // New ids sort after imported ones.
+        let fresh = enqueue(&mut dst, "a", json!({}));
+        assert!(exported
+            .iter()
+            .all(|r| r["id"].as_str().unwrap() < fresh.as_str()));
+        // Importing again: conflicts fail the chunk, or are skipped.
+        let out = import(&mut dst, Value::Array(exported.clone()), json!({}));
+        assert_eq!(out["err"]["code"], "DURQ_INVALID_INPUT", "{name}");
+        assert!(
+            out["err"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("run 0 of the import"),
+            "{out}"
+        );
+        let out = import(
+            &mut dst,
+            Value::Array(exported.clone()),
+            json!({"onConflict": "skip"}),
+        );
+        assert_eq!(out["ok"], json!({"imported": 0, "skipped": 3}));
+        assert_eq!(events(&dst, &b).len(), 1, "skipped runs add no event");
+    }
+}
+
+#[test]
+fn import_rejects_bad_runs_before_writing_anything() {
+    let mut s = Store::open_in_memory(1).unwrap();
+    let kept = enqueue(&mut s, "a", json!({"idempotencyKey": "k"}));
+    let good = json!({"job": "a", "input": 1});
+    let bad = [
+        json!({"input": 1}),
+        json!({"job": "a"}),
+        json!({"job": "", "input": 1}),
+        json!({"job": "a", "input": 1, "id": "not-a-uuid"}),
+        json!({"job": "a", "input": 1, "id": "0192F000-0000-7000-8000-00000000000g"}),
+        json!({"job": "a", "input": 1, "status": "running"}),
+        json!({"job": "a", "input": 1, "status": "pending", "finishedAt": T0}),
+        json!({"job": "a", "input": 1, "attempt": 4, "maxAttempts": 3}),
+        json!({"job": "a", "input": 1, "attempt": -1}),
+        json!({"job": "a", "input": 1, "createdAt": -5}),
+        json!({"job": "a", "input": 1, "runAt": 1e300}),
+        json!({"job": "a", "input": 1, "labels": {"": "x"}}),
+        json!({"job": "a", "input": 1, "priority": 1i64 << 40}),
+        json!({"job": "a", "input": 1, "surprise": true}),
+        json!({"job": "a", "input": 1, "idempotencyKey": "k"}),
+        json!({"job": "a", "input": 1, "id": kept}),
+    ];
+    for b in &bad {
+        let out = import(&mut s, json!([good, good, b]), json!({"offset": 1000}));
+        assert_eq!(out["err"]["code"], "DURQ_INVALID_INPUT", "{b}: {out}");
+        let msg = out["err"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("1002")
+                || msg.starts_with("invalid")
+                || msg.contains("unknown field")
+                || msg.contains("missing field"),
+            "{b}: names the run: {msg}"
+        );
+        assert_eq!(s.stats().unwrap().pending, 1, "{b}: nothing written");
+    }
+    let dup = json!({"job": "a", "input": 1, "id": "0192f000-0000-7000-8000-000000000001"});
+    assert_eq!(
+        import(&mut s, json!([dup, dup]), json!({}))["err"]["code"],
+        "DURQ_INVALID_INPUT"
+    );
+    assert_eq!(
+        import(&mut s, json!([]), json!({}))["err"]["code"],
+        "DURQ_INVALID_INPUT"
+    );
+    assert_eq!(
+        import(&mut s, json!([good]), json!({"onConflict": "merge"}))["err"]["code"],
+        "DURQ_INVALID_INPUT"
+    );
+    assert_eq!(s.stats().unwrap().pending, 1);
+    // Runs without ids get UUIDv7s of their creation time.
+    let out = import(
+        &mut s,
+        json!([{"job": "a", "input": 1, "createdAt": 1_000_000_000_000i64}]),
+        json!({}),
+    );
+    assert_eq!(out["ok"]["imported"], 1);
+    let page = s.export_runs(None, 10).unwrap();
+    assert!(
+        page.runs[0].id.starts_with("00e8d4a5-1000-7"),
+        "{}",
+        page.runs[0].id
+    );
+    assert_eq!(
+        s.export_runs(None, 0).unwrap_err().code(),
+        "DURQ_INVALID_INPUT"
+    );
+    assert_eq!(
+        s.export_runs(Some("x"), 10).unwrap_err().code(),
+        "DURQ_INVALID_INPUT"
+    );
+}
+
+#[test]
+fn deferred_maintenance_snapshots_drops_restores_and_rebuilds() {
+    for (name, mut s) in backends() {
+        let s = &mut *s;
+        let before = triggers(s);
+        assert_eq!(before.len(), 4, "{name}: {before:?}");
+        // A trigger of someone else's that names the index is snapshotted
+        // too (what is installed, not a hard-coded list).
+        s.connection()
+            .execute_batch("CREATE TRIGGER runs_fts_extra AFTER UPDATE OF priority ON runs BEGIN SELECT count(*) FROM runs_fts; END;")
+            .unwrap();
+        let before = triggers(s);
+        let old = enqueue(s, "a", json!({"input": "ancient"}));
+        assert_eq!(
+            ok(s, json!({"op": "deferSearchIndex", "now": T0})),
+            json!({"changed": true, "triggers": 5})
+        );
+        assert!(triggers(s).is_empty(), "{name}");
+        assert!(s.search_status().unwrap().deferred);
+        // Idempotent: the second defer keeps the first snapshot.
+        assert_eq!(
+            ok(s, json!({"op": "deferSearchIndex", "now": T0})),
+            json!({"changed": false, "triggers": 0})
+        );
+        let out = import(s, json!([{"job": "a", "input": "fresh words"}]), json!({}));
+        assert_eq!(out["ok"]["imported"], 1);
+        assert_eq!(
+            search_err(
+                s,
+                RunFilter {
+                    search: Some("fresh".into()),
+                    ..Default::default()
+                }
+            ),
+            "DURQ_SEARCH_STALE"
+        );
+        // Everything else works while deferred.
+        let live = enqueue(s, "a", json!({"input": "during"}));
+        ok(s, json!({"op": "deleteRun", "now": T0, "id": old}));
+        assert_eq!(
+            ok(s, json!({"op": "restoreSearchIndex", "now": T0})),
+            json!({"changed": true, "triggers": 5})
+        );
+        assert_eq!(triggers(s), before, "{name}: the same SQL");
+        assert!(!s.search_status().unwrap().deferred);
+        assert_eq!(search(s, "fresh").len(), 1, "{name}");
+        assert_eq!(search(s, "during"), [live], "{name}");
+        assert!(search(s, "ancient").is_empty(), "{name}");
+        assert_eq!(
+            ok(s, json!({"op": "restoreSearchIndex", "now": T0})),
+            json!({"changed": false, "triggers": 0})
+        );
+        let integrity: String = s
+            .connection()
+            .query_row("SELECT count(*) FROM runs_fts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.to_string())
+            .unwrap();
+        assert_eq!(integrity, "2", "{name}");
+    }
+}
+
+#[test]
+fn an_import_that_died_is_repaired_at_open_before_any_search() {
+    for (name, opts) in file_routes() {
+        let dir = TempDir::new("defer");
+        let path = dir.path("d.db");
+        {
+            let mut s = Store::open(&path, &opts).unwrap();
+            ok(&mut s, json!({"op": "deferSearchIndex", "now": T0}));
+            import(
+                &mut s,
+                json!([{"job": "a", "input": "survivor"}]),
+                json!({}),
+            );
+            // Dropped without restoring: the process died mid-import.
+        }
+        let s = Store::open(&path, &opts).unwrap();
+        assert!(!s.search_status().unwrap().deferred, "{name}");
+        assert_eq!(triggers(&s).len(), 4, "{name}");
+        assert_eq!(search(&s, "survivor").len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn a_failed_repair_at_open_leaves_the_database_usable_and_search_stale() {
+    let dir = TempDir::new("defer-bad");
+    let path = dir.path("d.db");
+    let opts = StoreOptions::default();
+    {
+        let mut s = Store::open(&path, &opts).unwrap();
+        enqueue(&mut s, "a", json!({"input": "kept"}));
+        ok(&mut s, json!({"op": "deferSearchIndex", "now": T0}));
+        // Someone damaged the snapshot.
+        s.connection()
+            .execute("UPDATE meta SET value = '[{\"name\":\"x\",\"sql\":\"CREATE TRIGGER oops\"}]' WHERE key = 'fts_triggers'", [])
+            .unwrap();
+    }
+    let mut s = Store::open(&path, &opts).unwrap();
+    let st = s.search_status().unwrap();
+    assert!(st.deferred && st.open_error.is_some(), "{st:?}");
+    assert_eq!(
+        search_err(
+            &s,
+            RunFilter {
+                search: Some("kept".into()),
+                ..Default::default()
+            }
+        ),
+        "DURQ_SEARCH_STALE"
+    );
+    // The rest works, and nothing stored is lost.
+    let id = enqueue(&mut s, "a", json!({}));
+    assert_eq!(status(&s, &id), "pending");
+    assert_eq!(s.stats().unwrap().pending, 2);
+    let out = apply(&mut s, json!([{"op": "restoreSearchIndex", "now": T0}]));
+    assert_eq!(out[0]["err"]["code"], "SQLITE_ERROR", "{out:?}");
+    assert!(
+        s.search_status().unwrap().deferred,
+        "still stale after a failed retry"
+    );
+}
+
+#[test]
+fn hot_reads_of_this_issue_use_their_indexes() {
+    let s = Store::open_in_memory(1).unwrap();
+    let plan = |sql: &str, params: &[rusqlite::types::Value]| -> String {
+        let mut st = s
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        st.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let p = plan(
+        durq::history::RUN_EVENTS_SQL,
+        &[rusqlite::types::Value::Text("x".into())],
+    );
+    assert!(
+        p.contains("SEARCH run_events USING PRIMARY KEY (run_id=?)"),
+        "{p}"
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    for order in [RunOrder::Newest, RunOrder::Relevance] {
+        let f = RunFilter {
+            search: Some("disk".into()),
+            order: Some(order),
+            labels: Some([("tenant".into(), "acme".into())].into()),
+            status: Some(durq::Status::Failed),
+            cursor: Some(if order == RunOrder::Newest {
+                "s9".into()
+            } else {
+                "o50".into()
+            }),
+            ..Default::default()
+        };
+        let (sql, params, _) = durq::query::list_runs_sql(&f, false).unwrap();
+        let p = plan(&sql, &params);
+        assert!(p.contains("SCAN f VIRTUAL TABLE INDEX"), "FTS5 drives: {p}");
+        assert!(
+            p.contains("SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{p}"
+        );
+        assert!(
+            p.contains("USING PRIMARY KEY (key=? AND value=? AND run_id=?)"),
+            "{p}"
+        );
+        assert!(
+            !p.contains("SCAN r") && !p.contains("TEMP B-TREE"),
+            "no scan of runs, no sort: {p}"
+        );
+    }
+    let p = plan(
+        "SELECT id FROM runs AS r WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+        &[
+            rusqlite::types::Value::Text(String::new()),
+            rusqlite::types::Value::Integer(10),
+        ],
+    );
+    assert!(
+        p.contains("sqlite_autoindex_runs_1 (id>?)") && !p.contains("TEMP"),
+        "export: {p}"
+    );
+}
