@@ -26,7 +26,8 @@
 import Database from "better-sqlite3";
 import { open } from "durq";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { writeSection } from "./section.mjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -181,10 +182,5 @@ How late 2000 alarms spread over 2 s fire after their scheduled time (never befo
 |---|---|---|---|
 ${lateRows.map((r) => `| ${r.loaded ? "loaded (4 ms of synchronous work every 5 ms)" : "idle"} | ${r.p50} ms | ${r.p99} ms | ${r.max} ms |`).join("\n")}
 <!-- alarms:end -->`;
-const mdPath = join(root, "BENCHMARKS.md");
-let md = readFileSync(mdPath, "utf8");
-md = /<!-- alarms:start -->[\s\S]*<!-- alarms:end -->/.test(md)
-  ? md.replace(/<!-- alarms:start -->[\s\S]*<!-- alarms:end -->/, section)
-  : `${md.trimEnd()}\n\n${section}\n`;
-writeFileSync(mdPath, md);
+writeSection("alarms", section);
 log("BENCHMARKS.md updated");

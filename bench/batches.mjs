@@ -18,7 +18,8 @@
 
 import { open } from "durq";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { writeSection } from "./section.mjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -83,10 +84,6 @@ const section = [
   "<!-- batches:end -->",
 ].join("\n");
 
-const bench = join(root, "BENCHMARKS.md");
-let text = existsSync(bench) ? readFileSync(bench, "utf8") : "# Benchmarks\n";
-const re = /<!-- batches:start -->[\s\S]*<!-- batches:end -->/;
-text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`;
-writeFileSync(bench, text);
+writeSection("batches", section);
 log("updated BENCHMARKS.md");
 console.log(section);

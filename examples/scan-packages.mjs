@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scan every package.json under a directory with a durable run queue.
 //
-//   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--lease-ms MS] [--step-delay-ms MS] [--journal FILE]
+//   node examples/scan-packages.mjs [DIR] [--db FILE] [--concurrency N] [--lease-ms MS] [--step-delay-ms MS] [--journal FILE] [--search WORDS]
 //
 // DIR defaults to this project's node_modules: real files nobody here wrote.
 // One run per file, with labels for its licence and module type, enqueued
@@ -13,6 +13,9 @@
 // any moment and start it again: it resumes where it stopped, replaying
 // stored steps instead of re-running them. The runs the killed process held
 // are taken up again once their lease (--lease-ms, default 30 s) has lapsed.
+// At the end, a full-text search over what was processed (--search, default
+// "typescript": package names, versions, paths, licences, error messages),
+// and the history of the best match.
 
 import { open, defineJob } from "durq";
 import { createHash } from "node:crypto";
@@ -32,6 +35,7 @@ const { values: opts, positionals } = parseArgs({
     "lease-ms": { type: "string", default: "30000" },
     "step-delay-ms": { type: "string", default: "0" },
     journal: { type: "string" },
+    search: { type: "string", default: "typescript" },
   },
 });
 const root = resolve(positionals[0] ?? join(here, "..", "node_modules"));
@@ -228,6 +232,17 @@ try {
   }
   const failures = await db.listRuns({ status: "failed", limit: 3 });
   for (const r of failures.runs) console.log(`  failed: ${r.input.path}: ${r.error?.message}`);
+
+  // Full-text search over inputs, outputs, error messages and labels.
+  console.log("\nSearch");
+  const hits = await db.listRuns({ search: opts.search, order: "relevance", limit: 3 });
+  console.log(`  "${opts.search}": ${await count({ search: opts.search })} runs match`);
+  for (const r of hits.runs) console.log(`    ${relative(root, r.input.path)}: ${r.output?.line ?? r.error?.message}`);
+  console.log(`  failed runs whose error mentions JSON: ${await count({ search: "JSON", status: "failed" })}`);
+  if (hits.runs.length > 0) {
+    const events = await db.getRunEvents(hits.runs[0].id);
+    console.log(`  history of the best match: ${events.map((e) => (e.kind === "stepCompleted" ? `step ${e.data.name}` : e.kind)).join(" -> ")}`);
+  }
   console.log(`durq: done in ${Date.now() - started} ms`);
 } finally {
   await db.close();

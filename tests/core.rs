@@ -624,16 +624,7 @@ fn list_runs_filters_by_labels_status_job_and_pages_by_cursor() {
 
 /// The query plan of each hot query, read from `EXPLAIN QUERY PLAN`.
 fn plan(s: &Store, sql: &str, params: &[rusqlite::types::Value]) -> String {
-    let mut st = s
-        .connection()
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap();
-    let rows = st
-        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-            r.get::<_, String>(3)
-        })
-        .unwrap();
-    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    common::plan(s.connection(), sql, params)
 }
 
 #[test]

@@ -11,7 +11,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use common::suite::*;
 use common::TempDir;
 use durq::search::{RunOrder, SearchSyntax};
-use durq::{RunFilter, Store, StoreOptions};
+use durq::{RunFilter, Store};
 use serde_json::{json, Value};
 
 fn search(s: &Store, text: &str) -> Vec<String> {
@@ -733,7 +733,7 @@ fn an_import_that_died_is_repaired_at_open_before_any_search() {
 fn a_failed_repair_at_open_leaves_the_database_usable_and_search_stale() {
     let dir = TempDir::new("defer-bad");
     let path = dir.path("d.db");
-    let opts = StoreOptions::default();
+    let opts = file_routes().remove(0).1;
     {
         let mut s = Store::open(&path, &opts).unwrap();
         enqueue(&mut s, "a", json!({"input": "kept"}));
@@ -771,19 +771,7 @@ fn a_failed_repair_at_open_leaves_the_database_usable_and_search_stale() {
 #[test]
 fn hot_reads_of_this_issue_use_their_indexes() {
     let s = Store::open_in_memory(1).unwrap();
-    let plan = |sql: &str, params: &[rusqlite::types::Value]| -> String {
-        let mut st = s
-            .connection()
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
-        st.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-            r.get::<_, String>(3)
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-    };
+    let plan = |sql: &str, params: &[rusqlite::types::Value]| common::plan(s.connection(), sql, params);
     let p = plan(
         durq::history::RUN_EVENTS_SQL,
         &[rusqlite::types::Value::Text("x".into())],

@@ -24,6 +24,16 @@ export interface CoreHandle {
   listRuns(filterJson: string): string;
   /** Batch JSON; throws `DURQ_NOT_FOUND`. */
   getBatch(id: string): string;
+  /** `{runs, nextCursor}` JSON: runs with an id above `after` ("" for all), in id order. */
+  exportRuns(after: string, limit: number): string;
+  /** `[{kind, at, attempt, generation, data}]` JSON, oldest first. */
+  runEvents(id: string): string;
+  /** `{deferred, openError}` JSON: the state of the search index. */
+  searchStatus(): string;
+  /** O(1) estimate of the number of runs. */
+  runCountEstimate(): number;
+  /** Generation of the last commit that wrote something. */
+  generation(): number;
   /** `{batches, nextCursor}` JSON for a filter JSON (`{queue, state, limit, cursor}`). */
   listBatches(filterJson: string): string;
   /** JSON array of the queue's active batches, oldest first. */

@@ -29,9 +29,12 @@ import {
   type Run,
   type RunPage,
   type RunStats,
+  type RunEvent,
   type RunStatus,
+  type SearchStatus,
   type StepRecord,
 } from "./types.js";
+import { exportRuns, importRunning, importRuns, IndexDeferral, type ExportOptions, type ImportOptions, type ImportResult, type ImportRun } from "./transfer.js";
 import { checkDuration, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
 import { AlarmDispatcher, AlarmNamespace, checkHandlerOptions, type AlarmHandler, type AlarmHandlerOptions, type AlarmHost, type StoredAlarm } from "./alarms.js";
 import { Scheduler } from "./scheduler.js";
@@ -153,6 +156,28 @@ export interface RunFilter {
   cursor?: string;
   /** Runs of this batch (served by the batch's run index, so it drives the query). */
   batchId?: string;
+  /**
+   * Full-text search (SQLite FTS5) over the job name, the string values of
+   * input and output (not their keys or numbers), the error message and the
+   * label values; combines with every other filter. By default each word
+   * must occur as a word, case- and accent-insensitively (`tenant-42`
+   * matches `tenant` then `42`); nothing typed is read as search syntax.
+   */
+  search?: string;
+  /**
+   * `"fts5"` reads `search` as an FTS5 query (`AND`/`OR`/`NOT`,
+   * `"phrases"`, `prefix*`, `column: term` with columns `job`, `input`,
+   * `output`, `error`, `labels`, `NEAR(...)`:
+   * https://www.sqlite.org/fts5.html#full_text_query_syntax); a malformed
+   * one rejects with `DURQ_INVALID_SEARCH`. Default `"words"`.
+   */
+  searchSyntax?: "words" | "fts5";
+  /**
+   * `"newest"` (default): newest first; with `search`, in the order runs
+   * were written to this database (imported runs count from their import).
+   * `"relevance"` (needs `search`): best match first by FTS5's bm25 rank.
+   */
+  order?: "newest" | "relevance";
 }
 
 /** Options of {@link Durq.waitForRun} and {@link Durq.waitForBatch}. */
@@ -172,7 +197,7 @@ export interface PurgeOptions {
 }
 
 const ENQUEUE_OPTIONS = ["labels", "idempotencyKey", "concurrencyKey", "priority", "runAt", "queue"] as const;
-const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor", "batchId"] as const;
+const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor", "batchId", "search", "searchSyntax", "order"] as const;
 const BATCH_RUN_KEYS = ["job", "input", ...ENQUEUE_OPTIONS] as const;
 const I32_MIN = -2_147_483_648;
 const I32_MAX = 2_147_483_647;
@@ -309,6 +334,7 @@ export class Durq {
   readonly #alarmHost: AlarmHost;
   readonly #namespaces = new Map<string, AlarmNamespace>();
   readonly #dispatchers = new Map<string, AlarmDispatcher>();
+  readonly #deferral = new IndexDeferral((json) => this.#write(() => json));
   #workerCount = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -386,6 +412,16 @@ export class Durq {
       track: (w) => this.#workers.add(w),
       untrack: (w) => this.#workers.delete(w),
     };
+    // An import that died left the search index deferred; the core repaired
+    // it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
+    // until restoreSearchIndex() succeeds); the database is usable.
+    const search = parseResult<SearchStatus>(coreCall(() => this.#core.searchStatus()));
+    if (search.openError !== null) {
+      this.#events.emit("error", {
+        error: new DurqError("DURQ_SEARCH_STALE", `the search index could not be rebuilt at open: ${search.openError}`),
+        source: "search",
+      });
+    }
   }
 
   /** Whether {@link Durq.close} has been called. */
@@ -733,7 +769,127 @@ export class Durq {
       out["cursor"] = f.cursor;
     }
     if (f.batchId != null) out["batchId"] = checkId(f.batchId, "batchId");
+    if (f.search != null) {
+      if (typeof f.search !== "string") throw invalidInput(`search must be a string, got ${typeof f.search}`);
+      out["search"] = f.search;
+    }
+    if (f.searchSyntax != null) {
+      if (f.searchSyntax !== "words" && f.searchSyntax !== "fts5") throw invalidInput(`searchSyntax must be "words" or "fts5", got ${JSON.stringify(f.searchSyntax)}`);
+      out["searchSyntax"] = f.searchSyntax;
+    }
+    if (f.order != null) {
+      if (f.order !== "newest" && f.order !== "relevance") throw invalidInput(`order must be "newest" or "relevance", got ${JSON.stringify(f.order)}`);
+      out["order"] = f.order;
+    }
     return parseResult<RunPage<I, O>>(coreCall(() => this.#core.listRuns(JSON.stringify(out))));
+  }
+
+  /**
+   * The history of a run, oldest first: one {@link RunEvent} per lifecycle
+   * step (`enqueued`, `leased`, `stepCompleted`, `retried`, `failed`,
+   * `completed`, `cancelled`, `imported`), each with the generation of the
+   * commit that wrote it. Events are written with the commit that made the
+   * change (one multi-row insert per commit) and deleted with the run.
+   *
+   * @returns `[]` for an unknown run
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad id; `DURQ_CLOSED`.
+   */
+  async getRunEvents(id: string): Promise<RunEvent[]> {
+    this.#checkOpen();
+    checkId(id);
+    return parseResult<RunEvent[]>(coreCall(() => this.#core.runEvents(id)));
+  }
+
+  /**
+   * Whether full-text search is usable: `deferred` while an import holds
+   * index maintenance deferred, or after one died and the repair at open
+   * failed (`openError` says why; fix the cause, then
+   * {@link Durq.restoreSearchIndex}).
+   *
+   * @throws {DurqError} `DURQ_CLOSED`.
+   */
+  async getSearchStatus(): Promise<SearchStatus> {
+    this.#checkOpen();
+    return parseResult<SearchStatus>(coreCall(() => this.#core.searchStatus()));
+  }
+
+  /**
+   * Recreates the search index triggers from their snapshot and rebuilds
+   * the index (one pass over all runs), if a deferral is pending: what
+   * `importRuns` does when it ends and `open` does after a crash. Only
+   * needed after a failed repair ({@link Durq.getSearchStatus}).
+   *
+   * @returns `changed: false` when nothing was deferred
+   * @throws {DurqError} `DURQ_INVALID_STATE` while an `importRuns` of this
+   *   database runs; `DURQ_CORRUPT` if the snapshot is missing; `SQLITE_*`
+   *   if the rebuild fails (the deferral then stays); `DURQ_CLOSED`.
+   */
+  restoreSearchIndex(): Promise<{ changed: boolean; triggers: number }> {
+    if (this.#deferral.held) return Promise.reject(importRunning());
+    return this.#write(() => '{"op":"restoreSearchIndex"}');
+  }
+
+  /**
+   * Streams every run out, in id (creation) order, a page at a time, in the
+   * shape {@link Durq.importRuns} takes: `importRuns(a.exportRuns())`
+   * copies a database's runs into another. Each page is read when the
+   * consumer asks for it and sees what has committed by then; a run
+   * created meanwhile with a greater id is included. Steps, logs and
+   * history are not exported; batches are not (runs keep their `batchId`).
+   *
+   * @example
+   * ```ts
+   * for await (const run of db.exportRuns()) out.write(JSON.stringify(run) + "\n");
+   * ```
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad page size;
+   *   `DURQ_CLOSED` (also when the database closes mid-export).
+   */
+  exportRuns(options?: ExportOptions): AsyncGenerator<Run, void, undefined> {
+    return exportRuns((after, limit) => {
+      this.#checkOpen();
+      return parseResult<{ runs: Run[]; nextCursor: string | null }>(coreCall(() => this.#core.exportRuns(after, limit)));
+    }, options);
+  }
+
+  /**
+   * Bulk-inserts runs that keep their ids, states and timestamps: a
+   * migration from another queue, or a restore from {@link Durq.exportRuns}.
+   * The source is an array or an (async) iterable, read as it is consumed;
+   * runs are written in chunks of `chunkSize` (one transaction each, through
+   * the write queue, each chunk one multi-row insert per table kept under
+   * SQLite's bound-parameter limit). A bad run rejects its chunk, naming
+   * its index, before the chunk writes anything; the chunks before it stay.
+   *
+   * A large import defers full-text index maintenance (see
+   * {@link ImportOptions.deferIndex}): the index triggers are snapshotted
+   * and dropped, and after the last chunk, also when the import fails,
+   * recreated and the index rebuilt once. If the process dies meanwhile,
+   * the next `open` repairs the index before any search runs.
+   *
+   * @example
+   * ```ts
+   * const r = await dst.importRuns(src.exportRuns(), { onProgress: (p) => console.log(p.imported) });
+   * ```
+   *
+   * @returns `{ imported, skipped, deferred }`
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad source, option or
+   *   run, or a run stored already under `onConflict: "error"`; whatever
+   *   the source or `onProgress` throws; `SQLITE_*` if a commit fails;
+   *   `DURQ_CLOSED`.
+   */
+  async importRuns(source: Iterable<ImportRun> | AsyncIterable<ImportRun>, options?: ImportOptions): Promise<ImportResult> {
+    this.#checkOpen();
+    return importRuns(
+      {
+        write: (json) => this.#write(() => json),
+        runCountEstimate: () => coreCall(() => this.#core.runCountEstimate()),
+        deferIndex: () => this.#deferral.acquire(),
+        reportError: (error) => this.#events.emit("error", { error, source: "search" }),
+      },
+      source,
+      options,
+    );
   }
 
   /**

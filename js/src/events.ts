@@ -63,11 +63,13 @@ export interface DurqEvents {
    * Something failed with nobody awaiting it: a commit that failed as a
    * whole (`source: "commit"`; the promises of its operations reject too), a
    * worker's claim, heartbeat or outcome write (`"worker"`), an alarm
-   * dispatcher's read or outcome write (`"alarm"`), or an event listener
-   * that threw (`"listener"`). Without an `error` listener, worker
-   * and listener failures are printed with `console.error`.
+   * dispatcher's read or outcome write (`"alarm"`), the search index's
+   * repair at open or after an import (`"search"`; search then rejects with
+   * `DURQ_SEARCH_STALE`), or an event listener that threw (`"listener"`).
+   * Without an `error` listener, all but commit failures are printed with
+   * `console.error`.
    */
-  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" };
+  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" | "search" };
 }
 
 /** The name of an event: a key of {@link DurqEvents}. */

@@ -39,5 +39,7 @@ export type { DurqEvents, DurqEventName, DurqListener, BatchFinishedEvent } from
 export { realClock, ManualClock } from "./clock.js";
 export type { Clock } from "./clock.js";
 export { isTerminal, RUN_STATUSES, BATCH_STATES } from "./types.js";
-export type { Run, RunStatus, RunError, RunPage, StepRecord, LogRecord, RunStats, EnqueueResult } from "./types.js";
+export type { Run, RunStatus, RunError, RunPage, StepRecord, LogRecord, RunStats, EnqueueResult, RunEvent, RunEventKind, SearchStatus } from "./types.js";
+export { IMPORT_CHUNK, MAX_IMPORT_CHUNK, DEFER_MIN_RUNS, DEFER_MIN_RATIO } from "./transfer.js";
+export type { ImportOptions, ImportProgress, ImportResult, ImportRun, ExportOptions } from "./transfer.js";
 export type { Batch, BatchState, BatchCounts, BatchPage, EnqueuedBatch, BatchMember, ReconcileResult } from "./types.js";

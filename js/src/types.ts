@@ -82,6 +82,40 @@ export interface Run<I = unknown, O = unknown> {
   retriedFrom: string | null;
   /** Id of the batch the run was enqueued in by `enqueueBatch`, or `null` (a run made by `retrigger` is in no batch). */
   batchId: string | null;
+  /** Retry backoff of the run (ms; see `Backoff` of `defineJob`). */
+  backoff: { initialMs: number; factor: number; maxMs: number; jitter: number };
+}
+
+/**
+ * Kinds of {@link RunEvent}: `enqueued` (by `enqueue`, `enqueueMany`,
+ * `enqueueBatch`, or `retrigger` with `data.retriedFrom`), `imported` (by
+ * `importRuns`, `data.status`), `leased` (an attempt starts), `stepCompleted`
+ * (`data.name`), `retried` (an attempt failed or its lease expired:
+ * `data.error`, `data.runAt`), `failed` (`data.error`), `completed`,
+ * `cancelled` (`data.previous`).
+ */
+export type RunEventKind = "enqueued" | "imported" | "leased" | "stepCompleted" | "retried" | "failed" | "completed" | "cancelled";
+
+/** One entry of a run's history ({@link Durq.getRunEvents}). */
+export interface RunEvent {
+  /** What happened. */
+  kind: RunEventKind;
+  /** When, by the database's clock, ms since the epoch. */
+  at: number;
+  /** The run's attempt number then (0 before the first claim). */
+  attempt: number;
+  /** The commit that wrote it: events written by one group commit share it, and it grows with each commit. */
+  generation: number;
+  /** Details, by kind (see {@link RunEventKind}), or `null`. */
+  data: Record<string, unknown> | null;
+}
+
+/** State of the full-text index ({@link Durq.getSearchStatus}). */
+export interface SearchStatus {
+  /** Index maintenance is deferred (an import runs, or one died and the repair failed): search rejects with `DURQ_SEARCH_STALE`. */
+  deferred: boolean;
+  /** Why the repair at open failed, while still deferred; else `null`. */
+  openError: string | null;
 }
 
 /** A page of {@link Durq.listRuns}: runs newest first. */

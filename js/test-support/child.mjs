@@ -5,6 +5,9 @@
 //   node child.mjs alarms-fire <path> <n>  handle both namespaces; print "fired <ns> <actor> <retryCount>"
 //                                       per delivery; after n deliveries close and print "closed"
 //   node child.mjs alarms-hang <path>   handle "rooms" with a handler that prints "started <actor>" and hangs
+//   node child.mjs import-hang <path>   enqueue a run, then import runs with the search index deferred in
+//                                       chunks of 100, printing "imported <n>" per chunk; after 300 the
+//                                       source hangs (kill me)
 // Every line printed is one event; errors go to stderr with exit code 1.
 
 import { createInterface } from "node:readline";
@@ -71,6 +74,16 @@ try {
       say(`started ${actor}`);
       await new Promise(() => {}); // hang until killed
     });
+  } else if (mode === "import-hang") {
+    defineJob({ name: "crash-import", run: () => null });
+    const db = await open({ path });
+    setInterval(() => {}, 60_000);
+    await db.enqueue("crash-import", { note: "enqueued before the import" });
+    async function* source() {
+      for (let i = 0; i < 300; i++) yield { job: "crash-import", input: { note: `imported number ${i}` }, status: "completed", output: { word: "zebra" } };
+      await new Promise(() => {}); // hang until killed, the index still deferred
+    }
+    await db.importRuns(source(), { deferIndex: true, chunkSize: 100, onProgress: (p) => say(`imported ${p.imported}`) });
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

@@ -136,6 +136,9 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
   assert.match(output, /\nSummary\n {2}completed: \d+\n {2}failed: +\d+\n {2}batches: +\d+ completed, \d+ failed .*\n {2}ESM packages/);
   assert.match(output, /durq: \d+ batches, one per top-level directory \(0 new\)/, "the restart found every batch by its idempotency key");
   assert.match(output, /; 0 active batches; \d+ batches finished this session/, "it reports the active batches");
+  assert.match(output, /\nSearch\n {2}"typescript": [1-9]\d* runs match\n {4}typescript\/package\.json: typescript@\S+ Apache-2\.0 commonjs/, "search finds the typescript package first");
+  assert.match(output, /failed runs whose error mentions JSON: \d+/);
+  assert.match(output, /history of the best match: enqueued -> leased -> (.* -> )?step read -> (.* -> )?step summarize -> completed\n/);
   assert.match(output, /durq: done in \d+ ms$/);
 
   const db = await open({ path: dbPath });

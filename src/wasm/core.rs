@@ -103,16 +103,64 @@ impl Core {
     }
 
     /// A page of runs for a JSON filter (`{job, status, queue, labels,
-    /// createdAfter, createdBefore, limit, cursor}`), as
-    /// `{"runs": [...], "nextCursor": string | null}`.
+    /// createdAfter, createdBefore, batchId, search, searchSyntax, order,
+    /// limit, cursor}`), as `{"runs": [...], "nextCursor": string | null}`.
     ///
-    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad limit, label or cursor.
+    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad limit, label,
+    /// cursor or search; `DURQ_INVALID_SEARCH` for a raw FTS5 query that FTS5
+    /// rejects; `DURQ_SEARCH_STALE` for a search while index maintenance is
+    /// deferred.
     #[wasm_bindgen(js_name = listRuns)]
     pub fn list_runs(&self, filter_json: &str) -> JsResult<String> {
         let filter: RunFilter = serde_json::from_str(filter_json)
             .map_err(|e| js_error("DURQ_INVALID_INPUT", &format!("bad listRuns filter: {e}")))?;
         let page = self.store()?.list_runs(&filter).map_err(|e| to_js(&e))?;
         Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// Runs with an id greater than `after` (all when empty), in id order,
+    /// at most `limit` (1..=1000), as `{"runs": [...], "nextCursor"}`: the
+    /// pages of `exportRuns`. Throws `DURQ_INVALID_INPUT` for a bad limit or
+    /// cursor.
+    #[wasm_bindgen(js_name = exportRuns)]
+    pub fn export_runs(&self, after: &str, limit: f64) -> JsResult<String> {
+        let after = (!after.is_empty()).then_some(after);
+        let page = self
+            .store()?
+            .export_runs(after, limit as i64)
+            .map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// The lifecycle events of run `id` as a JSON array, oldest first
+    /// (`[{kind, at, attempt, generation, data}]`; empty for an unknown run).
+    #[wasm_bindgen(js_name = runEvents)]
+    pub fn run_events(&self, id: &str) -> JsResult<String> {
+        let list = self.store()?.run_events(id).map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&list).expect("events serialize"))
+    }
+
+    /// `{"deferred": bool, "openError": string | null}`: whether search
+    /// index maintenance is deferred (search answers `DURQ_SEARCH_STALE`),
+    /// and why the repair at open failed if it did.
+    #[wasm_bindgen(js_name = searchStatus)]
+    pub fn search_status(&self) -> JsResult<String> {
+        let st = self.store()?.search_status().map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&st).expect("status serializes"))
+    }
+
+    /// An O(1) estimate of the number of runs (the greatest rowid), which
+    /// `importRuns` weighs against its own size to choose deferral.
+    #[wasm_bindgen(js_name = runCountEstimate)]
+    pub fn run_count_estimate(&self) -> JsResult<f64> {
+        let n = self.store()?.run_count_estimate().map_err(|e| to_js(&e))?;
+        Ok(n as f64)
+    }
+
+    /// Generation of the last commit that wrote something (run events carry
+    /// the generation that wrote them).
+    pub fn generation(&self) -> JsResult<f64> {
+        Ok(self.store()?.generation() as f64)
     }
 
     /// The batch `id` as JSON (`{id, queue, state, labels, idempotencyKey,

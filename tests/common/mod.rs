@@ -77,6 +77,18 @@ pub fn prepare_alarm_dir(store: &durq::Store) {
     }
 }
 
+/// The `EXPLAIN QUERY PLAN` lines of `sql` on `conn`, joined by newlines.
+#[allow(dead_code)]
+pub fn plan(conn: &rusqlite::Connection, sql: &str, params: &[rusqlite::types::Value]) -> String {
+    let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = st
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap();
+    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         #[cfg(not(target_family = "wasm"))]
