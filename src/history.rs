@@ -69,10 +69,19 @@ pub struct Event {
     pub data: Option<String>,
 }
 
-/// The events of the group commit being applied, in order.
+/// The events of the group commit being applied, in order, with a
+/// tombstone where a run was deleted: its earlier events of this commit are
+/// not written. Tombstones are entries like events, so an operation that
+/// fails takes its tombstones away with its events ([`Events::truncate`]).
 #[derive(Debug, Default)]
 pub struct Events {
-    list: Vec<Event>,
+    list: Vec<Entry>,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Event(Event),
+    Deleted(String),
 }
 
 impl Events {
@@ -85,16 +94,16 @@ impl Events {
         attempt: i64,
         data: Option<serde_json::Value>,
     ) {
-        self.list.push(Event {
+        self.list.push(Entry::Event(Event {
             run_id: run_id.to_owned(),
             at,
             kind,
             attempt,
             data: data.map(|d| d.to_string()),
-        });
+        }));
     }
 
-    /// Events recorded so far (a mark for [`Events::truncate`]).
+    /// Entries recorded so far (a mark for [`Events::truncate`]).
     pub fn len(&self) -> usize {
         self.list.len()
     }
@@ -104,9 +113,15 @@ impl Events {
         self.list.is_empty()
     }
 
-    /// Drops the events recorded after mark `n` (an operation that failed).
+    /// Drops the entries recorded after mark `n` (an operation that failed).
     pub fn truncate(&mut self, n: usize) {
         self.list.truncate(n);
+    }
+
+    /// Run `id` was deleted: its events recorded so far in this commit are
+    /// not written (they would outlive the run).
+    pub fn forget(&mut self, id: &str) {
+        self.list.push(Entry::Deleted(id.to_owned()));
     }
 
     /// Drops every event (the batch is replayed).
@@ -124,9 +139,25 @@ impl Events {
         if self.list.is_empty() {
             return Ok(());
         }
-        let rows: Vec<Vec<Value>> = self
-            .list
-            .drain(..)
+        // Walk back from the end: an event followed by its run's tombstone
+        // is dropped; one after it (the id imported again) is kept.
+        let mut deleted = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(self.list.len());
+        for entry in self.list.drain(..).rev() {
+            match entry {
+                Entry::Deleted(id) => {
+                    deleted.insert(id);
+                }
+                Entry::Event(e) if !deleted.contains(&e.run_id) => kept.push(e),
+                Entry::Event(_) => {}
+            }
+        }
+        kept.reverse();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Vec<Value>> = kept
+            .into_iter()
             .enumerate()
             .map(|(seq, e)| {
                 vec![

@@ -172,7 +172,7 @@ fn apply_one(
                     o.id
                 )));
             }
-            delete_run(c, &o.id)?;
+            delete_run(c, ev, &o.id)?;
             if let (Some(b), false) = (batch_id, status.is_terminal()) {
                 // A live run deleted leaves its batch; a finished one stays
                 // counted (the batch's counts are its history).
@@ -182,15 +182,18 @@ fn apply_one(
         }
         Op::Retrigger(o) => raw(&retrigger(c, ids, ev, o)?),
         Op::ImportRuns(o) => raw(&crate::transfer::import_runs(c, ids, ev, o)?),
+        // In a savepoint of their own: trigger DDL does not count as a
+        // change, so a half-done defer or restore would not make
+        // `Store::apply` replay the batch.
         Op::DeferSearchIndex(o) => {
             check_now(o.now)?;
-            raw(&crate::search::defer(c)?)
+            raw(&crate::store::in_savepoint(c, crate::search::defer)?)
         }
         Op::RestoreSearchIndex(o) => {
             check_now(o.now)?;
-            raw(&crate::search::restore(c)?)
+            raw(&crate::store::in_savepoint(c, crate::search::restore)?)
         }
-        Op::PurgeRuns(o) => raw(&purge(c, o)?),
+        Op::PurgeRuns(o) => raw(&purge(c, ev, o)?),
         Op::PurgeBatches(o) => raw(&purge_batches(c, o)?),
         Op::ExpireLeases(o) => {
             // A file database has one owner at a time (the façade's lock
@@ -809,7 +812,7 @@ fn release_cancelled(c: &Connection, id: &str, token: i64, now: i64) -> Result<b
     Ok(n == 1)
 }
 
-fn delete_run(c: &Connection, id: &str) -> Result<()> {
+fn delete_run(c: &Connection, ev: &mut Events, id: &str) -> Result<()> {
     // Label rows are found through the run's JSON copy of its labels.
     c.prepare_cached(
         "DELETE FROM run_labels WHERE (key, value, run_id) IN
@@ -821,6 +824,8 @@ fn delete_run(c: &Connection, id: &str) -> Result<()> {
     c.prepare_cached("DELETE FROM run_logs WHERE run_id = ?1")?
         .execute(params![id])?;
     crate::history::delete_events(c, id)?;
+    // Events of this commit not written yet would outlive the run.
+    ev.forget(id);
     c.prepare_cached("DELETE FROM runs WHERE id = ?1")?
         .execute(params![id])?;
     Ok(())
@@ -880,7 +885,7 @@ fn purge_limit(o: &PurgeOp) -> Result<i64> {
     Ok(limit)
 }
 
-fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
+fn purge(c: &Connection, ev: &mut Events, o: &PurgeOp) -> Result<Purged> {
     let limit = purge_limit(o)?;
     let ids: Vec<String> = c
         .prepare_cached(
@@ -892,7 +897,7 @@ fn purge(c: &Connection, o: &PurgeOp) -> Result<Purged> {
         .query_map(params![o.older_than, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
-        delete_run(c, id)?;
+        delete_run(c, ev, id)?;
     }
     Ok(Purged { deleted: ids.len() })
 }

@@ -30,27 +30,25 @@ pub fn rows_per_statement(c: &Connection, cols: usize, cap: usize) -> usize {
 }
 
 /// Inserts `rows` (each `cols.len()` values) into `table` with
-/// `INSERT {verb} INTO table (cols) VALUES ..., ...{suffix}`: one statement
-/// per power-of-two chunk, at most [`rows_per_statement`] rows each.
-/// `each` is called with the chunk's statement for every chunk and returns
-/// what it wants collected (a row count, or `RETURNING` values).
+/// `INSERT {verb} INTO table (cols) VALUES (...), (...), ...`: one
+/// statement per power-of-two chunk of at most [`rows_per_statement`]
+/// rows. Returns the rows inserted.
 ///
 /// # Errors
-/// The first SQLite error (a constraint, a full disk); rows of the chunks
-/// before it stay written in the caller's transaction.
-pub fn insert_chunked<T>(
+/// The first SQLite error (a constraint, a full disk); the chunks before it
+/// stay written in the caller's transaction.
+pub fn insert_rows(
     c: &Connection,
     verb: &str,
     table: &str,
     cols: &[&str],
     rows: &[Vec<Value>],
-    suffix: &str,
-    mut each: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[Value]) -> Result<T>,
-) -> Result<Vec<T>> {
+) -> Result<usize> {
     let max = rows_per_statement(c, cols.len(), 4096);
-    let mut out = Vec::new();
+    let one = format!("({})", vec!["?"; cols.len()].join(","));
+    let mut inserted = 0;
     let mut rest = rows;
-    let mut flat: Vec<Value> = Vec::new();
+    let mut flat: Vec<&Value> = Vec::new();
     while !rest.is_empty() {
         let n = if rest.len() >= max {
             max
@@ -59,38 +57,21 @@ pub fn insert_chunked<T>(
         };
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let one = format!("({})", vec!["?"; cols.len()].join(","));
         let sql = format!(
-            "INSERT {verb} INTO {table} ({}) VALUES {}{suffix}",
+            "INSERT {verb} INTO {table} ({}) VALUES {}",
             cols.join(", "),
             vec![one.as_str(); n].join(",")
         );
-        let mut st = c.prepare_cached(&sql)?;
         flat.clear();
         for r in chunk {
             debug_assert_eq!(r.len(), cols.len(), "row width");
-            flat.extend(r.iter().cloned());
+            flat.extend(r.iter());
         }
-        out.push(each(&mut st, &flat)?);
+        inserted += c
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(flat.iter()))?;
     }
-    Ok(out)
-}
-
-/// [`insert_chunked`] without `RETURNING`: returns the rows inserted.
-///
-/// # Errors
-/// As [`insert_chunked`].
-pub fn insert_rows(
-    c: &Connection,
-    verb: &str,
-    table: &str,
-    cols: &[&str],
-    rows: &[Vec<Value>],
-) -> Result<usize> {
-    let counts = insert_chunked(c, verb, table, cols, rows, "", |st, p| {
-        Ok(st.execute(rusqlite::params_from_iter(p.iter()))?)
-    })?;
-    Ok(counts.into_iter().sum())
+    Ok(inserted)
 }
 
 #[cfg(test)]

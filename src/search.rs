@@ -19,6 +19,10 @@ use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+/// The schema version (`PRAGMA user_version`) that added the index and its
+/// deferral (migration 3 in `crate::schema`).
+pub const SINCE_VERSION: i64 = 3;
+
 /// `meta` key of the deferral flag (value `'1'` while set).
 pub const DEFERRED_KEY: &str = "fts_deferred";
 /// `meta` key of the trigger snapshot: a JSON array of `{name, sql}`.
@@ -137,6 +141,14 @@ pub fn check_fresh(c: &Connection) -> Result<()> {
     Ok(())
 }
 
+fn drop_trigger(c: &Connection, name: &str) -> Result<()> {
+    c.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS \"{}\"",
+        name.replace('"', "\"\"")
+    ))?;
+    Ok(())
+}
+
 /// One trigger of the snapshot.
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedTrigger {
@@ -184,10 +196,7 @@ pub fn defer(c: &Connection) -> Result<IndexChange> {
     c.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
         .execute(params![SNAPSHOT_KEY, snapshot])?;
     for t in &saved {
-        c.execute_batch(&format!(
-            "DROP TRIGGER IF EXISTS \"{}\"",
-            t.name.replace('"', "\"\"")
-        ))?;
+        drop_trigger(c, &t.name)?;
     }
     c.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')")?
         .execute(params![DEFERRED_KEY])?;
@@ -224,11 +233,21 @@ pub fn restore(c: &Connection) -> Result<IndexChange> {
         ))
     })?;
     for t in &saved {
-        c.execute_batch(&format!(
-            "DROP TRIGGER IF EXISTS \"{}\"",
-            t.name.replace('"', "\"\"")
-        ))?;
-        c.execute_batch(&t.sql)?;
+        // The snapshot is durq's own text in `meta`; still, run nothing but
+        // one CREATE TRIGGER statement from it (`execute` rejects a text of
+        // several statements).
+        let sql = t.sql.trim();
+        if !sql
+            .get(..15)
+            .is_some_and(|p| p.eq_ignore_ascii_case("CREATE TRIGGER "))
+        {
+            return Err(Error::Corrupt(format!(
+                "the search trigger snapshot in meta holds something other than a CREATE TRIGGER statement for {:?}",
+                t.name
+            )));
+        }
+        drop_trigger(c, &t.name)?;
+        c.execute(sql, [])?;
     }
     c.execute_batch(REBUILD_SQL)?;
     c.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?

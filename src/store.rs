@@ -158,6 +158,23 @@ impl Store {
         alarm_home: AlarmHome,
     ) -> Result<Store> {
         configure(&conn, file, sync)?;
+        // A bulk import that died left the search index triggers dropped:
+        // put them back and rebuild before anyone can search, and before
+        // migrating (a later migration may change the triggers the snapshot
+        // holds). A failure is kept for `search_status` (search answers
+        // DURQ_SEARCH_STALE) and does not stop the open.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let deferral_exists = (search::SINCE_VERSION..=schema::latest_version()).contains(&version);
+        let search_open_error = if deferral_exists && search::is_deferred(&conn)? {
+            let restored = conn.transaction().map_err(Error::from).and_then(|tx| {
+                search::restore(&tx)?;
+                tx.commit()?;
+                Ok(())
+            });
+            restored.err().map(|e| e.to_string())
+        } else {
+            None
+        };
         schema::migrate(&mut conn)?;
         let mut ids = RunIdGenerator::new(seed);
         // Runs and batches share the generator: resume after the greatest id
@@ -175,20 +192,6 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        // A bulk import that died left the search index triggers dropped:
-        // put them back and rebuild before anyone can search. A failure is
-        // kept for `search_status` (search answers DURQ_SEARCH_STALE) and
-        // does not stop the open.
-        let search_open_error = if search::is_deferred(&conn)? {
-            let restored = conn.transaction().map_err(Error::from).and_then(|tx| {
-                search::restore(&tx)?;
-                tx.commit()?;
-                Ok(())
-            });
-            restored.err().map(|e| e.to_string())
-        } else {
-            None
-        };
         Ok(Store {
             conn,
             ids,
@@ -281,12 +284,20 @@ impl Store {
 
     /// [`Store::apply`] for operations of the main database.
     fn apply_main(&mut self, ops: &[&Result<Op>]) -> Result<Vec<Outcome>> {
-        match self.apply_batch(ops, false)? {
-            Some(out) => Ok(out),
-            None => Ok(self
+        let out = match self.apply_batch(ops, false)? {
+            Some(out) => out,
+            None => self
                 .apply_batch(ops, true)?
-                .expect("savepoint mode never asks for a replay")),
+                .expect("savepoint mode never asks for a replay"),
+        };
+        let restored = ops
+            .iter()
+            .zip(&out)
+            .any(|(op, o)| matches!((op, o), (Ok(Op::RestoreSearchIndex(_)), Outcome::Ok(_))));
+        if restored {
+            self.search_open_error = None;
         }
+        Ok(out)
     }
 
     /// One attempt at a batch; `None` means "a failed operation left writes
@@ -300,7 +311,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let events = &mut self.events;
         events.clear();
-        let start = tx.total_changes();
+        let mut wrote = false;
         for &op in ops {
             let before = tx.total_changes();
             let mark = events.len();
@@ -311,8 +322,9 @@ impl Store {
                 Ok(op) => queue::apply_op(&tx, &mut self.ids, events, op),
                 Err(e) => Err(Error::invalid(e.to_string())),
             };
-            if res.is_err() {
-                events.truncate(mark);
+            match &res {
+                Ok(_) => wrote |= tx.total_changes() != before,
+                Err(_) => events.truncate(mark),
             }
             out.push(match res {
                 Ok(v) => Outcome::Ok(v),
@@ -332,7 +344,6 @@ impl Store {
         }
         // A commit that wrote something is a new generation: its events go
         // in with one multi-row insert, and `meta.generation` moves with it.
-        let wrote = tx.total_changes() != start;
         let generation = self.generation + 1;
         if wrote {
             events.flush(&tx, generation)?;
@@ -634,7 +645,10 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
 }
 
 /// Runs `f` inside a savepoint: released on success, rolled back on error.
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub(crate) fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     conn.prepare_cached("SAVEPOINT durq_op")?.execute([])?;
     match f(conn) {
         Ok(v) => {

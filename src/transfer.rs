@@ -36,7 +36,8 @@ pub enum OnConflict {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportRun {
-    /// A UUID-shaped id (36 characters); default: a new UUIDv7 at `createdAt`.
+    /// A UUIDv7 (so ids sort by creation time); default: a new one made
+    /// from `createdAt`.
     #[serde(default)]
     pub id: Option<String>,
     /// Job name.
@@ -83,7 +84,8 @@ pub struct ImportRun {
     /// Concurrency key.
     #[serde(default)]
     pub concurrency_key: Option<String>,
-    /// Attempts started (0 ..= maxAttempts, default 0).
+    /// Attempts started (default 0): below `maxAttempts` for a pending run,
+    /// 1 ..= `maxAttempts` for a leased one, 0 ..= `maxAttempts` otherwise.
     #[serde(default)]
     pub attempt: Option<i64>,
     /// Attempt limit (default 3).
@@ -210,17 +212,18 @@ fn check_import(
     let checked = check_run(&new, created_at, DEFAULT_QUEUE)?;
     let id = match &r.id {
         Some(id) => {
+            // A UUIDv7 (version digit 7 at index 14): ids sort by creation
+            // time, which claim order, `listRuns` and the id generator's
+            // restart rely on.
             let ok = id.len() == 36
-                && id.bytes().enumerate().all(|(i, b)| {
-                    if matches!(i, 8 | 13 | 18 | 23) {
-                        b == b'-'
-                    } else {
-                        b.is_ascii_hexdigit()
-                    }
+                && id.bytes().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => b == b'-',
+                    14 => b == b'7',
+                    _ => b.is_ascii_hexdigit(),
                 });
             if !ok {
                 return Err(Error::invalid(format!(
-                    "id must be a UUID (36 characters, lowercase hex digits and dashes as 8-4-4-4-12), got {id:?}; leave it out to get a new one"
+                    "id must be a UUIDv7 (8-4-4-4-12 hex digits, version 7) so that ids sort by creation time, got {id:?}; leave it out to get one made from createdAt"
                 )));
             }
             id.to_ascii_lowercase()
@@ -230,9 +233,17 @@ fn check_import(
     let status = r.status.unwrap_or(Status::Pending);
     let max_attempts = checked.max_attempts();
     let attempt = r.attempt.unwrap_or(0);
-    if !(0..=max_attempts).contains(&attempt) {
+    // What the queue itself can produce: a pending run has an attempt
+    // left, a leased one has started one.
+    let (lo, hi) = match status {
+        Status::Pending => (0, max_attempts - 1),
+        Status::Leased => (1, max_attempts),
+        _ => (0, max_attempts),
+    };
+    if !(lo..=hi).contains(&attempt) {
         return Err(Error::invalid(format!(
-            "attempt must be between 0 and maxAttempts ({max_attempts}), got {attempt}"
+            "attempt of a {} run must be between {lo} and {hi} (maxAttempts {max_attempts}), got {attempt}",
+            status.as_str()
         )));
     }
     let finished_at = if status.is_terminal() {
@@ -338,47 +349,37 @@ pub(crate) fn import_runs(
         extra.push((labels, attempt));
         rows.push(row);
     }
-    let verb = match o.on_conflict {
-        OnConflict::Skip => "OR IGNORE",
-        OnConflict::Error => {
-            check_conflicts(c, &rows, o.offset)?;
-            ""
-        }
-    };
-    let inserted = rows::insert_chunked(
-        c,
-        verb,
-        "runs",
-        RUN_COLS,
-        &rows,
-        " RETURNING id",
-        |st, p| {
-            Ok(st
-                .query_map(rusqlite::params_from_iter(p.iter()), |r| {
-                    r.get::<_, String>(0)
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
-        },
-    );
-    let inserted: std::collections::HashSet<String> = match inserted {
-        Ok(chunks) => chunks.into_iter().flatten().collect(),
+    // Which runs are stored already (or repeat an earlier run of the
+    // chunk): an error, or skipped. Probed before anything is written, so
+    // the insert itself is a plain INSERT: any other uniqueness clash (a
+    // leased run's concurrency key) fails loudly instead of being skipped.
+    let keep = check_conflicts(c, &rows, o.offset, o.on_conflict)?;
+    let rows: Vec<Vec<Value>> = rows
+        .into_iter()
+        .zip(&keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect();
+    let extra: Vec<_> = extra
+        .into_iter()
+        .zip(&keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect();
+    match rows::insert_rows(c, "", "runs", RUN_COLS, &rows) {
+        Ok(_) => {}
         Err(Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)))
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
             return Err(Error::invalid(
-                "the import breaks a uniqueness rule: two of its runs share a job and idempotency key, or two leased runs a concurrency key (or a leased run's concurrency key is held by a stored run)",
+                "the import breaks a uniqueness rule: two leased runs share a concurrency key, or a leased run's concurrency key is held by a stored run",
             ));
         }
         Err(e) => return Err(e),
-    };
+    }
     let mut label_rows = Vec::new();
     for (row, (labels, attempt)) in rows.iter().zip(&extra) {
         let Value::Text(id) = &row[0] else {
             unreachable!("ids are text")
         };
-        if !inserted.contains(id) {
-            continue;
-        }
         ids.resume_after(id);
         for (k, v) in labels {
             label_rows.push(vec![
@@ -406,54 +407,67 @@ pub(crate) fn import_runs(
         &label_rows,
     )?;
     Ok(Imported {
-        imported: inserted.len(),
-        skipped: total - inserted.len(),
+        imported: rows.len(),
+        skipped: total - rows.len(),
     })
 }
 
-/// With `onConflict: error`, before anything is written: fails naming the
-/// first run of the chunk whose id, or job and idempotency key, is stored
-/// already or repeated in the chunk (one primary-key or index probe each).
-fn check_conflicts(c: &Connection, rows: &[Vec<Value>], offset: i64) -> Result<()> {
+/// Before anything is written: which runs of the chunk to insert. A run
+/// whose id, or job and idempotency key, is stored already or repeats an
+/// earlier run of the chunk fails the chunk naming it (`onConflict:
+/// error`), or is left out (`skip`). One primary-key or index probe each.
+fn check_conflicts(
+    c: &Connection,
+    rows: &[Vec<Value>],
+    offset: i64,
+    policy: OnConflict,
+) -> Result<Vec<bool>> {
     let mut by_id = c.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?;
     let mut by_key =
         c.prepare_cached("SELECT id FROM runs WHERE job = ?1 AND idempotency_key = ?2")?;
     let mut ids = std::collections::HashSet::new();
     let mut keys = std::collections::HashSet::new();
-    let skip = "pass onConflict: \"skip\" to keep the stored run";
+    let text = |v: &Value| match v {
+        Value::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    let mut keep = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let at = offset + i as i64;
-        let text = |v: &Value| match v {
-            Value::Text(t) => t.clone(),
-            _ => String::new(),
-        };
-        if !ids.insert(text(&row[0])) {
-            return Err(Error::invalid(format!(
-                "run {at} of the import repeats the id of an earlier run of the import"
-            )));
-        }
-        if by_id
+        let mut clash = if !ids.insert(text(&row[0])) {
+            Some("repeats the id of an earlier run of the import".to_string())
+        } else if by_id
             .query_row(params![row[0]], |_| Ok(()))
             .optional()?
             .is_some()
         {
-            return Err(Error::invalid(format!(
-                "run {at} of the import has an id that is stored already; {skip}"
-            )));
-        }
-        if let Value::Text(_) = &row[14] {
+            Some("has an id that is stored already".to_string())
+        } else {
+            None
+        };
+        if clash.is_none() && matches!(row[14], Value::Text(_)) {
             if !keys.insert((text(&row[2]), text(&row[14]))) {
-                return Err(Error::invalid(format!("run {at} of the import repeats the job and idempotency key of an earlier run of the import")));
+                clash = Some(
+                    "repeats the job and idempotency key of an earlier run of the import".into(),
+                );
+            } else if let Some(other) = by_key
+                .query_row(params![row[2], row[14]], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                clash = Some(format!(
+                    "has the job and idempotency key of stored run {other}"
+                ));
             }
-            let other: Option<String> = by_key
-                .query_row(params![row[2], row[14]], |r| r.get(0))
-                .optional()?;
-            if let Some(other) = other {
+        }
+        match (clash, policy) {
+            (None, _) => keep.push(true),
+            (Some(_), OnConflict::Skip) => keep.push(false),
+            (Some(why), OnConflict::Error) => {
                 return Err(Error::invalid(format!(
-                    "run {at} of the import has the job and idempotency key of stored run {other}; {skip}"
-                )));
+                    "run {at} of the import {why}; pass onConflict: \"skip\" to keep the stored run"
+                )))
             }
         }
     }
-    Ok(())
+    Ok(keep)
 }

@@ -414,13 +414,13 @@ export class Durq {
     };
     // An import that died left the search index deferred; the core repaired
     // it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
-    // until restoreSearchIndex() succeeds); the database is usable.
+    // until restoreSearchIndex() succeeds); the database is usable. Emitted
+    // on a later macrotask, so a listener added right after `await open()`
+    // receives it (without one, it is printed).
     const search = parseResult<SearchStatus>(coreCall(() => this.#core.searchStatus()));
     if (search.openError !== null) {
-      this.#events.emit("error", {
-        error: new DurqError("DURQ_SEARCH_STALE", `the search index could not be rebuilt at open: ${search.openError}`),
-        source: "search",
-      });
+      const error = new DurqError("DURQ_SEARCH_STALE", `the search index could not be rebuilt at open: ${search.openError}`);
+      setTimeout(() => this.#events.emit("error", { error, source: "search" }), 0);
     }
   }
 

@@ -83,7 +83,8 @@ export interface ExportOptions {
 /**
  * One run as {@link Durq.importRuns} takes it: the shape `getRun` and
  * `exportRuns` return, of which only `job` and `input` are required.
- * Defaults: a new UUIDv7 id at `createdAt`; `status` `"pending"`;
+ * A given `id` must be a UUIDv7 (ids sort by creation time). Defaults: a
+ * new UUIDv7 id made from `createdAt`; `status` `"pending"`;
  * `createdAt` now; `updatedAt` and `runAt` `createdAt`; `attempt` 0;
  * `maxAttempts` 3. A terminal run without `finishedAt` gets `updatedAt`; a
  * `leased` run without `leaseExpiresAt` is due for recovery at once (its
@@ -178,6 +179,7 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
     skipped += r.skipped;
     await o.onProgress?.({ imported, skipped, total });
   };
+  let failed = false;
   let failure: unknown;
   try {
     for await (const run of source) {
@@ -188,6 +190,7 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
     }
     if (chunk.length > 0) await flush();
   } catch (e) {
+    failed = true;
     failure = e;
   } finally {
     if (release !== undefined) {
@@ -196,12 +199,14 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
       } catch (e) {
         // The index stays deferred (search says DURQ_SEARCH_STALE) until
         // restoreSearchIndex() or the next open repairs it.
-        if (failure === undefined) failure = e;
-        else host.reportError(e);
+        if (!failed) {
+          failed = true;
+          failure = e;
+        } else host.reportError(e);
       }
     }
   }
-  if (failure !== undefined) throw failure;
+  if (failed) throw failure;
   return { imported, skipped, deferred: release !== undefined };
 }
 
