@@ -6,7 +6,9 @@
 //
 // 1. Importing N runs (default 1M, 1000 per chunk) with index maintenance
 //    deferred (triggers dropped, one rebuild at the end) against the same
-//    import with the triggers live, runs/s and the ratio, same run.
+//    import with the triggers live, runs/s and the ratio, same run; first
+//    natively (bench/search.rs, which also times the import with no index
+//    work at all: the floor), then through the package.
 // 2. Where deferral starts to pay: imports of 1k to 20k runs into an empty
 //    database and into one already holding 100k runs, both ways (the
 //    rebuild re-indexes the stored runs too).
@@ -20,6 +22,7 @@
 //   node bench/search.mjs [--quick]     (--quick: 100k runs)
 
 import { open } from "durq";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,6 +70,14 @@ async function timedImport(db, n, deferIndex, from = 0) {
 }
 
 // 1. N runs, deferred vs live -------------------------------------------------
+log(`native: cargo bench --bench search (${fmt(N)} runs, three imports)`);
+const native = JSON.parse(
+  execFileSync("cargo", ["bench", "--quiet", "--bench", "search", "--", out, String(N)], { cwd: root, encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop(),
+);
+log(`  live ${native.liveS.toFixed(1)} s, deferred ${native.deferredS.toFixed(1)} s (rebuild ${native.rebuildS.toFixed(1)} s), no index work ${native.floorS.toFixed(1)} s`);
 const deferredPath = fresh("search-deferred.db");
 let db = await open({ path: deferredPath }, { synchronous: "normal" });
 log(`import ${fmt(N)} runs, index deferred`);
@@ -96,7 +107,7 @@ const queries = [
   ["a rare word (1 run in 5000: 200 at 1M), first page of 50", (i) => ({ search: VOCAB[(i * 13) % 5000], limit: 50 })],
   ["a common word (1 run in 4), first page of 50, newest first", { search: "invoice", limit: 50 }],
   ["the common word by relevance (bm25 ranks every match), first page of 50", { search: "invoice", order: "relevance", limit: 50 }],
-  ["two words, one rare, by relevance", (i) => ({ search: `${VOCAB[(i * 13) % 5000]} invoice`, order: "relevance", limit: 50 })],
+  ["two words, one rare and one in every run, by relevance", (i) => ({ search: `${VOCAB[(i * 13) % 5000]} customer`, order: "relevance", limit: 50 })],
   ["label + search: `tenant` (1 in 100) and `timeout` (1 in 20)", (i) => ({ labels: { tenant: `t${(i * 20) % 100}` }, search: "timeout", limit: 50 })],
   ["baseline: the label filter alone, first page of 50", (i) => ({ labels: { tenant: `t${i % 100}` }, limit: 50 })],
   ["baseline: getRun by id", null],
@@ -145,11 +156,14 @@ const section = [
   "",
   `File databases, synchronous=NORMAL, runs with a job name, an input of three words out of 5000 plus a customer, a label \`tenant\` (100 values), an output or an error message. Measured ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`,
   "",
-  "| import of " + fmt(N) + " runs (1000 per chunk) | time | runs/s |",
+  `| import of ${fmt(N)} runs, 1000 per chunk | natively (durq core, no wasm) | through the package (wasm in Node) |`,
   "|---|---|---|",
-  `| search index deferred (triggers dropped, one rebuild at the end) | ${deferredS.toFixed(1)} s | ${fmt(N / deferredS)} |`,
-  `| search index triggers live (baseline, same run) | ${liveS.toFixed(1)} s | ${fmt(N / liveS)} |`,
-  `| **ratio** | **${(liveS / deferredS).toFixed(2)}x faster deferred** | |`,
+  `| search index triggers live (baseline, same run) | ${native.liveS.toFixed(1)} s, ${fmt(N / native.liveS)} runs/s | ${liveS.toFixed(1)} s, ${fmt(N / liveS)} runs/s |`,
+  `| search index deferred (triggers dropped, one rebuild at the end) | ${native.deferredS.toFixed(1)} s, ${fmt(N / native.deferredS)} runs/s | ${deferredS.toFixed(1)} s, ${fmt(N / deferredS)} runs/s |`,
+  `| **deferred vs live** | **${(native.liveS / native.deferredS).toFixed(2)}x** | **${(liveS / deferredS).toFixed(2)}x** |`,
+  `| of which the rebuild | ${native.rebuildS.toFixed(1)} s | |`,
+  `| floor: the import with no search index work at all (triggers dropped, no rebuild) | ${native.floorS.toFixed(1)} s | |`,
+  `| index work per run: live triggers / deferred rebuild | ${(((native.liveS - native.floorS) / N) * 1e6).toFixed(1)} µs / ${((native.rebuildS / N) * 1e6).toFixed(1)} µs = **${((native.liveS - native.floorS) / native.rebuildS).toFixed(1)}x** | |`,
   "",
   `Search at ${fmt(N)} runs, through the package (200 calls each):`,
   "",

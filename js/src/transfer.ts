@@ -15,14 +15,19 @@ export const IMPORT_CHUNK = 1000;
 /** Most runs per `importRuns` operation (the core's limit). */
 export const MAX_IMPORT_CHUNK = 10_000;
 /**
- * Imports of at least this many runs defer index maintenance (measured in
- * BENCHMARKS.md, "search": below it the rebuild of the whole index costs
- * more than the triggers it saves).
+ * `deferIndex: "auto"` defers imports of at least this many runs. Into an
+ * empty database deferral was faster from 1000 runs on (BENCHMARKS.md,
+ * "Search and import": 0.6x to 0.85x of the live time), but it saves little
+ * on a small import while it makes search answer `DURQ_SEARCH_STALE` for
+ * the import's duration.
  */
 export const DEFER_MIN_RUNS = 5_000;
 /**
  * ...and at least this fraction of the runs already stored: the rebuild at
- * the end re-indexes every run, the stored ones too (BENCHMARKS.md).
+ * the end re-indexes every run, the stored ones too. Into a database of
+ * 100k runs, deferring 20k cost 1.4x the live import (BENCHMARKS.md); the
+ * rebuild costs about 9 µs a run through the package and the live triggers
+ * about 20 µs a run, so deferral pays from roughly half the stored runs.
  */
 export const DEFER_MIN_RATIO = 0.5;
 

@@ -1,5 +1,5 @@
 // Compile-only check of the public types (tsc --noEmit); not run.
-import { defineJob, open, ManualClock, DurqError, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type Run, type Step } from "durq";
+import { defineJob, open, ManualClock, DurqError, DEFER_MIN_RUNS, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type ImportProgress, type ImportResult, type Run, type RunEvent, type RunEventKind, type RunPage, type SearchStatus, type Step } from "durq";
 
 const thumbnail = defineJob({
   name: "thumbnail",
@@ -60,6 +60,24 @@ async function main(): Promise<void> {
   // @ts-expect-error: an alarm time is a number or a Date
   await rooms.set("room-3", "tomorrow");
   await stopAlarms();
+  const hits: RunPage = await db.listRuns({ search: "timeout tenant-42", searchSyntax: "words", order: "relevance", labels: { tenant: "acme" } });
+  await db.listRuns({ search: "error: timeout OR refused", searchSyntax: "fts5" });
+  // @ts-expect-error: order is "newest" or "relevance"
+  await db.listRuns({ search: "x", order: "oldest" });
+  const history: RunEvent[] = await db.getRunEvents(hits.runs[0]!.id);
+  const kind: RunEventKind = history[0]!.kind;
+  const imported: ImportResult = await mem.importRuns(db.exportRuns({ pageSize: 100 }), {
+    onConflict: "skip",
+    deferIndex: "auto",
+    chunkSize: 500,
+    onProgress: (p: ImportProgress) => void [p.imported, p.skipped, p.total],
+  });
+  await mem.importRuns([{ job: "thumbnail", input: { url: "x" }, status: "completed", createdAt: 1 }]);
+  // @ts-expect-error: an imported run needs a job
+  await mem.importRuns([{ input: 1 }]);
+  const stale: SearchStatus = await db.getSearchStatus();
+  await db.restoreSearchIndex();
+  void [kind, imported.deferred, stale.deferred, DEFER_MIN_RUNS];
   void [created, n, size, page.nextCursor, active, finished, failedRuns, fixed.added, when, existed, alarmPage.alarms[0]?.scheduledTime];
   await w.stop();
   await mem.close();
