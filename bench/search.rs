@@ -20,9 +20,15 @@ fn run_json(i: usize) -> String {
     let w = |k: usize| format!("w{}x", (k * 7919) % 5000);
     let failed = i % 10 == 0;
     let tail = if failed {
-        format!(r#""status":"failed","output":null,"error":{{"name":"Error","message":"upstream {} after 30 s"}}"#, if i % 20 == 0 { "timeout" } else { "refused" })
+        format!(
+            r#""status":"failed","output":null,"error":{{"name":"Error","message":"upstream {} after 30 s"}}"#,
+            if i % 20 == 0 { "timeout" } else { "refused" }
+        )
     } else {
-        format!(r#""status":"completed","output":{{"message":"sent to customer {}"}},"error":null"#, i % 5000)
+        format!(
+            r#""status":"completed","output":{{"message":"sent to customer {}"}},"error":null"#,
+            i % 5000
+        )
     };
     format!(
         r#"{{"job":"job-{}","input":{{"customer":"customer {}","note":"{} {} {}","amount":{i}}},"labels":{{"tenant":"t{}"}},"attempt":1,"createdAt":{},{tail}}}"#,
@@ -48,19 +54,34 @@ fn import(dir: &std::path::Path, name: &str, n: usize, defer: bool, rebuild: boo
     for suffix in ["", "-wal"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let opts = StoreOptions { synchronous: Synchronous::Normal, ..Default::default() };
+    let opts = StoreOptions {
+        synchronous: Synchronous::Normal,
+        ..Default::default()
+    };
     let mut store = Store::open(path.to_str().unwrap(), &opts).unwrap();
     let t = Instant::now();
     if defer {
-        apply(&mut store, &format!(r#"{{"op":"deferSearchIndex","now":{T0}}}"#));
+        apply(
+            &mut store,
+            &format!(r#"{{"op":"deferSearchIndex","now":{T0}}}"#),
+        );
     }
     for chunk in (0..n).step_by(1000) {
         let runs: Vec<String> = (chunk..(chunk + 1000).min(n)).map(run_json).collect();
-        apply(&mut store, &format!(r#"{{"op":"importRuns","now":{T0},"runs":[{}]}}"#, runs.join(",")));
+        apply(
+            &mut store,
+            &format!(
+                r#"{{"op":"importRuns","now":{T0},"runs":[{}]}}"#,
+                runs.join(",")
+            ),
+        );
     }
     let before_rebuild = t.elapsed().as_secs_f64();
     if defer && rebuild {
-        apply(&mut store, &format!(r#"{{"op":"restoreSearchIndex","now":{T0}}}"#));
+        apply(
+            &mut store,
+            &format!(r#"{{"op":"restoreSearchIndex","now":{T0}}}"#),
+        );
     }
     let total = t.elapsed().as_secs_f64();
     drop(store);
@@ -78,5 +99,7 @@ fn main() {
     let (live, _) = import(&dir, "native-search-live.db", n, false, false);
     let (deferred, rebuild) = import(&dir, "native-search-deferred.db", n, true, true);
     let (floor, _) = import(&dir, "native-search-floor.db", n, true, false);
-    println!(r#"{{"n":{n},"liveS":{live},"deferredS":{deferred},"floorS":{floor},"rebuildS":{rebuild}}}"#);
+    println!(
+        r#"{{"n":{n},"liveS":{live},"deferredS":{deferred},"floorS":{floor},"rebuildS":{rebuild}}}"#
+    );
 }

@@ -149,50 +149,49 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     -- What the full-text index holds for each run: the job name, the string
     -- values of input and output (not their keys or numbers), the error's
-    -- message and the label values. The FTS table's external content is this
-    -- view, so `rebuild` and the triggers compute the same text.
+    -- message and the label values. The index is filled from this view.
     CREATE VIEW runs_search_text (rid, job, input, output, error, labels) AS
         SELECT r.rowid, r.job,
             (SELECT group_concat(t.value, ' ') FROM json_tree(iif(json_valid(r.input), r.input, 'null')) AS t WHERE t.type = 'text'),
-            (SELECT group_concat(t.value, ' ') FROM json_tree(iif(json_valid(r.output), r.output, 'null')) AS t WHERE t.type = 'text'),
-            iif(json_valid(r.error), r.error ->> '$.message', NULL),
-            (SELECT group_concat(l.value, ' ') FROM json_each(iif(json_valid(r.labels), r.labels, '{}')) AS l)
+            iif(r.output IS NULL, NULL, (SELECT group_concat(t.value, ' ') FROM json_tree(iif(json_valid(r.output), r.output, 'null')) AS t WHERE t.type = 'text')),
+            iif(r.error IS NOT NULL AND json_valid(r.error), r.error ->> '$.message', NULL),
+            iif(r.labels = '{}', NULL, (SELECT group_concat(l.value, ' ') FROM json_each(iif(json_valid(r.labels), r.labels, '{}')) AS l))
         FROM runs AS r;
     -- (`json_valid` guards: a row whose stored JSON was damaged by hand
     -- indexes as empty instead of failing every write to it, delete included.)
 
-    -- External content (https://www.sqlite.org/fts5.html#external_content_tables):
-    -- the index stores no copy of the text; rowids are the runs' rowids.
+    -- Contentless with delete by rowid
+    -- (https://www.sqlite.org/fts5.html#contentless_delete_tables): the index
+    -- stores no copy of the text, and an entry is removed by its rowid (the
+    -- run's rowid), without the text it was made from.
     CREATE VIRTUAL TABLE runs_fts USING fts5 (
         job, input, output, error, labels,
-        content = 'runs_search_text', content_rowid = 'rid',
+        content = '', contentless_delete = 1,
         tokenize = 'unicode61 remove_diacritics 2'
     );
 
-    -- Kept by triggers. Only inserts, deletes and updates of the indexed
-    -- columns touch the index (a heartbeat or a claim does not). An
-    -- external-content delete must be given the indexed text, which is read
-    -- from the view while the row still holds it (BEFORE triggers). A bulk
-    -- import drops these and rebuilds once (`crate::search`).
+    -- Kept by triggers, through a queue of rowids that the commit which
+    -- changed them indexes in bulk before it commits (`crate::search::
+    -- flush_pending`): FTS5 writes its pending terms to disk at every
+    -- statement savepoint, so a trigger that wrote to the index itself made
+    -- one index segment per row and cut enqueue throughput 2.7x
+    -- (BENCHMARKS.md). Only inserts, deletes and updates of the indexed
+    -- columns queue a run (a claim or a heartbeat does not). A bulk import
+    -- drops these triggers and rebuilds once (`crate::search`).
+    -- `fresh` = 1: inserted since the last flush, so not in the index yet
+    -- (nothing to remove before indexing it).
+    CREATE TABLE runs_fts_pending (rid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL);
     CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN
-        INSERT INTO runs_fts (rowid, job, input, output, error, labels)
-            SELECT rid, job, input, output, error, labels FROM runs_search_text WHERE rid = new.rowid;
+        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (new.rowid, 1);
     END;
-    CREATE TRIGGER runs_fts_delete BEFORE DELETE ON runs BEGIN
-        INSERT INTO runs_fts (runs_fts, rowid, job, input, output, error, labels)
-            SELECT 'delete', rid, job, input, output, error, labels FROM runs_search_text WHERE rid = old.rowid;
+    CREATE TRIGGER runs_fts_update AFTER UPDATE OF job, input, output, error, labels ON runs BEGIN
+        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (new.rowid, 0);
     END;
-    CREATE TRIGGER runs_fts_update_old BEFORE UPDATE OF job, input, output, error, labels ON runs BEGIN
-        INSERT INTO runs_fts (runs_fts, rowid, job, input, output, error, labels)
-            SELECT 'delete', rid, job, input, output, error, labels FROM runs_search_text WHERE rid = old.rowid;
-    END;
-    CREATE TRIGGER runs_fts_update_new AFTER UPDATE OF job, input, output, error, labels ON runs BEGIN
-        INSERT INTO runs_fts (rowid, job, input, output, error, labels)
-            SELECT rid, job, input, output, error, labels FROM runs_search_text WHERE rid = new.rowid;
+    CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN
+        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (old.rowid, 0);
     END;
 
     -- Runs stored before this migration (`crate::search::REBUILD_SQL`).
-    INSERT INTO runs_fts (runs_fts) VALUES ('delete-all');
     INSERT INTO runs_fts (rowid, job, input, output, error, labels)
         SELECT rid, job, input, output, error, labels FROM runs_search_text;
 

@@ -1,8 +1,10 @@
 //! Full-text search over runs (SQLite FTS5, <https://www.sqlite.org/fts5.html>)
 //! and the deferral of its index maintenance during bulk imports.
 //!
-//! The index `runs_fts` is an external-content FTS5 table over the view
-//! `runs_search_text` (schema migration 3), kept by triggers on `runs`.
+//! The index `runs_fts` is a contentless FTS5 table with delete by rowid,
+//! filled from the view `runs_search_text` (schema migration 3) and kept by
+//! triggers on `runs` that queue changed rowids in `runs_fts_pending`, which
+//! each commit indexes in bulk ([`flush_pending`]).
 //! A large import ([`crate::transfer`]) instead:
 //! 1. [`defer`]: in one transaction, copies the SQL of the installed index
 //!    triggers from `sqlite_master` into `meta` (key [`SNAPSHOT_KEY`]),
@@ -28,13 +30,46 @@ pub const DEFERRED_KEY: &str = "fts_deferred";
 /// `meta` key of the trigger snapshot: a JSON array of `{name, sql}`.
 pub const SNAPSHOT_KEY: &str = "fts_triggers";
 /// Rebuilds the index from the runs: empties it, then indexes every run in
-/// one `INSERT ... SELECT` over the content view. FTS5's own `'rebuild'`
-/// command does the same, but its content query names the view with its
-/// schema (`'main'.'runs_search_text'`), and SQLite 3.54 then looks for the
-/// view's `json_tree` as `main.json_tree` and fails.
+/// one `INSERT ... SELECT` over the view `runs_search_text` (one FTS5
+/// statement, so FTS5 writes large segments), and empties the queue of
+/// rowids waiting for [`flush_pending`].
 pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-all');
     INSERT INTO runs_fts (rowid, job, input, output, error, labels)
-        SELECT rid, job, input, output, error, labels FROM runs_search_text;";
+        SELECT rid, job, input, output, error, labels FROM runs_search_text;
+    DELETE FROM runs_fts_pending;";
+
+/// Brings the index up to date with the runs queued by the triggers
+/// (`runs_fts_pending`), on the caller's transaction: removes the index
+/// entries of those indexed before (by rowid), indexes the ones that still
+/// exist from the view, and empties the queue. [`crate::Store::apply`] runs it before every commit
+/// that wrote something, so a search never sees a committed run unindexed.
+/// Three statements whatever the number of runs: FTS5 writes one segment
+/// per commit instead of one per run.
+///
+/// # Errors
+/// An SQLite error; the caller's transaction then rolls back.
+pub fn flush_pending(c: &Connection) -> Result<()> {
+    let any: Option<i64> = c
+        .prepare_cached("SELECT rid FROM runs_fts_pending LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if any.is_none() {
+        return Ok(());
+    }
+    c.prepare_cached(
+        "DELETE FROM runs_fts WHERE rowid IN (SELECT rid FROM runs_fts_pending WHERE fresh = 0)",
+    )?
+    .execute([])?;
+    c.prepare_cached(
+        "INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+         SELECT v.rid, v.job, v.input, v.output, v.error, v.labels
+         FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid",
+    )?
+    .execute([])?;
+    c.prepare_cached("DELETE FROM runs_fts_pending")?
+        .execute([])?;
+    Ok(())
+}
 
 /// Longest `search` text, bytes.
 pub const MAX_SEARCH_BYTES: usize = 4096;

@@ -346,6 +346,7 @@ impl Store {
         // in with one multi-row insert, and `meta.generation` moves with it.
         let generation = self.generation + 1;
         if wrote {
+            search::flush_pending(&tx)?;
             events.flush(&tx, generation)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?1)",
