@@ -179,7 +179,8 @@ lines.push("The machine is shared and noisy: read the ratios, which compare figu
 lines.push("Baselines write the same rows durq writes for one enqueue (a `runs` row and two `run_labels` rows, the same schema and indexes, WAL, `synchronous=FULL`, 1000 rows per transaction) with no queue logic:", "");
 lines.push(`- native rusqlite (bench/native.rs): **${fmt(native.rawRusqliteRowsPerSec)} rows/s**`);
 lines.push(`- better-sqlite3 in Node: **${fmt(bsqlite)} rows/s**`);
-lines.push(`- durq's core called natively (Store::apply, same batches; no wasm, no JS): **${fmt(native.nativeCoreEnqueuePerSec)} runs/s** enqueued, **${fmt(native.nativeCoreProcessPerSec)} runs/s** processed (claim 100, then their step and completion in one commit)`, "");
+lines.push(`- durq's core called natively (Store::apply, same batches; no wasm, no JS): **${fmt(native.nativeCoreEnqueuePerSec)} runs/s** enqueued, **${fmt(native.nativeCoreProcessPerSec)} runs/s** processed (claim 100, then their step and completion in one commit)`);
+lines.push(`- the same with the full-text search index maintenance deferred (no index work): ${fmt(native.noIndexEnqueuePerSec)} runs/s enqueued, ${fmt(native.noIndexProcessPerSec)} runs/s processed, so keeping runs searchable costs **${(100 * (1 - native.nativeCoreEnqueuePerSec / native.noIndexEnqueuePerSec)).toFixed(0)}%** of enqueue and **${(100 * (1 - native.nativeCoreProcessPerSec / native.noIndexProcessPerSec)).toFixed(0)}%** of processing throughput`, "");
 lines.push("| measurement | durq (wasm in Node) | vs native rusqlite rows | vs better-sqlite3 rows | vs durq's core natively |", "|---|---|---|---|---|");
 for (const r of results) {
   const ratio = (b) => (r.baseline ? `${(r.value / b).toFixed(2)}x` : "");

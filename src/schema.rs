@@ -170,12 +170,12 @@ pub const MIGRATIONS: &[&str] = &[
         tokenize = 'unicode61 remove_diacritics 2'
     );
 
-    -- Kept by triggers, through a queue of rowids that the commit which
-    -- changed them indexes in bulk before it commits (`crate::search::
-    -- flush_pending`): FTS5 writes its pending terms to disk at every
-    -- statement savepoint, so a trigger that wrote to the index itself made
-    -- one index segment per row and cut enqueue throughput 2.7x
-    -- (BENCHMARKS.md). Only inserts, deletes and updates of the indexed
+    -- Kept by triggers, through a queue of rowids indexed in bulk
+    -- (`crate::search::flush_pending`) before any search reads the index
+    -- and by a commit that fills the queue: FTS5 writes its pending terms
+    -- to disk at every statement savepoint, so a trigger that wrote to the
+    -- index itself made one index segment per row and cut enqueue
+    -- throughput 2.7x. Only inserts, deletes and updates of the indexed
     -- columns queue a run (a claim or a heartbeat does not). A bulk import
     -- drops these triggers and rebuilds once (`crate::search`).
     -- `fresh` = 1: inserted since the last flush, so not in the index yet

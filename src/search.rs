@@ -3,8 +3,9 @@
 //!
 //! The index `runs_fts` is a contentless FTS5 table with delete by rowid,
 //! filled from the view `runs_search_text` (schema migration 3) and kept by
-//! triggers on `runs` that queue changed rowids in `runs_fts_pending`, which
-//! each commit indexes in bulk ([`flush_pending`]).
+//! triggers on `runs` that queue changed rowids in `runs_fts_pending`,
+//! indexed in bulk ([`flush_pending`]) before a search and by a commit that
+//! brings the queue to [`FLUSH_AT`].
 //! A large import ([`crate::transfer`]) instead:
 //! 1. [`defer`]: in one transaction, copies the SQL of the installed index
 //!    triggers from `sqlite_master` into `meta` (key [`SNAPSHOT_KEY`]),
@@ -38,23 +39,40 @@ pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-a
         SELECT rid, job, input, output, error, labels FROM runs_search_text;
     DELETE FROM runs_fts_pending;";
 
+/// Runs queued for indexing at which a group commit indexes them itself
+/// ([`crate::Store::apply`]); below it they wait for the next search (or
+/// the next commit that reaches it). Batching the queue makes FTS5 write
+/// fewer, larger segments (less merging), and a run enqueued and finished
+/// between two flushes is indexed once, not twice (BENCHMARKS.md).
+pub const FLUSH_AT: i64 = 4096;
+
+/// Runs waiting in the indexing queue.
+///
+/// # Errors
+/// An SQLite error if the read fails.
+pub fn pending(c: &Connection) -> Result<i64> {
+    Ok(c.prepare_cached("SELECT count(*) FROM runs_fts_pending")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Brings the index up to date with the runs queued by the triggers
 /// (`runs_fts_pending`), on the caller's transaction: removes the index
 /// entries of those indexed before (by rowid), indexes the ones that still
-/// exist from the view, and empties the queue. [`crate::Store::apply`] runs it before every commit
-/// that wrote something, so a search never sees a committed run unindexed.
-/// Three statements whatever the number of runs: FTS5 writes one segment
-/// per commit instead of one per run.
+/// exist from the view, and empties the queue. Three statements whatever
+/// the number of runs, so FTS5 writes one segment per flush, not one per
+/// run. Called by a commit whose queue reached [`FLUSH_AT`], and before
+/// every search ([`crate::Store::list_runs`]), so a search never misses a
+/// committed run. Returns the runs flushed.
 ///
 /// # Errors
 /// An SQLite error; the caller's transaction then rolls back.
-pub fn flush_pending(c: &Connection) -> Result<()> {
+pub fn flush_pending(c: &Connection) -> Result<usize> {
     let any: Option<i64> = c
         .prepare_cached("SELECT rid FROM runs_fts_pending LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()?;
     if any.is_none() {
-        return Ok(());
+        return Ok(0);
     }
     c.prepare_cached(
         "DELETE FROM runs_fts WHERE rowid IN (SELECT rid FROM runs_fts_pending WHERE fresh = 0)",
@@ -66,9 +84,8 @@ pub fn flush_pending(c: &Connection) -> Result<()> {
          FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid",
     )?
     .execute([])?;
-    c.prepare_cached("DELETE FROM runs_fts_pending")?
-        .execute([])?;
-    Ok(())
+    Ok(c.prepare_cached("DELETE FROM runs_fts_pending")?
+        .execute([])?)
 }
 
 /// Longest `search` text, bytes.

@@ -346,7 +346,9 @@ impl Store {
         // in with one multi-row insert, and `meta.generation` moves with it.
         let generation = self.generation + 1;
         if wrote {
-            search::flush_pending(&tx)?;
+            if search::pending(&tx)? >= search::FLUSH_AT {
+                search::flush_pending(&tx)?;
+            }
             events.flush(&tx, generation)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?1)",
@@ -391,12 +393,36 @@ impl Store {
         query::get_run(&self.conn, id)
     }
 
-    /// A page of runs matching `filter`, newest first (see [`RunFilter`]).
+    /// A page of runs matching `filter`, newest first or by relevance (see
+    /// [`RunFilter`] and [`query::list_runs`]). With `search`, the runs
+    /// waiting in the index's queue are indexed first
+    /// ([`Store::flush_search_index`]: a small write of its own).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a bad limit, label or cursor.
+    /// [`Error::InvalidInput`] for a bad limit, label, cursor or search;
+    /// [`Error::InvalidSearch`]; [`Error::SearchStale`] while index
+    /// maintenance is deferred; an SQLite error if the flush or read fails.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
+        if filter.search.is_some() && !search::is_deferred(&self.conn)? {
+            self.flush_search_index()?;
+        }
         query::list_runs(&self.conn, filter)
+    }
+
+    /// Indexes the runs waiting in the search index's queue, in a small
+    /// transaction of its own (a search does this first, so it never misses
+    /// a committed run; a commit does it once the queue reaches
+    /// [`search::FLUSH_AT`]). Returns how many runs were indexed.
+    ///
+    /// # Errors
+    /// An SQLite error if the write fails (nothing is lost: the queue stays).
+    pub fn flush_search_index(&self) -> Result<usize> {
+        let tx = self.conn.unchecked_transaction()?;
+        let n = search::flush_pending(&tx)?;
+        if n > 0 {
+            tx.commit()?;
+        }
+        Ok(n)
     }
 
     /// The batch with id `id` (state, counts, times).

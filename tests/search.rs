@@ -70,6 +70,7 @@ fn fts_integrity(s: &Store) {
 
 /// Term instances in the search index or in a rebuild, not in both.
 fn fts_diff(s: &Store) -> i64 {
+    s.flush_search_index().unwrap();
     let c = s.connection();
     c.execute_batch(
         "DROP TABLE IF EXISTS temp.fts_check; DROP TABLE IF EXISTS temp.vocab_real; DROP TABLE IF EXISTS temp.vocab_check;
@@ -976,4 +977,71 @@ fn hot_reads_of_this_issue_use_their_indexes() {
         p.contains("sqlite_autoindex_runs_1 (id>?)") && !p.contains("TEMP"),
         "export: {p}"
     );
+}
+
+#[test]
+fn the_index_queue_is_flushed_by_a_search_or_by_a_commit_that_fills_it() {
+    for (name, mut s) in backends() {
+        let s = &mut *s;
+        let pending = |s: &Store| durq::search::pending(s.connection()).unwrap();
+        let runs = |n: usize, word: &str| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"job": "a", "input": {"w": format!("{word} {i}")}}))
+                .collect()
+        };
+        ok(
+            s,
+            json!({"op": "enqueueMany", "now": T0, "runs": runs(10, "early")}),
+        );
+        assert_eq!(
+            pending(s),
+            10,
+            "{name}: a small commit leaves its runs queued"
+        );
+        // A search indexes the queue first: it never misses a committed run.
+        assert_eq!(search(s, "early").len(), 10, "{name}");
+        assert_eq!(pending(s), 0, "{name}");
+        // Enqueued, then completed before any flush: queued once, indexed once.
+        let id = enqueue(s, "z", json!({"input": {"w": "short lived"}}));
+        let c = ok(
+            s,
+            json!({"op": "claim", "now": T0, "jobs": ["z"], "workerId": "w", "leaseMs": 1000, "limit": 1}),
+        );
+        ok(
+            s,
+            json!({"op": "complete", "now": T0, "id": id, "token": c["runs"][0]["token"], "output": {"r": "finished quickly"}}),
+        );
+        assert_eq!(pending(s), 1, "{name}");
+        assert_eq!(
+            search(s, "finished"),
+            std::slice::from_ref(&id),
+            "{name}: indexed with its output"
+        );
+        // A commit that brings the queue to FLUSH_AT indexes it itself.
+        let big = durq::search::FLUSH_AT as usize;
+        ok(
+            s,
+            json!({"op": "enqueueMany", "now": T0, "runs": runs(big, "bulk")}),
+        );
+        assert_eq!(pending(s), 0, "{name}: flushed by the commit");
+        // Queued runs deleted before their flush never reach the index.
+        let gone = enqueue(s, "a", json!({"input": {"w": "ephemeral"}}));
+        ok(s, json!({"op": "deleteRun", "now": T0, "id": gone}));
+        assert!(search(s, "ephemeral").is_empty(), "{name}");
+        fts_integrity(s);
+    }
+}
+
+#[test]
+fn queued_runs_survive_a_reopen_and_are_found() {
+    let dir = TempDir::new("queue");
+    let path = dir.path("q.db");
+    let opts = file_routes().remove(0).1;
+    {
+        let mut s = Store::open(&path, &opts).unwrap();
+        enqueue(&mut s, "a", json!({"input": {"w": "persistent"}}));
+        assert_eq!(durq::search::pending(s.connection()).unwrap(), 1);
+    }
+    let s = Store::open(&path, &opts).unwrap();
+    assert_eq!(search(&s, "persistent").len(), 1);
 }
