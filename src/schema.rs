@@ -181,14 +181,20 @@ pub const MIGRATIONS: &[&str] = &[
     -- `fresh` = 1: inserted since the last flush, so not in the index yet
     -- (nothing to remove before indexing it).
     CREATE TABLE runs_fts_pending (rid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL);
+    -- The first change to a run since the last flush decides `fresh`
+    -- (NOT EXISTS rather than OR IGNORE, which a statement on `runs` with a
+    -- conflict clause of its own would override).
     CREATE TRIGGER runs_fts_insert AFTER INSERT ON runs BEGIN
-        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (new.rowid, 1);
+        INSERT INTO runs_fts_pending (rid, fresh) SELECT new.rowid, 1
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = new.rowid);
     END;
     CREATE TRIGGER runs_fts_update AFTER UPDATE OF job, input, output, error, labels ON runs BEGIN
-        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (new.rowid, 0);
+        INSERT INTO runs_fts_pending (rid, fresh) SELECT new.rowid, 0
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = new.rowid);
     END;
     CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN
-        INSERT OR IGNORE INTO runs_fts_pending (rid, fresh) VALUES (old.rowid, 0);
+        INSERT INTO runs_fts_pending (rid, fresh) SELECT old.rowid, 0
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = old.rowid);
     END;
 
     -- Runs stored before this migration (`crate::search::REBUILD_SQL`).

@@ -347,7 +347,10 @@ impl Store {
         let generation = self.generation + 1;
         if wrote {
             if search::pending(&tx)? >= search::FLUSH_AT {
-                search::flush_pending(&tx)?;
+                // In a savepoint: a failing index write (a damaged index)
+                // must not fail the batch; the queue stays, and the next
+                // search retries the flush and reports the error.
+                let _ = in_savepoint(&tx, search::flush_pending);
             }
             events.flush(&tx, generation)?;
             tx.prepare_cached(
@@ -403,8 +406,12 @@ impl Store {
     /// [`Error::InvalidSearch`]; [`Error::SearchStale`] while index
     /// maintenance is deferred; an SQLite error if the flush or read fails.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
-        if filter.search.is_some() && !search::is_deferred(&self.conn)? {
-            self.flush_search_index()?;
+        if filter.search.is_some() {
+            // Check the filter before writing anything.
+            query::list_runs_sql(filter, false)?;
+            if !search::is_deferred(&self.conn)? {
+                self.flush_search_index()?;
+            }
         }
         query::list_runs(&self.conn, filter)
     }

@@ -747,8 +747,14 @@ export class Durq {
    * } while (cursor);
    * ```
    *
+   * With `search`, runs waiting in the search index's queue are indexed
+   * first (a small write of its own; see BENCHMARKS.md).
+   *
    * @throws {DurqError} `DURQ_INVALID_INPUT` for an unknown filter field, a
-   *   bad label, time, limit or cursor; `DURQ_CLOSED`.
+   *   bad label, time, limit, cursor or search; `DURQ_INVALID_SEARCH` for an
+   *   FTS5 query that FTS5 rejects; `DURQ_SEARCH_STALE` while an import
+   *   holds the index deferred; `SQLITE_*` if indexing the queue fails (a
+   *   full disk); `DURQ_CLOSED`.
    */
   async listRuns<I = unknown, O = unknown>(filter?: RunFilter): Promise<RunPage<I, O>> {
     this.#checkOpen();

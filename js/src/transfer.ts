@@ -15,21 +15,22 @@ export const IMPORT_CHUNK = 1000;
 /** Most runs per `importRuns` operation (the core's limit). */
 export const MAX_IMPORT_CHUNK = 10_000;
 /**
- * `deferIndex: "auto"` defers imports of at least this many runs. Into an
- * empty database deferral was faster from 1000 runs on (BENCHMARKS.md,
- * "Search and import": 0.6x to 0.85x of the live time), but it saves little
- * on a small import while it makes search answer `DURQ_SEARCH_STALE` for
- * the import's duration.
+ * `deferIndex: "auto"` defers imports of at least this many runs: into an
+ * empty database, deferral took 0.93x to 0.95x of the live import's time
+ * from 5000 runs on, and 1.1x to 1.2x below (BENCHMARKS.md, "Search and
+ * import"). Deferral also makes search answer `DURQ_SEARCH_STALE` while the
+ * import runs, so it is kept for imports where it pays.
  */
 export const DEFER_MIN_RUNS = 5_000;
 /**
- * ...and at least this fraction of the runs already stored: the rebuild at
- * the end re-indexes every run, the stored ones too. Into a database of
- * 100k runs, deferring 20k cost 1.4x the live import (BENCHMARKS.md); the
- * rebuild costs about 9 µs a run through the package and the live triggers
- * about 20 µs a run, so deferral pays from roughly half the stored runs.
+ * ...and at least this many times the runs already stored: the rebuild at
+ * the end re-indexes every run, the stored ones too (about 7 µs a run
+ * natively), while the live triggers index only the imported runs (about
+ * 11 µs a run, in bulk per 4096). Into a database of 100k runs, deferring
+ * 20k took 1.8x the live import's time (BENCHMARKS.md); by those costs
+ * deferral pays once the import is about twice the stored runs.
  */
-export const DEFER_MIN_RATIO = 0.5;
+export const DEFER_MIN_RATIO = 2;
 
 /** Options of {@link Durq.importRuns}. */
 export interface ImportOptions {
@@ -50,8 +51,8 @@ export interface ImportOptions {
   /**
    * Defer full-text index maintenance: `"auto"` (default) when the import
    * has at least {@link DEFER_MIN_RUNS} runs and at least
-   * {@link DEFER_MIN_RATIO} of the runs already stored; `true` always;
-   * `false` never. While deferred, `listRuns({ search })` rejects with
+   * {@link DEFER_MIN_RATIO} times the runs already stored (a restore or a
+   * migration into a new database); `true` always; `false` never. While deferred, `listRuns({ search })` rejects with
    * `DURQ_SEARCH_STALE`; everything else works.
    */
   deferIndex?: "auto" | boolean;
