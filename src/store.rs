@@ -650,8 +650,8 @@ fn open_file(path: &str, options: &StoreOptions) -> Result<Connection> {
 
 /// The pragmas of every durq connection: a file gets WAL with
 /// `locking_mode=EXCLUSIVE` (<https://www.sqlite.org/wal.html#noshm>) and
-/// the chosen `synchronous`; every connection gets a 32 MiB page cache and
-/// no foreign keys.
+/// the chosen `synchronous`; every connection gets a 32 MiB page cache,
+/// temporary storage in memory and no foreign keys.
 fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(128);
     if file {
@@ -674,6 +674,12 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
     }
     // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
     conn.pragma_update(None, "cache_size", -32768)?;
+    // Statement journals in memory, not in temporary files
+    // (https://www.sqlite.org/tempfiles.html#stmtjrnl): a write that fires
+    // the search index triggers needs one, and keeping it off the file
+    // system made such inserts about 1.25x faster here. Temporary sorts
+    // also stay in memory; durq's queries are planned to avoid them.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", false)?;
     Ok(())
 }
