@@ -298,7 +298,8 @@ fn search_cursor(cur: &str, tag: char) -> Result<i64> {
 /// [`Error::InvalidInput`] for a bad limit, label, cursor or search;
 /// [`Error::InvalidSearch`] for a raw FTS5 query that FTS5 rejects;
 /// [`Error::SearchStale`] for a search while a bulk import has the index
-/// maintenance deferred; an SQLite error if the read fails.
+/// maintenance deferred; an SQLite error if the read fails, or if indexing
+/// the queue before a search fails ([`search::flush_queue`]).
 pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let by_status = match (&f.status, f.labels.as_ref().and_then(|l| l.iter().next())) {
@@ -318,7 +319,10 @@ pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
     };
     let (sql, params, kind) = list_runs_sql(f, by_status)?;
     if f.search.is_some() {
+        // After the filter is checked, before the index is read: a search
+        // never misses a committed run.
         search::check_fresh(c)?;
+        search::flush_queue(c)?;
     }
     let syntax = f.search_syntax.unwrap_or(SearchSyntax::Words);
     let read = || -> Result<Vec<(Run, Option<i64>)>> {

@@ -46,6 +46,30 @@ pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-a
 /// between two flushes is indexed once, not twice (BENCHMARKS.md).
 pub const FLUSH_AT: i64 = 4096;
 
+fn any_pending(c: &Connection) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT 1 FROM runs_fts_pending LIMIT 1")?
+        .query_row([], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// [`flush_pending`] outside the write queue's transaction, in a small
+/// transaction of its own, begun only when the queue is not empty (a search
+/// runs this first; [`crate::Store::flush_search_index`] exposes it).
+/// Returns the runs indexed.
+///
+/// # Errors
+/// An SQLite error if the write fails (nothing is lost: the queue stays).
+pub fn flush_queue(c: &Connection) -> Result<usize> {
+    if !any_pending(c)? {
+        return Ok(0);
+    }
+    let tx = c.unchecked_transaction()?;
+    let n = flush_pending(&tx)?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Runs waiting in the indexing queue.
 ///
 /// # Errors
@@ -61,19 +85,12 @@ pub fn pending(c: &Connection) -> Result<i64> {
 /// exist from the view, and empties the queue. Three statements whatever
 /// the number of runs, so FTS5 writes one segment per flush, not one per
 /// run. Called by a commit whose queue reached [`FLUSH_AT`], and before
-/// every search ([`crate::Store::list_runs`]), so a search never misses a
+/// every search (through [`flush_queue`]), so a search never misses a
 /// committed run. Returns the runs flushed.
 ///
 /// # Errors
 /// An SQLite error; the caller's transaction then rolls back.
 pub fn flush_pending(c: &Connection) -> Result<usize> {
-    let any: Option<i64> = c
-        .prepare_cached("SELECT rid FROM runs_fts_pending LIMIT 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    if any.is_none() {
-        return Ok(0);
-    }
     c.prepare_cached(
         "DELETE FROM runs_fts WHERE rowid IN (SELECT rid FROM runs_fts_pending WHERE fresh = 0)",
     )?

@@ -406,13 +406,6 @@ impl Store {
     /// [`Error::InvalidSearch`]; [`Error::SearchStale`] while index
     /// maintenance is deferred; an SQLite error if the flush or read fails.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
-        if filter.search.is_some() {
-            // Check the filter before writing anything.
-            query::list_runs_sql(filter, false)?;
-            if !search::is_deferred(&self.conn)? {
-                self.flush_search_index()?;
-            }
-        }
         query::list_runs(&self.conn, filter)
     }
 
@@ -424,12 +417,7 @@ impl Store {
     /// # Errors
     /// An SQLite error if the write fails (nothing is lost: the queue stays).
     pub fn flush_search_index(&self) -> Result<usize> {
-        let tx = self.conn.unchecked_transaction()?;
-        let n = search::flush_pending(&tx)?;
-        if n > 0 {
-            tx.commit()?;
-        }
-        Ok(n)
+        search::flush_queue(&self.conn)
     }
 
     /// The batch with id `id` (state, counts, times).

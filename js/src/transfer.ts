@@ -96,7 +96,7 @@ export interface ExportOptions {
  * `leased` run without `leaseExpiresAt` is due for recovery at once (its
  * worker is not in this database).
  */
-export type ImportRun = Partial<Omit<Run, "job" | "input">> & Pick<Run, "job" | "input"> & { backoff?: unknown };
+export type ImportRun = Partial<Omit<Run, "job" | "input">> & Pick<Run, "job" | "input">;
 
 /** What the import needs of its database. */
 export interface TransferHost {
