@@ -11,6 +11,7 @@
 
 pub mod alarm;
 pub mod batch;
+pub mod effect;
 pub mod error;
 pub mod history;
 pub mod ids;

@@ -223,6 +223,10 @@ pub enum Op {
     DeferSearchIndex(NowOp),
     /// Recreate them and rebuild the index (`crate::search::restore`).
     RestoreSearchIndex(NowOp),
+    /// Store one effect output (`crate::effect::put`).
+    PutEffect(crate::effect::PutEffectOp),
+    /// Delete stored effect outputs (`crate::effect::delete`).
+    DeleteEffects(crate::effect::DeleteEffectsOp),
     /// A write to an alarm namespace's database (`setAlarm`, `deleteAlarm`,
     /// `alarmDone`, `alarmFailed`); applied in that database's transaction.
     Alarm(crate::alarm::AlarmOp),
@@ -266,6 +270,8 @@ impl Op {
             "importRuns" => Op::ImportRuns(p(text)?),
             "deferSearchIndex" => Op::DeferSearchIndex(p(text)?),
             "restoreSearchIndex" => Op::RestoreSearchIndex(p(text)?),
+            "putEffect" => Op::PutEffect(p(text)?),
+            "deleteEffects" => Op::DeleteEffects(p(text)?),
             "setAlarm" => Op::Alarm(AlarmOp::Set(p(text)?)),
             "deleteAlarm" => Op::Alarm(AlarmOp::Delete(p(text)?)),
             "alarmDone" => Op::Alarm(AlarmOp::Done(p(text)?)),

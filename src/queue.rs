@@ -193,6 +193,11 @@ fn apply_one(
             check_now(o.now)?;
             raw(&crate::store::in_savepoint(c, crate::search::restore)?)
         }
+        Op::PutEffect(o) => {
+            crate::effect::put(c, o)?;
+            raw(&serde_json::json!({}))
+        }
+        Op::DeleteEffects(o) => raw(&crate::effect::delete(c, o)?),
         Op::PurgeRuns(o) => raw(&purge(c, ev, o)?),
         Op::PurgeBatches(o) => raw(&purge_batches(c, o)?),
         Op::ExpireLeases(o) => {

@@ -216,6 +216,21 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, generation, seq)
     ) WITHOUT ROWID;
     "#,
+    // v4: the persisted effect cache (`crate::effect`).
+    r#"
+    -- One output per effect and input: `key` is the SHA-256 (32 bytes) of
+    -- the input's canonical JSON; `version` is the effect's output schema
+    -- version that wrote it (a read with another version is a miss, and the
+    -- next write replaces the row).
+    CREATE TABLE effects (
+        name       TEXT NOT NULL,
+        key        BLOB NOT NULL,
+        version    INTEGER NOT NULL,
+        output     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (name, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build migrates to.

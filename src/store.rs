@@ -586,6 +586,27 @@ impl Store {
         query::steps(&self.conn, id)
     }
 
+    /// The stored output of effect `name` for the canonical input JSON
+    /// `input` (any version; see [`crate::effect::get`]).
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn effect(&self, name: &str, input: &str) -> Result<Option<crate::effect::StoredEffect>> {
+        crate::effect::get(&self.conn, name, input)
+    }
+
+    /// The stored output of step `name` of run `id`, if any.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn step_output(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<Box<serde_json::value::RawValue>>> {
+        crate::effect::step_output(&self.conn, id, name)
+    }
+
     /// Log lines of a run, oldest first.
     ///
     /// # Errors

@@ -201,6 +201,21 @@ impl Core {
         Ok(serde_json::to_string(&list).expect("batches serialize"))
     }
 
+    /// The stored output of effect `name` for the canonical input JSON
+    /// `input`, as `{"version": n, "output": ...}`; `undefined` if none.
+    #[wasm_bindgen(js_name = getEffect)]
+    pub fn get_effect(&self, name: &str, input: &str) -> JsResult<Option<String>> {
+        let found = self.store()?.effect(name, input).map_err(|e| to_js(&e))?;
+        Ok(found.map(|e| serde_json::to_string(&e).expect("effect serializes")))
+    }
+
+    /// The stored output JSON of step `name` of run `id`; `undefined` if none.
+    #[wasm_bindgen(js_name = getStepOutput)]
+    pub fn get_step_output(&self, id: &str, name: &str) -> JsResult<Option<String>> {
+        let found = self.store()?.step_output(id, name).map_err(|e| to_js(&e))?;
+        Ok(found.map(|o| o.get().to_owned()))
+    }
+
     /// Stored steps of run `id`: `[{name, output, attempt, createdAt}]`.
     #[wasm_bindgen(js_name = getSteps)]
     pub fn get_steps(&self, id: &str) -> JsResult<String> {

@@ -1,0 +1,156 @@
+//! The persisted part of the effect cache (`defineEffect({ cache: true })`).
+//!
+//! An effect's output is stored under its name and the SHA-256 of its input's
+//! canonical JSON (RFC 8785, made by the façade), with the effect's
+//! `version`. A read with another version is a miss; the next write replaces
+//! the old entry in place, so an effect whose output schema changed does not
+//! accumulate stale rows. The in-memory side (entries stamped with commit
+//! generations, commit-gated eviction, backpressure) lives in the façade
+//! (`js/src/cache.ts`); see `../shared/DESIGN.md`, capability 8.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::validate;
+use crate::{Error, Result};
+
+/// Largest effect version.
+pub const MAX_VERSION: i64 = i32::MAX as i64;
+
+/// `putEffect`: store (or replace) one effect output.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutEffectOp {
+    /// Clock, ms.
+    pub now: i64,
+    /// Effect name (1..=256 bytes, no NUL).
+    pub name: String,
+    /// Version of the effect's output schema, 0..=[`MAX_VERSION`].
+    pub version: i64,
+    /// The input's canonical JSON text; only its SHA-256 is stored.
+    pub input: String,
+    /// Output JSON.
+    pub output: Box<RawValue>,
+}
+
+/// `deleteEffects`: drop stored outputs, of one effect or of all.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteEffectsOp {
+    /// Clock, ms.
+    pub now: i64,
+    /// Only this effect's outputs; all effects when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A stored effect output, as [`get`] returns it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEffect {
+    /// The version that wrote it.
+    pub version: i64,
+    /// Output JSON, verbatim.
+    pub output: Box<RawValue>,
+}
+
+/// Result of `deleteEffects`.
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    /// Outputs deleted.
+    pub deleted: usize,
+}
+
+/// The stored key of an input: SHA-256 of its canonical JSON text (32 bytes).
+pub fn key(input: &str) -> [u8; 32] {
+    Sha256::digest(input.as_bytes()).into()
+}
+
+fn check_version(version: i64) -> Result<()> {
+    if !(0..=MAX_VERSION).contains(&version) {
+        return Err(Error::invalid(format!(
+            "effect version must be an integer in 0..={MAX_VERSION}, got {version}"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies `putEffect`: an upsert on `(name, key)`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad name, version or time; an SQLite error
+/// if the write fails.
+pub fn put(c: &Connection, o: &PutEffectOp) -> Result<()> {
+    validate::time("now", o.now)?;
+    validate::name("effect name", &o.name)?;
+    check_version(o.version)?;
+    c.prepare_cached(
+        "INSERT INTO effects (name, key, version, output, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name, key) DO UPDATE SET version = excluded.version,
+             output = excluded.output, created_at = excluded.created_at",
+    )?
+    .execute(params![
+        o.name,
+        &key(&o.input)[..],
+        o.version,
+        o.output.get(),
+        o.now
+    ])?;
+    Ok(())
+}
+
+/// Applies `deleteEffects`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad name or time; an SQLite error if the
+/// write fails.
+pub fn delete(c: &Connection, o: &DeleteEffectsOp) -> Result<Deleted> {
+    validate::time("now", o.now)?;
+    let deleted = match &o.name {
+        Some(name) => {
+            validate::name("effect name", name)?;
+            c.prepare_cached("DELETE FROM effects WHERE name = ?1")?
+                .execute([name])?
+        }
+        None => c.execute("DELETE FROM effects", [])?,
+    };
+    Ok(Deleted { deleted })
+}
+
+/// The stored output of effect `name` for the canonical input `input`, of
+/// whatever version wrote it (the caller compares versions). One primary-key
+/// seek.
+///
+/// # Errors
+/// An SQLite error if the read fails.
+pub fn get(c: &Connection, name: &str, input: &str) -> Result<Option<StoredEffect>> {
+    let row: Option<(i64, String)> = c
+        .prepare_cached("SELECT version, output FROM effects WHERE name = ?1 AND key = ?2")?
+        .query_row(params![name, &key(input)[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    row.map(|(version, output)| {
+        Ok(StoredEffect {
+            version,
+            output: RawValue::from_string(output)?,
+        })
+    })
+    .transpose()
+}
+
+/// The stored output of step `name` of run `run_id`, if any. One
+/// primary-key seek.
+///
+/// # Errors
+/// An SQLite error if the read fails.
+pub fn step_output(c: &Connection, run_id: &str, name: &str) -> Result<Option<Box<RawValue>>> {
+    let row: Option<String> = c
+        .prepare_cached("SELECT output FROM steps WHERE run_id = ?1 AND name = ?2")?
+        .query_row(params![run_id, name], |r| r.get(0))
+        .optional()?;
+    row.map(|o| RawValue::from_string(o).map_err(Error::from))
+        .transpose()
+}
