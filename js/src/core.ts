@@ -38,6 +38,10 @@ export interface CoreHandle {
   listBatches(filterJson: string): string;
   /** JSON array of the queue's active batches, oldest first. */
   listActiveBatches(queue: string): string;
+  /** `{version, output}` JSON of the stored output of effect `name` for the canonical input text, or undefined. */
+  getEffect(name: string, input: string): string | null | undefined;
+  /** The output JSON text of step `name` of run `id`, or undefined. */
+  getStepOutput(id: string, name: string): string | null | undefined;
   /** `[{name, output, attempt, createdAt}]` (JSON text or value). */
   getSteps(id: string): unknown;
   /** `[{at, level, message, attempt}]` (JSON text or value). */

@@ -40,6 +40,8 @@ import { AlarmDispatcher, AlarmNamespace, checkHandlerOptions, type AlarmHandler
 import { Scheduler } from "./scheduler.js";
 import { Worker, type ClaimResult, type Execution, type WorkerHost, type WorkerOptions } from "./worker.js";
 import { opJson, WriteQueue } from "./write-queue.js";
+import { checkMaxInMemoryChanges, MemoryStore, type CacheStats } from "./cache.js";
+import { effectInput, effectKey, isEffect, type Effect } from "./effect.js";
 
 /** Where the database lives: a file (Node) or memory. */
 export type OpenTarget =
@@ -65,6 +67,16 @@ export interface OpenOptions {
   synchronous?: "full" | "normal";
   /** Prefix of the ids of this process's workers, stored as lease owner (default `"<hostname>:<pid>"`). */
   workerId?: string;
+  /**
+   * Most entries the effect cache keeps in memory (default 100 000): effect
+   * outputs and the step outputs of running runs, an integer in
+   * 1 ..= 2^31 - 1. When it is full, a new entry first evicts the least
+   * recently used entry already committed, then one loaded from the
+   * database; only when every entry is waiting for its commit does the
+   * write wait for that commit. Entries not yet committed are never
+   * dropped. See {@link Durq.cacheStats}.
+   */
+  maxInMemoryChanges?: number;
 }
 
 /** Options of {@link Durq.enqueue}. */
@@ -228,13 +240,32 @@ export const PURGE_CHUNK = 1000;
  * storage failures.
  */
 export async function open(target: OpenTarget, options?: OpenOptions): Promise<Durq> {
+  return openWith(target, options, {});
+}
+
+/**
+ * Test seams of {@link open}. @internal
+ */
+export interface OpenHooks {
+  /**
+   * Wraps each group commit: gets the batch's JSON and the core's `apply`;
+   * returns its outcome, or a promise of it (the commit stays in flight
+   * until it settles). Throw or reject without calling `apply` to fail the
+   * commit as a whole.
+   */
+  commit?: (opsJson: string, apply: (opsJson: string) => string) => string | PromiseLike<string>;
+}
+
+/** {@link open} with test seams. @internal */
+export async function openWith(target: OpenTarget, options: OpenOptions | undefined, hooks: OpenHooks): Promise<Durq> {
   if (!isPlainObject(target)) throw invalidInput("open() needs { path } or { memory: true }");
   const t = target as { path?: unknown; memory?: unknown };
   const keys = Object.keys(target);
   const memory = t.memory === true && keys.length === 1;
   const isPath = typeof t.path === "string" && keys.length === 1;
   if (!memory && !isPath) throw invalidInput(`open() needs exactly one of { path: string } or { memory: true }, got keys ${JSON.stringify(keys)}`);
-  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId"]);
+  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges"]);
+  const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);
   const clock = o.clock ?? realClock;
   if (typeof clock !== "object" || clock === null || typeof clock.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
     throw invalidInput("clock must be an object with now(), setTimeout(fn, ms) and clearTimeout(handle)");
@@ -246,7 +277,7 @@ export async function open(target: OpenTarget, options?: OpenOptions): Promise<D
   const Core = await loadCore();
   if (memory) {
     const core = coreCall(() => Core.openMemory(randomSeed()));
-    return new Durq(core, { clock, workerId, path: undefined, lock: undefined });
+    return new Durq(core, { clock, workerId, path: undefined, lock: undefined, maxInMemoryChanges, hooks });
   }
   const path = t.path as string;
   if (path.length === 0 || path.includes("\0")) throw invalidInput("the database path must be non-empty and contain no NUL");
@@ -265,7 +296,7 @@ export async function open(target: OpenTarget, options?: OpenOptions): Promise<D
   try {
     core = coreCall(() => Core.openFile(abs, nodeHostFs(), randomSeed(), synchronous));
     expireOrphanedLeases(core, Math.floor(clock.now()));
-    return new Durq(core, { clock, workerId, path: abs, lock });
+    return new Durq(core, { clock, workerId, path: abs, lock, maxInMemoryChanges, hooks });
   } catch (e) {
     try {
       core?.close();
@@ -296,6 +327,8 @@ interface DurqInit {
   workerId: string;
   path: string | undefined;
   lock: FileLock | undefined;
+  maxInMemoryChanges: number;
+  hooks: OpenHooks;
 }
 
 interface Waiter {
@@ -324,6 +357,10 @@ export class Durq {
   readonly #workerId: string;
   readonly #events = new Emitter();
   readonly #queue: WriteQueue;
+  /** The effect cache's in-memory store (effect outputs, step outputs of running runs). */
+  readonly #cache: MemoryStore;
+  /** Effect calls running, by store key: callers of the same key join them. */
+  readonly #effectCalls = new Map<string, Promise<string>>();
   /** Workers that are started or have work in flight. */
   readonly #workers = new Set<Worker>();
   readonly #executions = new Map<string, Set<Execution>>();
@@ -346,8 +383,11 @@ export class Durq {
     this.path = init.path;
     this.clock = init.clock;
     this.#workerId = init.workerId;
+    const commit = init.hooks.commit;
+    const apply = (json: string) => this.#core.apply(json);
     this.#queue = new WriteQueue({
-      apply: (json) => this.#core.apply(json),
+      apply: commit === undefined ? apply : (json) => commit(json, apply),
+      onSettled: () => this.#cache.settled(),
       now: () => this.clock.now(),
       onCommitError: (error) => this.#events.emit("error", { error, source: "commit" }),
       onHookError: (error) => {
@@ -362,6 +402,7 @@ export class Durq {
         this.#batchesFinished(finished);
       },
     });
+    this.#cache = new MemoryStore(init.maxInMemoryChanges, this.#queue);
     this.#scheduler = new Scheduler(this.clock);
     this.#alarmHost = {
       clock: this.clock,
@@ -385,7 +426,13 @@ export class Durq {
       sleepUntil: (w, at) => this.#scheduler.sleepUntil(w, at),
       clock: this.clock,
       events: this.#events,
-      submit: (json, onCommit) => this.#queue.submit(json, onCommit),
+      submit: (json, onCommit, track) => this.#queue.submit(json, onCommit, track),
+      cache: this.#cache,
+      readStep: (id, name) => {
+        const out = coreCall(() => this.#core.getStepOutput(id, name));
+        return typeof out === "string" ? out : undefined;
+      },
+      callEffect: (effect, input) => this.callEffect(effect, input),
       nextWakeAt: (queue) => {
         try {
           const at = this.#core.nextWakeAt(queue);
@@ -1200,6 +1247,112 @@ export class Durq {
     return this.#scheduler.armedAt;
   }
 
+  // ---- effects -----------------------------------------------------------
+
+  /**
+   * Calls a memoized effect (made by {@link defineEffect}) with `input`:
+   * returns the output cached for this effect, version and input (in
+   * memory, including an output whose commit is still in flight, else in
+   * the database for `cache: true` effects), or runs `effect.run(input)`
+   * once for all concurrent callers of the same input. A `cache: true`
+   * output is written with the next group commit (write-behind: the call
+   * does not wait for it; if that commit fails, the entry is dropped and a
+   * later call runs the effect again). Inside a job handler,
+   * `step.effect(effect, input)` is the same call.
+   *
+   * Each call gets its own copy of the output's JSON form (a `Date` comes
+   * back as its ISO string), so callers cannot change each other's values.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` if `effect` was not made by
+   *   `defineEffect`, or `input` or the output is not JSON-serializable;
+   *   `DURQ_CLOSED` after `close()`; whatever `effect.run` throws (not
+   *   cached).
+   */
+  async callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
+    this.#checkOpen();
+    const { json, canonical } = effectInput(effect as Effect, input);
+    const key = effectKey(effect as Effect, canonical);
+    const c = this.#cache;
+    const hit = c.get(key);
+    if (hit !== undefined) {
+      c.counters.memoryHits++;
+      return JSON.parse(hit.json) as O;
+    }
+    let call = this.#effectCalls.get(key);
+    if (call !== undefined) {
+      c.counters.joined++;
+    } else {
+      call = this.#runEffect(effect as Effect, key, json, canonical);
+      this.#effectCalls.set(key, call);
+      const done = () => this.#effectCalls.delete(key);
+      call.then(done, done);
+    }
+    return JSON.parse(await call) as O;
+  }
+
+  /** One effect miss in memory: the database (if persisted), else the effect itself. Resolves with the output's JSON. */
+  async #runEffect(effect: Effect, key: string, inputJson: string, canonical: string): Promise<string> {
+    const c = this.#cache;
+    if (effect.cache) {
+      const stored = coreCall(() => this.#core.getEffect(effect.name, canonical));
+      if (typeof stored === "string") {
+        const found = JSON.parse(stored) as { version: number; output: unknown };
+        if (found.version === effect.version) {
+          // The output's text, without re-serializing it: `{"version":N,"output":` ... `}`.
+          const out = stored.slice(stored.indexOf('"output":') + 9, -1);
+          c.counters.databaseHits++;
+          c.putLoaded(key, out);
+          return out;
+        }
+      }
+    }
+    c.counters.runs++;
+    const output = await effect.run(JSON.parse(inputJson));
+    const out = toJsonText(`the output of effect ${JSON.stringify(effect.name)}`, output === undefined ? null : output);
+    if (!effect.cache) {
+      await c.whenRoom(() => c.putMemoryOnly(key, out));
+      return out;
+    }
+    this.#checkOpen();
+    const op = opJson({ op: "putEffect", name: effect.name, version: effect.version, input: canonical }, { output: out });
+    await c.whenRoom(() => {
+      const track = c.putDirty(key, out);
+      // Write-behind: a failed commit is reported by the `error` event and
+      // drops the entry; the caller already has its output.
+      this.#queue.submit(op, undefined, track).catch(() => {});
+    });
+    return out;
+  }
+
+  /**
+   * Deletes cached outputs from memory and the database: of `effect` (all
+   * its versions), or of every effect when `effect` is omitted. Outputs
+   * still waiting for their commit are written by it.
+   *
+   * @returns how many stored outputs were deleted from the database
+   * @throws {DurqError} `DURQ_INVALID_INPUT` if `effect` was not made by
+   *   `defineEffect`; `DURQ_CLOSED` after `close()`.
+   */
+  deleteEffects(effect?: Effect<any, any>): Promise<{ deleted: number }> {
+    return this.#write(
+      () => {
+        if (effect !== undefined && !isEffect(effect)) throw invalidInput("deleteEffects(effect) needs an effect made by defineEffect()");
+        return opJson(effect === undefined ? { op: "deleteEffects" } : { op: "deleteEffects", name: effect.name });
+      },
+      () => this.#cache.dropEffects(effect?.name),
+    );
+  }
+
+  /**
+   * The effect cache's counters: entries in memory (and how many wait for
+   * their commit), the bound, the committed and processed generations,
+   * evictions by tier, writes that waited, and how effect calls were
+   * answered. A snapshot; cheap.
+   */
+  cacheStats(): CacheStats {
+    return this.#cache.stats();
+  }
+
   // ---- closing ------------------------------------------------------------
 
   /**
@@ -1224,6 +1377,7 @@ export class Durq {
         await this.#queue.drain();
         this.#queue.close();
         await this.#queue.drain(); // what was queued before close() still runs
+        this.#cache.clear();
         coreCall(() => this.#core.close());
         try {
           this.#core.free?.();

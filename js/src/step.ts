@@ -7,6 +7,7 @@
 
 import { DurqError, isDurqError } from "./errors.js";
 import { checkName, toJsonText } from "./validate.js";
+import type { Effect } from "./effect.js";
 
 /** Log levels for {@link Step.log}; any other 1..256-byte string is accepted too. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -52,6 +53,18 @@ export interface Step {
    */
   run<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
   /**
+   * Calls a memoized effect made by `defineEffect`: the output cached for
+   * `input` (in memory or in the database), else `effect.run(input)`, once
+   * for all concurrent callers of the same input. Not a step: it is not
+   * tied to this run, and another run calling it with the same input gets
+   * the same output. Same as `db.callEffect(effect, input)`.
+   *
+   * @throws {DurqError} `DURQ_INVALID_INPUT` if `effect` was not made by
+   *   `defineEffect`, or `input` or the output is not JSON-serializable;
+   *   whatever `effect.run` throws (not cached).
+   */
+  effect<I, O>(effect: Effect<I, O>, input: I): Promise<O>;
+  /**
    * Stores `value` as the run's progress (readable as `run.progress`; emits
    * `run:progress`). Need not be awaited: a failure then goes unreported.
    *
@@ -77,8 +90,10 @@ export interface StepHost {
   readonly attempt: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
-  /** Stored step outputs by name (JSON values), from the claim. */
-  readonly steps: Map<string, unknown>;
+  /** The stored output JSON of step `name` (in memory, else in the database), or undefined. */
+  storedStep(name: string): string | undefined;
+  /** `Durq.callEffect`. */
+  callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O>;
   /** The error to throw once the lease is known to be lost, else undefined. */
   leaseError(): DurqError | undefined;
   saveStep(name: string, outputJson: string): Promise<void>;
@@ -120,9 +135,15 @@ export class StepContext implements Step {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (this.#host.steps.has(name)) return Promise.resolve(this.#host.steps.get(name) as T);
     const inFlight = this.#running.get(name);
     if (inFlight !== undefined) return inFlight as Promise<T>;
+    let stored: string | undefined;
+    try {
+      stored = this.#host.storedStep(name);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (stored !== undefined) return Promise.resolve(JSON.parse(stored) as T);
     const p = this.#runStep(name, fn);
     this.#running.set(name, p);
     p.then(
@@ -144,8 +165,11 @@ export class StepContext implements Step {
       if (isDurqError(e, "DURQ_LEASE_LOST")) this.#host.noteLeaseLost(e);
       throw e;
     }
-    this.#host.steps.set(name, output);
     return output;
+  }
+
+  effect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
+    return this.#host.callEffect(effect, input);
   }
 
   progress(value: unknown): Promise<void> {

@@ -12,7 +12,9 @@ import { isJob, type Job } from "./job.js";
 import { StepContext, type StepHost } from "./step.js";
 import type { RunStatus } from "./types.js";
 import { checkDuration, checkInt, checkName, checkOptions, toJsonText } from "./validate.js";
-import { opJson } from "./write-queue.js";
+import { opJson, type OpTracker } from "./write-queue.js";
+import type { MemoryStore } from "./cache.js";
+import { stepKey, type Effect } from "./effect.js";
 
 /** Options of {@link Durq.worker}. */
 export interface WorkerOptions {
@@ -65,7 +67,13 @@ export interface WorkerHost {
   readonly clock: Clock;
   readonly events: Emitter;
   /** Queues an operation on the write queue (even while the database is closing). */
-  submit<T>(json: string, onCommit?: (result: T) => void): Promise<T>;
+  submit<T>(json: string, onCommit?: (result: T) => void, track?: OpTracker): Promise<T>;
+  /** The effect cache's store: step outputs of running runs live there. */
+  readonly cache: MemoryStore;
+  /** `core.getStepOutput`: a stored step's output JSON, or undefined. */
+  readStep(runId: string, name: string): string | undefined;
+  /** `Durq.callEffect`. */
+  callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O>;
   /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed. */
   nextWakeAt(queue: string): number | undefined;
   /** Asks the database's one timer to wake `w` at `atMs`; `undefined` cancels the request. */
@@ -353,7 +361,8 @@ class Attempt implements Execution, StepHost {
   readonly attempt: number;
   readonly workerId: string;
   readonly labels: Readonly<Record<string, string>>;
-  readonly steps: Map<string, unknown>;
+  /** Names of the steps stored for this run (from the claim, then as saves commit); their outputs live in the effect cache's store, else in the database. */
+  readonly #stepNames = new Set<string>();
   readonly #worker: Worker;
   readonly #host: WorkerHost;
   readonly #run: ClaimedRun;
@@ -377,7 +386,10 @@ class Attempt implements Execution, StepHost {
     this.attempt = run.attempt;
     this.workerId = worker.id;
     this.labels = Object.freeze({ ...run.labels });
-    this.steps = new Map(Object.entries(run.steps ?? {}));
+    for (const [name, output] of Object.entries(run.steps ?? {})) {
+      this.#stepNames.add(name);
+      host.cache.putLoaded(stepKey(this.id, name), JSON.stringify(output));
+    }
   }
 
   get signal(): AbortSignal {
@@ -400,6 +412,8 @@ class Attempt implements Execution, StepHost {
       this.#over = true;
       this.#stopHeartbeat();
       this.#host.unregister(this);
+      // The run is no longer running here: its step outputs leave memory (those not yet committed stay until they are).
+      for (const name of this.#stepNames) this.#host.cache.dropClean(stepKey(this.id, name));
     }
   }
 
@@ -541,12 +555,39 @@ class Attempt implements Execution, StepHost {
     this.#host.events.emit("run:lease-lost", { id: this.id, job: this.job, attempt: this.attempt, workerId: this.workerId, error: e });
   }
 
+  storedStep(name: string): string | undefined {
+    const key = stepKey(this.id, name);
+    const cache = this.#host.cache;
+    // Memory first (an output whose commit is in flight too), then the database.
+    const e = cache.get(key);
+    if (e !== undefined) return e.json;
+    if (!this.#stepNames.has(name)) return undefined;
+    const json = this.#host.readStep(this.id, name);
+    if (json !== undefined) cache.putLoaded(key, json);
+    return json;
+  }
+
   saveStep(name: string, outputJson: string): Promise<void> {
     const json = opJson({ op: "saveStep", id: this.id, token: this.#run.token, name }, { output: outputJson });
-    return this.#host.submit<void>(json, () => {
-      const ev = this.#host.events;
-      if (ev.has("step:completed")) ev.emit("step:completed", { runId: this.id, job: this.job, name, attempt: this.attempt, output: JSON.parse(outputJson) });
+    const cache = this.#host.cache;
+    let saved!: Promise<void>;
+    const room = cache.whenRoom(() => {
+      const track = cache.putDirty(stepKey(this.id, name), outputJson);
+      saved = this.#host.submit<void>(
+        json,
+        () => {
+          this.#stepNames.add(name);
+          const ev = this.#host.events;
+          if (ev.has("step:completed")) ev.emit("step:completed", { runId: this.id, job: this.job, name, attempt: this.attempt, output: JSON.parse(outputJson) });
+        },
+        track,
+      );
     });
+    return room === undefined ? saved : room.then(() => saved);
+  }
+
+  callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
+    return this.#host.callEffect(effect, input);
   }
 
   progress(progressJson: string, value: unknown): Promise<void> {

@@ -7,8 +7,17 @@
  * transaction with a savepoint per operation, so a bad operation fails
  * alone. Each promise settles with its own result after the commit.
  *
+ * One commit is in flight at a time. The core's `apply` is synchronous, so
+ * with it a commit is over before the next turn; an `apply` that returns a
+ * promise (a commit done elsewhere, or injected by a test) keeps its batch
+ * in flight until it settles, and the next commit then gathers everything
+ * queued meanwhile. Each commit is a generation, numbered from 1 per open
+ * database: `processedGeneration` is the last one handed to `apply`,
+ * `committedGeneration` the last one that committed (the effect cache in
+ * `cache.ts` evicts only entries at or below it).
+ * Internal: not exported from the package.
+ *
  * @module
- * @internal
  */
 
 import { closedError, DurqError, fromCoreError, type DurqErrorCode } from "./errors.js";
@@ -26,18 +35,37 @@ interface Pending {
   reject(e: unknown): void;
   /** Runs synchronously after the commit, before the promise resolves (events come from here). */
   onCommit: ((result: never) => void) | undefined;
+  /** Told the operation's generation, then whether it committed. */
+  track: OpTracker | undefined;
+}
+
+/**
+ * Follows one operation through the queue (the effect cache stamps its
+ * entries with it). Both calls are synchronous, from inside the queue.
+ */
+export interface OpTracker {
+  /** The operation joined the commit of generation `generation` (handed to `apply`). */
+  assigned(generation: number): void;
+  /** The operation committed (`true`), or failed, alone or with its whole commit (`false`); before its promise settles. */
+  settled(ok: boolean): void;
 }
 
 /** What the queue needs from its owner. */
 export interface WriteQueueHost {
-  /** `core.apply`: JSON array of operations in, JSON array of outcomes out; throws if the commit failed. */
-  apply(opsJson: string): string;
+  /**
+   * `core.apply`: JSON array of operations in, JSON array of outcomes out;
+   * throws (or rejects) if the commit failed. A promise keeps the commit in
+   * flight until it settles.
+   */
+  apply(opsJson: string): string | PromiseLike<string>;
   /** The time stamped as `now` on every operation of a batch, ms. */
   now(): number;
   /** Called when a whole batch failed to commit (after its promises are rejected). */
   onCommitError(error: DurqError, ops: number): void;
   /** Called when an `onCommit` hook threw (a bug in durq or a listener). */
   onHookError(error: unknown): void;
+  /** Called after each commit settled (its operations' promises are settled or about to be): `ok` is whether it committed. */
+  onSettled?(generation: number, ok: boolean): void;
   /** Sees every committed operation's result, after its `onCommit` hook (the owner picks out results common to many operations, e.g. finished batches). */
   observe?(result: unknown): void;
 }
@@ -63,9 +91,14 @@ export class WriteQueue {
   #pending: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  #inFlight = false;
   #idleWaiters: (() => void)[] = [];
   /** Number of `apply` calls made so far (one per transaction). */
   transactions = 0;
+  /** Generation of the last commit handed to `apply` (0 before the first). */
+  processedGeneration = 0;
+  /** Generation of the last commit that succeeded (0 before the first). */
+  committedGeneration = 0;
 
   constructor(host: WriteQueueHost, maxBatch = MAX_BATCH_OPS) {
     this.#host = host;
@@ -76,24 +109,45 @@ export class WriteQueue {
    * Queues one operation (JSON from {@link opJson}, without `now`). The
    * promise resolves with the operation's `ok` result after its transaction
    * committed, or rejects with a {@link DurqError} (its own `err`, or the
-   * commit's failure).
+   * commit's failure). `track` follows it through the queue.
    */
-  submit<T>(json: string, onCommit?: (result: T) => void): Promise<T> {
-    if (this.#closed) return Promise.reject(closedError());
+  submit<T>(json: string, onCommit?: (result: T) => void, track?: OpTracker): Promise<T> {
+    if (this.#closed) {
+      track?.settled(false);
+      return Promise.reject(closedError());
+    }
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ json, resolve: resolve as (v: unknown) => void, reject, onCommit: onCommit as ((r: never) => void) | undefined });
+      this.#pending.push({ json, resolve: resolve as (v: unknown) => void, reject, onCommit: onCommit as ((r: never) => void) | undefined, track });
       this.#schedule();
     });
   }
 
-  /** Operations waiting for the next flush. */
+  /** Operations waiting for the next commit. */
   get size(): number {
     return this.#pending.length;
   }
 
+  /** Whether a commit is in flight (handed to an asynchronous `apply` that has not settled). */
+  get inFlight(): boolean {
+    return this.#inFlight;
+  }
+
+  /**
+   * Starts the next commit now instead of at the next turn, if none is in
+   * flight and operations are waiting (backpressure: the effect cache needs
+   * the room their commit frees). Returns whether a commit is now in flight
+   * or just ran.
+   */
+  kick(): boolean {
+    if (this.#inFlight) return true;
+    if (this.#pending.length === 0) return false;
+    this.#flush();
+    return true;
+  }
+
   /** Resolves once every operation submitted so far has been applied (committed or failed). */
   drain(): Promise<void> {
-    if (this.#pending.length === 0 && !this.#scheduled) return Promise.resolve();
+    if (this.#idle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -102,27 +156,43 @@ export class WriteQueue {
     this.#closed = true;
   }
 
+  #idle(): boolean {
+    return this.#pending.length === 0 && !this.#scheduled && !this.#inFlight;
+  }
+
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
   }
 
   #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending.length <= this.#maxBatch ? this.#pending : this.#pending.slice(0, this.#maxBatch);
-    this.#pending = batch === this.#pending ? [] : this.#pending.slice(this.#maxBatch);
-    if (this.#pending.length > 0) this.#schedule();
-    if (batch.length > 0) this.#applyBatch(batch);
-    if (this.#pending.length === 0 && !this.#scheduled) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
+    // The commit in flight flushes again when it settles.
+    if (!this.#inFlight && this.#pending.length > 0) {
+      const batch = this.#pending.length <= this.#maxBatch ? this.#pending : this.#pending.slice(0, this.#maxBatch);
+      this.#pending = batch === this.#pending ? [] : this.#pending.slice(this.#maxBatch);
+      this.#applyBatch(batch);
+      // A longer queue goes on at the next turn (other work gets a turn between commits).
+      if (this.#pending.length > 0 && !this.#inFlight) this.#schedule();
     }
+    this.#checkIdle();
+  }
+
+  #checkIdle(): void {
+    if (!this.#idle()) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   #applyBatch(batch: Pending[]): void {
-    let outcomes: Outcome[];
+    const generation = ++this.processedGeneration;
+    for (const p of batch) p.track?.assigned(generation);
+    let text: string;
+    let result: string | PromiseLike<string>;
     try {
       // A custom clock may return fractions (performance.now()) or throw:
       // either must fail this batch's promises, never escape or hang them.
@@ -134,19 +204,47 @@ export class WriteQueue {
       const sep = `,{"now":${now},`;
       const parts = new Array<string>(batch.length);
       for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json.slice(1);
-      const text = `[${sep.slice(1)}${parts.join(sep)}]`;
+      text = `[${sep.slice(1)}${parts.join(sep)}]`;
       this.transactions++;
-      outcomes = JSON.parse(this.#host.apply(text)) as Outcome[];
+      result = this.#host.apply(text);
+    } catch (e) {
+      this.#failed(batch, generation, e);
+      return;
+    }
+    if (typeof result === "string") {
+      this.#settle(batch, generation, result);
+      return;
+    }
+    this.#inFlight = true;
+    Promise.resolve(result).then(
+      (out) => this.#settle(batch, generation, out),
+      (e: unknown) => this.#failed(batch, generation, e),
+    ).finally(() => {
+      this.#inFlight = false;
+      this.#flush(); // the next commit gathers everything queued meanwhile
+    });
+  }
+
+  #failed(batch: Pending[], generation: number, e: unknown): void {
+    const error = fromCoreError(e);
+    for (const p of batch) p.track?.settled(false);
+    for (const p of batch) p.reject(error);
+    this.#host.onCommitError(error, batch.length);
+    this.#host.onSettled?.(generation, false);
+  }
+
+  #settle(batch: Pending[], generation: number, out: string): void {
+    let outcomes: Outcome[];
+    try {
+      outcomes = JSON.parse(out) as Outcome[];
       if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
         throw new DurqError("DURQ_INTERNAL", `the core returned ${Array.isArray(outcomes) ? outcomes.length : "no"} outcomes for ${batch.length} operations`);
       }
     } catch (e) {
-      const error = fromCoreError(e);
-      for (const p of batch) p.reject(error);
-      this.#host.onCommitError(error, batch.length);
+      this.#failed(batch, generation, e);
       return;
     }
-
+    this.committedGeneration = generation;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const o = outcomes[i]!;
@@ -165,10 +263,13 @@ export class WriteQueue {
             this.#host.onHookError(e);
           }
         }
+        p.track?.settled(true);
         p.resolve(o.ok);
       } else {
+        p.track?.settled(false);
         p.reject(new DurqError(o.err.code as DurqErrorCode, o.err.message));
       }
     }
+    this.#host.onSettled?.(generation, true);
   }
 }
