@@ -1,11 +1,13 @@
 // Compile-only check of the public types (tsc --noEmit); not run.
-import { defineJob, open, ManualClock, DurqError, DEFER_MIN_RUNS, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type ImportProgress, type ImportResult, type Run, type RunEvent, type RunEventKind, type RunPage, type SearchStatus, type Step } from "durq";
+import { defineJob, open, ManualClock, DurqError, DEFER_MIN_RUNS, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type ImportProgress, type ImportResult, type Run, type RunEvent, type RunEventKind, type RunPage, type SearchStatus, type Step, defineEffect, type Effect, type CacheStats } from "durq";
 
 const thumbnail = defineJob({
   name: "thumbnail",
   retry: { maxAttempts: 5, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000, jitter: 0.25 } },
   async run(step: Step, input: { url: string }) {
     const bytes = await step.run("fetch", async () => input.url.length);
+    const head: string = await step.effect(defineEffect({ name: "head", run: async (u: string) => u.slice(0, 1) }), input.url);
+    void head;
     step.progress({ done: 1 });
     await step.log("fetched", "info");
     if (step.signal.aborted) throw step.signal.reason;
@@ -78,6 +80,13 @@ async function main(): Promise<void> {
   const stale: SearchStatus = await db.getSearchStatus();
   await db.restoreSearchIndex();
   void [kind, imported.deferred, stale.deferred, DEFER_MIN_RUNS];
+  const meta: Effect<{ pkg: string }, { size: number }> = defineEffect({ name: "meta", version: 1, cache: true, run: async (i: { pkg: string }) => ({ size: i.pkg.length }) });
+  const size2: number = (await db.callEffect(meta, { pkg: "typescript" })).size;
+  // @ts-expect-error: the input must match the effect's
+  await db.callEffect(meta, { package: "x" });
+  const cacheStats: CacheStats = db.cacheStats();
+  const { deleted }: { deleted: number } = await db.deleteEffects(meta);
+  void [size2, cacheStats.evictions.committed, cacheStats.committedGeneration, deleted];
   void [created, n, size, page.nextCursor, active, finished, failedRuns, fixed.added, when, existed, alarmPage.alarms[0]?.scheduledTime];
   await w.stop();
   await mem.close();
