@@ -119,6 +119,10 @@ export class WriteQueue {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ json, resolve: resolve as (v: unknown) => void, reject, onCommit: onCommit as ((r: never) => void) | undefined, track });
       this.#schedule();
+      // A full batch does not wait for the next turn: a caller that never
+      // yields to the event loop (write-behind effect calls in a loop of
+      // microtasks) would otherwise hold every write back.
+      if (this.#pending.length === this.#maxBatch) queueMicrotask(() => this.#flush());
     });
   }
 

@@ -179,4 +179,51 @@ describe("WriteQueue (stand-in apply)", async () => {
     q.close();
     await rejectsCode(q.submit(opJson({ op: "x" })), "DURQ_CLOSED");
   });
+
+  test("a full batch commits at once, without waiting for the next turn, even if the caller never yields to the event loop", async () => {
+    const { q, calls } = queueWith((ops) => JSON.stringify(ops.map(() => ({ ok: null }))));
+    let immediate = false;
+    setImmediate(() => (immediate = true));
+    // Write-behind style: submit and move on, in microtasks only.
+    for (let i = 0; i < 7; i++) {
+      q.submit(opJson({ op: "x", i }));
+      await Promise.resolve();
+    }
+    assert.equal(immediate, false, "no macrotask ran");
+    assert.deepEqual(calls.map((c) => c.length), [3, 3], "two full batches of maxBatch (3) committed; the 7th op waits for the turn");
+    await q.drain();
+    assert.deepEqual(calls.map((c) => c.length), [3, 3, 1]);
+  });
+
+  test("an asynchronous apply keeps one commit in flight; the next gathers everything queued meanwhile; generations count commits", async () => {
+    const pending = [];
+    const q = new WriteQueue({
+      apply: (text) => new Promise((resolve) => pending.push(() => resolve(JSON.stringify(JSON.parse(text).map(() => ({ ok: null })))))),
+      now: () => 1,
+      onCommitError: () => {},
+      onHookError: (e) => {
+        throw e;
+      },
+    }, 100);
+    const seen = [];
+    const track = (name) => ({ assigned: (g) => seen.push(`${name}@${g}`), settled: (ok) => seen.push(`${name}:${ok}`) });
+    const a = q.submit(opJson({ op: "a" }), undefined, track("a"));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(q.inFlight, true);
+    const b = q.submit(opJson({ op: "b" }), undefined, track("b"));
+    const c = q.submit(opJson({ op: "c" }), undefined, track("c"));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pending.length, 1, "b and c wait: one commit in flight");
+    assert.deepEqual([q.processedGeneration, q.committedGeneration], [1, 0]);
+    pending.shift()();
+    await a;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pending.length, 1);
+    assert.deepEqual([q.processedGeneration, q.committedGeneration], [2, 1]);
+    pending.shift()();
+    await Promise.all([b, c]);
+    assert.deepEqual(seen, ["a@1", "a:true", "b@2", "c@2", "b:true", "c:true"]);
+    assert.deepEqual([q.processedGeneration, q.committedGeneration, q.inFlight], [2, 2, false]);
+    await q.drain();
+  });
 });
