@@ -96,6 +96,7 @@ async function child(spec) {
   if (calls > 0) await Promise.all(Array.from({ length: CALLERS }, caller));
   const seconds = (performance.now() - t0) / 1000;
   const stats = db?.cacheStats();
+  const wasmAndBuffersBytes = process.memoryUsage().arrayBuffers;
   if (db !== undefined) await db.close();
   const result = {
     ...spec,
@@ -104,7 +105,7 @@ async function child(spec) {
     stats,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     liveHeapBytes: live,
-    wasmAndBuffersBytes: process.memoryUsage().arrayBuffers,
+    wasmAndBuffersBytes,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
