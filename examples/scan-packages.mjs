@@ -9,7 +9,11 @@
 // its idempotency key is the directory, so a restart never duplicates a
 // batch or a run). A worker processes the runs in three checkpointed steps
 // (read, parse, summarize) while the active batches are reported; each
-// batch reports once when its last run finishes. Kill it with `kill -9` at
+// batch reports once when its last run finishes. Summarizing a package
+// looks up each of its dependencies (licence, version) with a memoized
+// effect: many packages share dependencies, so each is looked up once and
+// the answer is cached (in memory and in the database) for every other
+// file, and for the next start. Kill it with `kill -9` at
 // any moment and start it again: it resumes where it stopped, replaying
 // stored steps instead of re-running them. The runs the killed process held
 // are taken up again once their lease (--lease-ms, default 30 s) has lapsed.
@@ -17,7 +21,7 @@
 // "typescript": package names, versions, paths, licences, error messages),
 // and the history of the best match.
 
-import { open, defineJob } from "durq";
+import { open, defineJob, defineEffect } from "durq";
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { appendFileSync, mkdirSync } from "node:fs";
@@ -53,6 +57,27 @@ async function work(runId, name, fn) {
   return fn();
 }
 
+/**
+ * What a package registry would tell about a dependency: its licence and
+ * version (read here from the top-level installed copy, as slow as a
+ * network call with --step-delay-ms). The part of the work that repeats
+ * across files, so it is an effect: run once per package name, cached.
+ */
+const packageMetadata = defineEffect({
+  name: "package-metadata",
+  version: 1,
+  async run(name) {
+    if (opts.journal) appendFileSync(opts.journal, `${process.pid} lookup ${name}\n`);
+    if (stepDelayMs > 0) await sleep(stepDelayMs);
+    try {
+      const p = JSON.parse(stripBom(await readFile(join(root, name, "package.json"), "utf8")));
+      return { name, version: typeof p.version === "string" ? p.version : null, license: licenseOf(p) };
+    } catch {
+      return { name, version: null, license: "NOT-INSTALLED" };
+    }
+  },
+});
+
 const scanPackage = defineJob({
   name: "scan-package",
   // A run whose process was killed comes back with its lease expired, which
@@ -69,6 +94,7 @@ const scanPackage = defineJob({
           license: licenseOf(p),
           type: p.type === "module" ? "module" : "commonjs",
           dependencies: Object.keys(p.dependencies ?? {}).length,
+          dependencyNames: Object.keys(p.dependencies ?? {}).slice(0, 100),
           devDependencies: Object.keys(p.devDependencies ?? {}).length,
           hasTypes: Boolean(p.types ?? p.typings),
           bin: typeof p.bin === "string" ? 1 : Object.keys(p.bin ?? {}).length,
@@ -76,11 +102,18 @@ const scanPackage = defineJob({
       }),
     );
     const summary = await step.run("summarize", () =>
-      work(step.runId, "summarize", () => ({
-        ...pkg,
-        bytes: Buffer.byteLength(text),
-        line: `${pkg.name ?? "(unnamed)"}@${pkg.version ?? "?"} ${pkg.license} ${pkg.type}, ${pkg.dependencies} deps`,
-      })),
+      work(step.runId, "summarize", async () => {
+        // One effect call per dependency: cached across files and starts.
+        const deps = await Promise.all((pkg.dependencyNames ?? []).map((name) => step.effect(packageMetadata, name)));
+        const dependencyLicenses = {};
+        for (const d of deps) dependencyLicenses[d.license] = (dependencyLicenses[d.license] ?? 0) + 1;
+        return {
+          ...pkg,
+          dependencyLicenses,
+          bytes: Buffer.byteLength(text),
+          line: `${pkg.name ?? "(unnamed)"}@${pkg.version ?? "?"} ${pkg.license} ${pkg.type}, ${pkg.dependencies} deps`,
+        };
+      }),
     );
     await step.progress({ done: 3, of: 3 });
     return summary;
@@ -232,6 +265,21 @@ try {
   }
   const failures = await db.listRuns({ status: "failed", limit: 3 });
   for (const r of failures.runs) console.log(`  failed: ${r.input.path}: ${r.error?.message}`);
+
+  // The dependency lookups: an effect shared by every file (db.cacheStats()).
+  const fx = db.cacheStats();
+  const lookups = fx.memoryHits + fx.joined + fx.databaseHits + fx.runs;
+  const depLicenses = new Map();
+  cursor = undefined;
+  do {
+    const page = await db.listRuns({ job: "scan-package", status: "completed", limit: 1000, cursor });
+    for (const r of page.runs) for (const [l, n] of Object.entries(r.output?.dependencyLicenses ?? {})) depLicenses.set(l, (depLicenses.get(l) ?? 0) + n);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  console.log("\nDependency lookups (effect package-metadata, cached across files)");
+  console.log(`  ${lookups} lookups this session: ${fx.runs} ran, ${fx.memoryHits + fx.joined} answered from memory, ${fx.databaseHits} from the database (an earlier start)`);
+  const depTop = [...depLicenses.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  console.log(`  dependency licences: ${depTop.map(([l, n]) => `${l} ${n}`).join(", ") || "none"}`);
 
   // Full-text search over inputs, outputs, error messages and labels.
   console.log("\nSearch");

@@ -138,6 +138,7 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
   assert.match(output, /; 0 active batches; \d+ batches finished this session/, "it reports the active batches");
   assert.match(output, /\nSearch\n {2}"typescript": [1-9]\d* runs match\n {4}typescript\/package\.json: typescript@\S+ Apache-2\.0 commonjs/, "search finds the typescript package first");
   assert.match(output, /failed runs whose error mentions JSON: \d+/);
+  assert.match(output, /\nDependency lookups \(effect package-metadata, cached across files\)\n {2}\d+ lookups this session: \d+ ran, \d+ answered from memory, \d+ from the database \(an earlier start\)\n {2}dependency licences: /);
   assert.match(output, /history of the best match: enqueued -> leased -> (.* -> )?step read -> (.* -> )?step summarize -> completed\n/);
   assert.match(output, /durq: done in \d+ ms$/);
 
@@ -184,6 +185,14 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
     assert.ok(pids.has(firstPid) && pids.has(second.child.pid) && pids.size === 2, `journal pids: ${[...pids]}`);
     const rerun = journal.filter((j) => j.pid === second.child.pid && storedBefore.has(`${j.runId} ${j.step}`));
     assert.deepEqual(rerun, [], "steps stored before the kill were executed again");
+    // The dependency lookups (a cached effect) ran at most once per package name in each process.
+    const lookups = readFileSync(journalPath, "utf8").split("\n").map((l) => /^(\d+) lookup (\S+)$/.exec(l)).filter((m) => m !== null);
+    for (const pid of pids) {
+      const names = lookups.filter((m) => Number(m[1]) === pid).map((m) => m[2]);
+      assert.equal(new Set(names).size, names.length, `process ${pid} looked a dependency up twice`);
+    }
+    const ran = Number(/(\d+) ran, /.exec(output)[1]);
+    assert.equal(ran, lookups.filter((m) => Number(m[1]) === second.child.pid).length, "the summary counts the lookups the journal shows");
     // ...and every step of a completed run was executed by one of the two.
     const executed = new Set(journal.map((j) => `${j.runId} ${j.step}`));
     for (const run of runs.filter((r) => r.status === "completed")) {
