@@ -194,9 +194,9 @@ lines.push(`Wasm module (pkg/wasm/durq_bg.wasm, after wasm-opt -Oz): ${fmt(wasm.
 const notes = join(root, "bench", "NOTES.md");
 if (existsSync(notes)) lines.push(readFileSync(notes, "utf8"));
 // Keep the sections written by bench/batches.mjs, bench/alarms.mjs and
-// bench/search.mjs (`npm run bench:batches`, `bench:alarms`, `bench:search`).
+// bench/search.mjs, bench/effects.mjs (`npm run bench:batches`, `bench:alarms`, `bench:search`, `bench:effects`).
 const previous = existsSync(join(root, "BENCHMARKS.md")) ? readFileSync(join(root, "BENCHMARKS.md"), "utf8") : "";
-for (const name of ["batches", "alarms", "search"]) {
+for (const name of ["batches", "alarms", "search", "effects"]) {
   const section = previous.match(new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`));
   if (section) lines.push(section[0], "");
 }
