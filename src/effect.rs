@@ -46,7 +46,10 @@ pub struct DeleteEffectsOp {
     pub name: Option<String>,
 }
 
-/// A stored effect output, as [`get`] returns it.
+/// A stored effect output, as [`get`] returns it. Serialized as
+/// `{"version":N,"output":<output verbatim>}`, in this field order: the
+/// façade cuts the output's text out of it without parsing it again
+/// (pinned by `tests/effects.rs`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredEffect {

@@ -72,6 +72,17 @@ fn an_effect_output_is_stored_under_name_and_input_and_replaced_in_place() {
 }
 
 #[test]
+fn a_stored_effect_serializes_version_first_and_its_output_verbatim() {
+    let (_, mut s) = backends().remove(0);
+    let s = &mut *s;
+    // Odd spacing and key order: the output's text must come back byte for byte.
+    s.apply_json(r#"[{"op":"putEffect","now":1700000000000,"name":"f","version":7,"input":"k","output":{"b" : 1,"a":[1.50]}}]"#)
+        .unwrap();
+    let text = serde_json::to_string(&s.effect("f", "k").unwrap().unwrap()).unwrap();
+    assert_eq!(text, r#"{"version":7,"output":{"b" : 1,"a":[1.50]}}"#);
+}
+
+#[test]
 fn delete_effects_drops_one_effect_or_all() {
     for (name, mut s) in backends() {
         let s = &mut *s;

@@ -145,9 +145,10 @@ export class MemoryStore {
       write();
       return undefined;
     }
-    this.counters.waits++;
-    return new Promise<void>((resolve, reject) => {
+    let ran = false;
+    const p = new Promise<void>((resolve, reject) => {
       this.#waiting.push(() => {
+        ran = true;
         try {
           write();
           resolve();
@@ -156,9 +157,13 @@ export class MemoryStore {
         }
       });
       // A commit in flight frees room when it settles; operations only
-      // queued are committed now. Without either, nothing could free room.
+      // queued are committed now (synchronously, with the core's apply:
+      // the operations of that commit settle inside this call). Without
+      // either, nothing could free room.
       if (!this.#commits.kick()) this.#release(true);
     });
+    if (!ran) this.counters.waits++; // not freed by a commit that ran right here
+    return p;
   }
 
   /**
@@ -190,12 +195,12 @@ export class MemoryStore {
   }
 
   /**
-   * Adds an entry read from the database, if there is room without waiting
-   * (else the read is served without caching it). Returns whether it was
-   * added.
+   * Adds an entry read from the database, if none is in memory under `key`
+   * and there is room without waiting (else the read is served without
+   * caching it). Returns whether it was added.
    */
   putLoaded(key: string, json: string): boolean {
-    if (this.#waiting.length > 0 || !this.#makeRoom()) return false;
+    if (this.#entries.has(key) || this.#waiting.length > 0 || !this.#makeRoom()) return false;
     this.#add(key, json, Tier.Loaded, this.#commits.committedGeneration);
     return true;
   }
@@ -224,6 +229,7 @@ export class MemoryStore {
 
   /** Drops every entry and lets waiting writes go (the database is closing). */
   clear(): void {
+    for (const e of this.#entries.values()) e.live = false;
     this.#entries.clear();
     this.#committed.clear();
     this.#loaded.clear();
@@ -285,7 +291,7 @@ export class MemoryStore {
 
   #remove(e: Entry): void {
     e.live = false;
-    this.#entries.delete(e.key);
+    if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
     if (e.tier === Tier.Dirty) this.#dirty--;
     else (e.tier === Tier.Committed ? this.#committed : this.#loaded).delete(e);
   }

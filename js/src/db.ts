@@ -10,7 +10,7 @@ import { hostname } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { realClock, type Clock } from "./clock.js";
 import { coreCall, loadCore, parseResult, randomSeed, type CoreHandle } from "./core.js";
-import { closedError, DurqError, invalidInput, type DurqErrorCode } from "./errors.js";
+import { closedError, DurqError, invalidInput, isDurqError, type DurqErrorCode } from "./errors.js";
 import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./events.js";
 import { resolveJob, type Job } from "./job.js";
 import { acquireLock, type FileLock } from "./node/lock.js";
@@ -361,6 +361,8 @@ export class Durq {
   readonly #cache: MemoryStore;
   /** Effect calls running, by store key: callers of the same key join them. */
   readonly #effectCalls = new Map<string, Promise<string>>();
+  /** The error of the last commit that failed as a whole (already reported as such). */
+  #lastCommitError: unknown = undefined;
   /** Workers that are started or have work in flight. */
   readonly #workers = new Set<Worker>();
   readonly #executions = new Map<string, Set<Execution>>();
@@ -389,7 +391,10 @@ export class Durq {
       apply: commit === undefined ? apply : (json) => commit(json, apply),
       onSettled: () => this.#cache.settled(),
       now: () => this.clock.now(),
-      onCommitError: (error) => this.#events.emit("error", { error, source: "commit" }),
+      onCommitError: (error) => {
+        this.#lastCommitError = error;
+        this.#events.emit("error", { error, source: "commit" });
+      },
       onHookError: (error) => {
         console.error("durq: internal error after a commit:", error);
         this.#events.emit("error", { error, source: "worker" });
@@ -432,7 +437,7 @@ export class Durq {
         const out = coreCall(() => this.#core.getStepOutput(id, name));
         return typeof out === "string" ? out : undefined;
       },
-      callEffect: (effect, input) => this.callEffect(effect, input),
+      callEffect: (effect, input) => this.#callEffect(effect, input),
       nextWakeAt: (queue) => {
         try {
           const at = this.#core.nextWakeAt(queue);
@@ -1270,6 +1275,11 @@ export class Durq {
    */
   async callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
     this.#checkOpen();
+    return this.#callEffect(effect, input);
+  }
+
+  /** {@link callEffect} without the open check: handlers still running while `close()` waits for them may call effects. */
+  async #callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
     const { json, canonical } = effectInput(effect as Effect, input);
     const key = effectKey(effect as Effect, canonical);
     const c = this.#cache;
@@ -1313,13 +1323,15 @@ export class Durq {
       await c.whenRoom(() => c.putMemoryOnly(key, out));
       return out;
     }
-    this.#checkOpen();
     const op = opJson({ op: "putEffect", name: effect.name, version: effect.version, input: canonical }, { output: out });
     await c.whenRoom(() => {
       const track = c.putDirty(key, out);
-      // Write-behind: a failed commit is reported by the `error` event and
-      // drops the entry; the caller already has its output.
-      this.#queue.submit(op, undefined, track).catch(() => {});
+      // Write-behind: the caller already has its output. A failure drops
+      // the entry (its tracker) and is reported: a whole commit's failure
+      // once, as such; this operation's own failure here.
+      this.#queue.submit(op, undefined, track).catch((error: unknown) => {
+        if (error !== this.#lastCommitError && !isDurqError(error, "DURQ_CLOSED")) this.#events.emit("error", { error, source: "effect" });
+      });
     });
     return out;
   }

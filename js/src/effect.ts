@@ -114,10 +114,14 @@ export function effectInput(effect: Effect, input: unknown): { json: string; can
 
 /** The store key of an effect output. @internal */
 export function effectKey(effect: Effect, canonical: string): string {
-  return `e\0${effect.name}\0${effect.version}\0${canonical}`;
+  return `e\0${effect.name}\0${effect.version}\0${effect.cache ? 1 : 0}\0${canonical}`;
 }
 
-/** The store key of a step output. @internal */
-export function stepKey(runId: string, name: string): string {
-  return `s\0${runId}\0${name}`;
+/**
+ * The store key of a step output of one attempt (its fencing token): two
+ * attempts of a run in one process (a lease lost, then the run claimed
+ * again) never see or drop each other's entries. @internal
+ */
+export function stepKey(runId: string, token: number, name: string): string {
+  return `s\0${runId}\0${token}\0${name}`;
 }

@@ -65,11 +65,14 @@ export interface DurqEvents {
    * worker's claim, heartbeat or outcome write (`"worker"`), an alarm
    * dispatcher's read or outcome write (`"alarm"`), the search index's
    * repair at open or after an import (`"search"`; search then rejects with
-   * `DURQ_SEARCH_STALE`), or an event listener that threw (`"listener"`).
+   * `DURQ_SEARCH_STALE`), the write-behind of a cached effect output whose
+   * operation failed alone (`"effect"`; the output is dropped from memory and
+   * computed again by a later call), or an event listener that threw
+   * (`"listener"`).
    * Without an `error` listener, all but commit failures are printed with
    * `console.error`.
    */
-  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" | "search" };
+  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" | "search" | "effect" };
 }
 
 /** The name of an event: a key of {@link DurqEvents}. */

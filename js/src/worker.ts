@@ -388,7 +388,7 @@ class Attempt implements Execution, StepHost {
     this.labels = Object.freeze({ ...run.labels });
     for (const [name, output] of Object.entries(run.steps ?? {})) {
       this.#stepNames.add(name);
-      host.cache.putLoaded(stepKey(this.id, name), JSON.stringify(output));
+      host.cache.putLoaded(this.#stepKey(name), JSON.stringify(output));
     }
   }
 
@@ -413,7 +413,8 @@ class Attempt implements Execution, StepHost {
       this.#stopHeartbeat();
       this.#host.unregister(this);
       // The run is no longer running here: its step outputs leave memory (those not yet committed stay until they are).
-      for (const name of this.#stepNames) this.#host.cache.dropClean(stepKey(this.id, name));
+      // A save still in flight drops its entry when it settles (`saveStep`).
+      for (const name of this.#stepNames) this.#host.cache.dropClean(this.#stepKey(name));
     }
   }
 
@@ -555,8 +556,13 @@ class Attempt implements Execution, StepHost {
     this.#host.events.emit("run:lease-lost", { id: this.id, job: this.job, attempt: this.attempt, workerId: this.workerId, error: e });
   }
 
+  /** This attempt's store key of step `name`. */
+  #stepKey(name: string): string {
+    return stepKey(this.id, this.#run.token, name);
+  }
+
   storedStep(name: string): string | undefined {
-    const key = stepKey(this.id, name);
+    const key = this.#stepKey(name);
     const cache = this.#host.cache;
     // Memory first (an output whose commit is in flight too), then the database.
     const e = cache.get(key);
@@ -568,20 +574,28 @@ class Attempt implements Execution, StepHost {
   }
 
   saveStep(name: string, outputJson: string): Promise<void> {
+    const lost = this.leaseError();
+    if (lost !== undefined) return Promise.reject(lost);
     const json = opJson({ op: "saveStep", id: this.id, token: this.#run.token, name }, { output: outputJson });
     const cache = this.#host.cache;
+    const key = this.#stepKey(name);
     let saved!: Promise<void>;
     const room = cache.whenRoom(() => {
-      const track = cache.putDirty(stepKey(this.id, name), outputJson);
+      const track = cache.putDirty(key, outputJson);
+      this.#stepNames.add(name);
       saved = this.#host.submit<void>(
         json,
         () => {
-          this.#stepNames.add(name);
           const ev = this.#host.events;
           if (ev.has("step:completed")) ev.emit("step:completed", { runId: this.id, job: this.job, name, attempt: this.attempt, output: JSON.parse(outputJson) });
         },
         track,
       );
+      // Saved after the run ended here (a step not awaited): out of memory once committed.
+      const dropIfOver = () => {
+        if (this.#over) cache.dropClean(key);
+      };
+      saved.then(dropIfOver, dropIfOver);
     });
     return room === undefined ? saved : room.then(() => saved);
   }

@@ -92,10 +92,12 @@ export class WriteQueue {
   #scheduled = false;
   #closed = false;
   #inFlight = false;
+  /** A flush is queued as a microtask (a full batch is waiting). */
+  #soon = false;
   #idleWaiters: (() => void)[] = [];
   /** Number of `apply` calls made so far (one per transaction). */
   transactions = 0;
-  /** Generation of the last commit handed to `apply` (0 before the first). */
+  /** Generation of the last commit formed from queued operations (handed to `apply`, or failed before it, e.g. by a clock that threw); 0 before the first. */
   processedGeneration = 0;
   /** Generation of the last commit that succeeded (0 before the first). */
   committedGeneration = 0;
@@ -122,7 +124,13 @@ export class WriteQueue {
       // A full batch does not wait for the next turn: a caller that never
       // yields to the event loop (write-behind effect calls in a loop of
       // microtasks) would otherwise hold every write back.
-      if (this.#pending.length === this.#maxBatch) queueMicrotask(() => this.#flush());
+      if (this.#pending.length >= this.#maxBatch && !this.#soon) {
+        this.#soon = true;
+        queueMicrotask(() => {
+          this.#soon = false;
+          this.#flush();
+        });
+      }
     });
   }
 
@@ -220,13 +228,16 @@ export class WriteQueue {
       return;
     }
     this.#inFlight = true;
-    Promise.resolve(result).then(
-      (out) => this.#settle(batch, generation, out),
-      (e: unknown) => this.#failed(batch, generation, e),
-    ).finally(() => {
-      this.#inFlight = false;
-      this.#flush(); // the next commit gathers everything queued meanwhile
-    });
+    Promise.resolve(result)
+      .then(
+        (out) => this.#settle(batch, generation, out),
+        (e: unknown) => this.#failed(batch, generation, e),
+      )
+      .catch((e: unknown) => this.#host.onHookError(e)) // a bug in a host hook: never an unhandled rejection
+      .finally(() => {
+        this.#inFlight = false;
+        this.#flush(); // the next commit gathers everything queued meanwhile
+      });
   }
 
   #failed(batch: Pending[], generation: number, e: unknown): void {

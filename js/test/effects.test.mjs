@@ -12,7 +12,7 @@ import { defineEffect, defineJob, DEFAULT_MAX_IN_MEMORY_CHANGES, ManualClock } f
 import { openWith } from "../../pkg/dist/db.js";
 import { MemoryStore } from "../../pkg/dist/cache.js";
 import { WriteQueue, opJson } from "../../pkg/dist/write-queue.js";
-import { cleanupDirs, deferred, rejectsCode, settle, T0, tempDir } from "../test-support/helpers.mjs";
+import { cleanupDirs, deferred, frozenTimerClock, rejectsCode, settle, T0, tempDir } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
 
@@ -400,6 +400,115 @@ describe("effects: commits", () => {
     assert.equal(s.overflows, 0);
     assert.ok(s.evictions.committed + s.evictions.loaded > 0);
     assert.equal(s.entries, 0, "a finished run's steps leave memory");
+    await db.close();
+  });
+});
+
+describe("effects: review cases", () => {
+  test("a handler still running while close() waits for it can call an effect", async () => {
+    const { db } = await openCtl({}, commitControl({ auto: true }));
+    const gate = deferred();
+    const e = counting("during-close");
+    let got;
+    const job = defineJob({
+      name: "closing",
+      async run(step) {
+        await gate.promise;
+        got = await step.effect(e.effect, 1);
+        return got.token;
+      },
+    });
+    const { id } = await db.enqueue(job, null);
+    const w = db.worker({ jobs: [job] });
+    w.start();
+    await settle(6);
+    const closing = db.close();
+    await rejectsCode(db.callEffect(e.effect, 2), "DURQ_CLOSED"); // the public call is closed
+    gate.resolve();
+    await closing;
+    assert.equal(got.token, "during-close#1");
+    void id;
+  });
+
+  test("a stale attempt (its lease lost) cannot put its step output in memory over the live attempt's", async () => {
+    const clock = frozenTimerClock();
+    const { db } = await openCtl({ clock }, commitControl({ auto: true }));
+    const staleFn = deferred();
+    const liveHold = deferred();
+    let liveSecondRead;
+    let staleSave;
+    const job = defineJob({
+      name: "two-attempts",
+      async run(step) {
+        if (step.attempt === 1) {
+          staleSave = step.run("x", async () => {
+            await staleFn.promise;
+            return "A";
+          });
+          await staleSave.catch(() => {});
+          return "stale";
+        }
+        await step.run("x", () => "B");
+        await liveHold.promise;
+        liveSecondRead = await step.run("x", () => "never");
+        return liveSecondRead;
+      },
+    });
+    const { id } = await db.enqueue(job, null);
+    const stuck = db.worker({ jobs: [job], leaseMs: 1000 });
+    const first = stuck.processOne();
+    await settle(6);
+    clock.advance(1000);
+    const live = db.worker({ jobs: [job], leaseMs: 1000 });
+    const second = live.processOne();
+    await settle(6);
+    staleFn.resolve(); // the stale attempt's step returns now
+    await rejectsCode(staleSave, "DURQ_LEASE_LOST");
+    liveHold.resolve();
+    await Promise.all([first, second]);
+    assert.equal(liveSecondRead, "B");
+    const run = await db.getRun(id);
+    assert.deepEqual([run.status, run.output], ["completed", "B"]);
+    assert.equal(db.cacheStats().entries, 0, "both attempts' entries left memory");
+    await db.close();
+  });
+
+  test("a putEffect that fails on its own is reported (source effect) and dropped; a step saved after its run ended leaves memory once committed", async () => {
+    const ctl = commitControl({ auto: true });
+    const corrupt = { on: true };
+    const { db } = await openWith({ memory: true }, { clock: new ManualClock(T0) }, {
+      commit: (json, apply) => {
+        // Make the putEffect invalid in the core: it fails alone, the commit succeeds.
+        const ops = JSON.parse(json).map((o) => (o.op === "putEffect" && corrupt.on ? { ...o, version: -1 } : o));
+        return ctl.hook(JSON.stringify(ops), apply);
+      },
+    }).then((db) => ({ db }));
+    const errors = [];
+    db.on("error", (e) => errors.push(e));
+    const e = counting("fails-alone");
+    await db.callEffect(e.effect, 1);
+    await settle(4);
+    assert.deepEqual(errors.map((x) => [x.source, x.error.code]), [["effect", "DURQ_INVALID_INPUT"]]);
+    assert.equal(db.cacheStats().entries, 0, "the entry the database refused is gone");
+    corrupt.on = false;
+    await db.callEffect(e.effect, 1);
+    assert.equal(e.calls.length, 2);
+
+    const job = defineJob({
+      name: "late-step",
+      async run(step) {
+        // Not awaited: its save is submitted (a few microtasks on) before the handler returns, and commits with the outcome.
+        void step.run("late", () => "not awaited").catch(() => {});
+        for (let i = 0; i < 5; i++) await null;
+        return null;
+      },
+    });
+    const late = await db.enqueue(job, null);
+    await db.worker({ jobs: [job] }).processUntilIdle();
+    assert.deepEqual((await db.getSteps(late.id)).map((x) => x.name), ["late"], "the late step was stored");
+    await settle(6);
+    assert.equal(db.cacheStats().dirty, 0);
+    assert.equal(db.cacheStats().entries, 1, "only the effect output is left: the late step's entry went");
     await db.close();
   });
 });
