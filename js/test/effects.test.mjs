@@ -637,7 +637,7 @@ describe("effects: property", () => {
         }
         await db.close();
       }),
-      { numRuns: 60 },
+      { numRuns: 150 },
     );
   });
 });
