@@ -47,7 +47,7 @@ pub struct DeleteEffectsOp {
 }
 
 /// A stored effect output, as [`get`] returns it. Serialized as
-/// `{"version":N,"output":<output verbatim>}`, in this field order: the
+/// `{"version":N,"createdAt":MS,"output":<output verbatim>}`, in this field order: the
 /// façade cuts the output's text out of it without parsing it again
 /// (pinned by `tests/effects.rs`).
 #[derive(Debug, Serialize)]
@@ -55,6 +55,9 @@ pub struct DeleteEffectsOp {
 pub struct StoredEffect {
     /// The version that wrote it.
     pub version: i64,
+    /// When it was written (the `now` of its `putEffect`), ms; the façade's
+    /// `maxAgeMs` compares against it.
+    pub created_at: i64,
     /// Output JSON, verbatim.
     pub output: Box<RawValue>,
 }
@@ -129,15 +132,18 @@ pub fn delete(c: &Connection, o: &DeleteEffectsOp) -> Result<Deleted> {
 /// # Errors
 /// An SQLite error if the read fails.
 pub fn get(c: &Connection, name: &str, input: &str) -> Result<Option<StoredEffect>> {
-    let row: Option<(i64, String)> = c
-        .prepare_cached("SELECT version, output FROM effects WHERE name = ?1 AND key = ?2")?
+    let row: Option<(i64, i64, String)> = c
+        .prepare_cached(
+            "SELECT version, created_at, output FROM effects WHERE name = ?1 AND key = ?2",
+        )?
         .query_row(params![name, &key(input)[..]], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    row.map(|(version, output)| {
+    row.map(|(version, created_at, output)| {
         Ok(StoredEffect {
             version,
+            created_at,
             output: RawValue::from_string(output)?,
         })
     })

@@ -79,7 +79,10 @@ fn a_stored_effect_serializes_version_first_and_its_output_verbatim() {
     s.apply_json(r#"[{"op":"putEffect","now":1700000000000,"name":"f","version":7,"input":"k","output":{"b" : 1,"a":[1.50]}}]"#)
         .unwrap();
     let text = serde_json::to_string(&s.effect("f", "k").unwrap().unwrap()).unwrap();
-    assert_eq!(text, r#"{"version":7,"output":{"b" : 1,"a":[1.50]}}"#);
+    assert_eq!(
+        text,
+        r#"{"version":7,"createdAt":1700000000000,"output":{"b" : 1,"a":[1.50]}}"#
+    );
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn reading_an_effect_is_one_primary_key_seek() {
     let (_, s) = backends().remove(0);
     let p = common::plan(
         s.connection(),
-        "SELECT version, output FROM effects WHERE name = ?1 AND key = ?2",
+        "SELECT version, created_at, output FROM effects WHERE name = ?1 AND key = ?2",
         &["a".to_string().into(), vec![0u8; 32].into()],
     );
     assert_eq!(p, "SEARCH effects USING PRIMARY KEY (name=? AND key=?)");

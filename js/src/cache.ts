@@ -53,6 +53,8 @@ export interface Entry {
   readonly key: string;
   /** The value's JSON text (each read parses its own copy). */
   readonly json: string;
+  /** When the value was computed (or, loaded, committed), ms on the database's clock; 0 for step outputs. */
+  readonly at: number;
   tier: Tier;
   /** Generation of the commit that persists (or persisted) it, or at which it was loaded. */
   generation: number;
@@ -170,8 +172,8 @@ export class MemoryStore {
    * Adds a dirty entry for an operation about to be submitted with the
    * returned tracker. Call inside {@link whenRoom}'s `write`.
    */
-  putDirty(key: string, json: string): OpTracker {
-    const e = this.#add(key, json, Tier.Dirty, Infinity);
+  putDirty(key: string, json: string, at = 0): OpTracker {
+    const e = this.#add(key, json, at, Tier.Dirty, Infinity);
     return {
       assigned: (generation) => {
         e.generation = generation;
@@ -190,8 +192,8 @@ export class MemoryStore {
   }
 
   /** Adds an entry no commit persists (a `cache: false` effect output): evictable at once. Call inside {@link whenRoom}. */
-  putMemoryOnly(key: string, json: string): void {
-    this.#add(key, json, Tier.Committed, this.#commits.committedGeneration);
+  putMemoryOnly(key: string, json: string, at: number): void {
+    this.#add(key, json, at, Tier.Committed, this.#commits.committedGeneration);
   }
 
   /**
@@ -199,9 +201,9 @@ export class MemoryStore {
    * and there is room without waiting (else the read is served without
    * caching it). Returns whether it was added.
    */
-  putLoaded(key: string, json: string): boolean {
+  putLoaded(key: string, json: string, at = 0): boolean {
     if (this.#entries.has(key) || this.#waiting.length > 0 || !this.#makeRoom()) return false;
-    this.#add(key, json, Tier.Loaded, this.#commits.committedGeneration);
+    this.#add(key, json, at, Tier.Loaded, this.#commits.committedGeneration);
     return true;
   }
 
@@ -279,10 +281,10 @@ export class MemoryStore {
     return true;
   }
 
-  #add(key: string, json: string, tier: Tier, generation: number): Entry {
+  #add(key: string, json: string, at: number, tier: Tier, generation: number): Entry {
     const old = this.#entries.get(key);
     if (old !== undefined) this.#remove(old);
-    const e: Entry = { key, json, tier, generation, live: true };
+    const e: Entry = { key, json, at, tier, generation, live: true };
     this.#entries.set(key, e);
     if (tier === Tier.Dirty) this.#dirty++;
     else (tier === Tier.Committed ? this.#committed : this.#loaded).add(e);

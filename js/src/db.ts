@@ -1284,7 +1284,7 @@ export class Durq {
     const key = effectKey(effect as Effect, canonical);
     const c = this.#cache;
     const hit = c.get(key);
-    if (hit !== undefined) {
+    if (hit !== undefined && this.#fresh(effect as Effect, hit.at)) {
       c.counters.memoryHits++;
       return JSON.parse(hit.json) as O;
     }
@@ -1306,12 +1306,12 @@ export class Durq {
     if (effect.cache) {
       const stored = coreCall(() => this.#core.getEffect(effect.name, canonical));
       if (typeof stored === "string") {
-        const found = JSON.parse(stored) as { version: number; output: unknown };
-        if (found.version === effect.version) {
-          // The output's text, without re-serializing it: `{"version":N,"output":` ... `}`.
+        const found = JSON.parse(stored) as { version: number; createdAt: number; output: unknown };
+        if (found.version === effect.version && this.#fresh(effect, found.createdAt)) {
+          // The output's text, without re-serializing it: `{"version":N,"createdAt":MS,"output":` ... `}`.
           const out = stored.slice(stored.indexOf('"output":') + 9, -1);
           c.counters.databaseHits++;
-          c.putLoaded(key, out);
+          c.putLoaded(key, out, found.createdAt);
           return out;
         }
       }
@@ -1319,13 +1319,14 @@ export class Durq {
     c.counters.runs++;
     const output = await effect.run(JSON.parse(inputJson));
     const out = toJsonText(`the output of effect ${JSON.stringify(effect.name)}`, output === undefined ? null : output);
+    const at = this.clock.now();
     if (!effect.cache) {
-      await c.whenRoom(() => c.putMemoryOnly(key, out));
+      await c.whenRoom(() => c.putMemoryOnly(key, out, at));
       return out;
     }
     const op = opJson({ op: "putEffect", name: effect.name, version: effect.version, input: canonical }, { output: out });
     await c.whenRoom(() => {
-      const track = c.putDirty(key, out);
+      const track = c.putDirty(key, out, at);
       // Write-behind: the caller already has its output. A failure drops
       // the entry (its tracker) and is reported: a whole commit's failure
       // once, as such; this operation's own failure here.
@@ -1334,6 +1335,11 @@ export class Durq {
       });
     });
     return out;
+  }
+
+  /** Whether an output made at `at` (ms) is still valid for `effect` (its `maxAgeMs`). */
+  #fresh(effect: Effect, at: number): boolean {
+    return effect.maxAgeMs === undefined || this.clock.now() - at < effect.maxAgeMs;
   }
 
   /**

@@ -6,7 +6,7 @@
 
 import canonicalize from "canonicalize";
 import { DurqError, invalidInput } from "./errors.js";
-import { checkInt, checkName, checkOptions, isPlainObject, toJsonText } from "./validate.js";
+import { checkInt, checkName, checkOptions, isPlainObject, MAX_DELAY_MS, toJsonText } from "./validate.js";
 
 /** Largest {@link EffectDefinition.version}. */
 export const MAX_EFFECT_VERSION = 2 ** 31 - 1;
@@ -35,6 +35,14 @@ export interface EffectDefinition<I, O> {
    * replaced as calls come in).
    */
   version?: number;
+  /**
+   * How long an output stays valid, ms: 1 ..= 2^31 - 1 (about 24.8 days);
+   * default: forever. An older output (in memory or in the database) is a
+   * miss: the effect runs again and its new output replaces the old one.
+   * Age is counted on the database's clock (`open({ clock })`) from when
+   * the output was computed (in memory) or committed (in the database).
+   */
+  maxAgeMs?: number;
 }
 
 /** An effect made by {@link defineEffect}: call it with `step.effect(effect, input)` in a handler, or `db.callEffect(effect, input)`. */
@@ -47,6 +55,8 @@ export interface Effect<I = unknown, O = unknown> {
   readonly cache: boolean;
   /** Version of the output's shape. */
   readonly version: number;
+  /** How long an output stays valid, ms; `undefined`: forever. */
+  readonly maxAgeMs: number | undefined;
 }
 
 const madeByDefineEffect = new WeakSet<object>();
@@ -72,16 +82,18 @@ const madeByDefineEffect = new WeakSet<object>();
  * ```
  *
  * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad name, a missing `run`,
- *   a non-boolean `cache`, a bad `version` or an unknown option.
+ *   a non-boolean `cache`, a bad `version` or `maxAgeMs`, or an unknown
+ *   option.
  */
 export function defineEffect<I = unknown, O = unknown>(definition: EffectDefinition<I, O>): Effect<I, O> {
-  const d = checkOptions("defineEffect(definition)", definition, ["name", "run", "cache", "version"]);
-  if (!isPlainObject(definition)) throw invalidInput("defineEffect needs an object { name, run, cache?, version? }");
+  const d = checkOptions("defineEffect(definition)", definition, ["name", "run", "cache", "version", "maxAgeMs"]);
+  if (!isPlainObject(definition)) throw invalidInput("defineEffect needs an object { name, run, cache?, version?, maxAgeMs? }");
   const name = checkName("effect name", d.name);
   if (typeof d.run !== "function") throw invalidInput(`effect ${JSON.stringify(name)} needs a run(input) function`);
   if (d.cache !== undefined && typeof d.cache !== "boolean") throw invalidInput(`effect ${JSON.stringify(name)}: cache must be true or false`);
   const version = d.version === undefined ? 0 : checkInt(`version of effect ${JSON.stringify(name)}`, d.version, 0, MAX_EFFECT_VERSION);
-  const effect: Effect<I, O> = Object.freeze({ name, run: d.run, cache: d.cache ?? true, version });
+  const maxAgeMs = d.maxAgeMs === undefined ? undefined : checkInt(`maxAgeMs of effect ${JSON.stringify(name)}`, d.maxAgeMs, 1, MAX_DELAY_MS);
+  const effect: Effect<I, O> = Object.freeze({ name, run: d.run, cache: d.cache ?? true, version, maxAgeMs });
   madeByDefineEffect.add(effect);
   return effect;
 }

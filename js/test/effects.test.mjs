@@ -151,6 +151,29 @@ describe("effects: calls", () => {
     await db.close();
   });
 
+  test("maxAgeMs: an output older than it is a miss, in memory and in the database (on the injected clock)", async () => {
+    const path = join(tempDir(), "max-age.db");
+    const clock = new ManualClock(T0);
+    const e = counting("aging", { maxAgeMs: 1000 });
+    let { db } = await openCtl({ clock }, commitControl({ auto: true }), { path });
+    assert.equal((await db.callEffect(e.effect, "k")).token, "aging#1");
+    clock.advance(999);
+    assert.equal((await db.callEffect(e.effect, "k")).token, "aging#1", "still fresh at 999 ms");
+    clock.advance(1);
+    assert.equal((await db.callEffect(e.effect, "k")).token, "aging#2", "expired at 1000 ms: run again");
+    await settle();
+    await db.close();
+    clock.advance(500);
+    ({ db } = await openCtl({ clock }, commitControl({ auto: true }), { path }));
+    assert.equal((await db.callEffect(e.effect, "k")).token, "aging#2", "the database's copy is 500 ms old");
+    assert.equal(db.cacheStats().databaseHits, 1);
+    await db.close();
+    clock.advance(500);
+    ({ db } = await openCtl({ clock }, commitControl({ auto: true }), { path }));
+    assert.equal((await db.callEffect(e.effect, "k")).token, "aging#3", "the database's copy expired too");
+    await db.close();
+  });
+
   test("a throwing effect is not cached: every waiting caller gets the error and the next call runs it again", async () => {
     const { db } = await openCtl({}, commitControl({ auto: true }));
     let n = 0;
@@ -172,7 +195,7 @@ describe("effects: calls", () => {
 
   test("bad input gets DURQ_INVALID_INPUT and caches nothing", async () => {
     const { db } = await openCtl({}, commitControl({ auto: true }));
-    for (const bad of [undefined, null, {}, { name: "x" }, { name: "", run() {} }, { name: "a\0b", run() {} }, { name: "x", run() {}, cache: "yes" }, { name: "x", run() {}, version: -1 }, { name: "x", run() {}, version: 1.5 }, { name: "x", run() {}, version: 2 ** 31 }, { name: "x", run() {}, ttl: 5 }]) {
+    for (const bad of [undefined, null, {}, { name: "x" }, { name: "", run() {} }, { name: "a\0b", run() {} }, { name: "x", run() {}, cache: "yes" }, { name: "x", run() {}, version: -1 }, { name: "x", run() {}, version: 1.5 }, { name: "x", run() {}, version: 2 ** 31 }, { name: "x", run() {}, ttl: 5 }, { name: "x", run() {}, maxAgeMs: 0 }, { name: "x", run() {}, maxAgeMs: 2 ** 31 }, { name: "x", run() {}, maxAgeMs: "1h" }]) {
       assert.throws(() => defineEffect(bad), (e) => e.code === "DURQ_INVALID_INPUT", JSON.stringify(bad));
     }
     const e = defineEffect({ name: "e", run: async (x) => (x === "fn" ? () => 1 : x === "big" ? 10n : x) });

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const stale: SearchStatus = await db.getSearchStatus();
   await db.restoreSearchIndex();
   void [kind, imported.deferred, stale.deferred, DEFER_MIN_RUNS];
-  const meta: Effect<{ pkg: string }, { size: number }> = defineEffect({ name: "meta", version: 1, cache: true, run: async (i: { pkg: string }) => ({ size: i.pkg.length }) });
+  const meta: Effect<{ pkg: string }, { size: number }> = defineEffect({ name: "meta", version: 1, cache: true, maxAgeMs: 60_000, run: async (i: { pkg: string }) => ({ size: i.pkg.length }) });
   const size2: number = (await db.callEffect(meta, { pkg: "typescript" })).size;
   // @ts-expect-error: the input must match the effect's
   await db.callEffect(meta, { package: "x" });
