@@ -390,6 +390,8 @@ class Attempt implements Execution, StepHost {
       this.#stepNames.add(name);
       host.cache.putLoaded(this.#stepKey(name), JSON.stringify(output));
     }
+    // From here the outputs live in the bounded store (or the database), not in the claim.
+    run.steps = {};
   }
 
   get signal(): AbortSignal {
