@@ -33,6 +33,10 @@ pub struct PutEffectOp {
     pub input: String,
     /// Output JSON.
     pub output: Box<RawValue>,
+    /// When the output was computed, ms (stored as `created_at`; default
+    /// `now`). The façade's `maxAgeMs` counts from it, in memory and here alike.
+    #[serde(default)]
+    pub at: Option<i64>,
 }
 
 /// `deleteEffects`: drop stored outputs, of one effect or of all.
@@ -90,6 +94,8 @@ fn check_version(version: i64) -> Result<()> {
 /// if the write fails.
 pub fn put(c: &Connection, o: &PutEffectOp) -> Result<()> {
     validate::time("now", o.now)?;
+    let at = o.at.unwrap_or(o.now);
+    validate::time("at", at)?;
     validate::name("effect name", &o.name)?;
     check_version(o.version)?;
     c.prepare_cached(
@@ -102,7 +108,7 @@ pub fn put(c: &Connection, o: &PutEffectOp) -> Result<()> {
         &key(&o.input)[..],
         o.version,
         o.output.get(),
-        o.now
+        at
     ])?;
     Ok(())
 }

@@ -83,6 +83,13 @@ fn a_stored_effect_serializes_version_first_and_its_output_verbatim() {
         text,
         r#"{"version":7,"createdAt":1700000000000,"output":{"b" : 1,"a":[1.50]}}"#
     );
+    // `at` (when the output was computed) is stored rather than the commit's `now`.
+    s.apply_json(r#"[{"op":"putEffect","now":1700000000000,"at":1699999999000,"name":"f","version":7,"input":"k","output":1}]"#)
+        .unwrap();
+    assert_eq!(
+        s.effect("f", "k").unwrap().unwrap().created_at,
+        1_699_999_999_000
+    );
 }
 
 #[test]
@@ -117,6 +124,7 @@ fn bad_effect_operations_fail_alone_and_keep_what_is_stored() {
             json!({"op": "putEffect", "now": T0, "name": "keep", "version": 1, "input": "k"}),
             json!({"op": "putEffect", "now": T0, "name": "keep", "version": 1, "output": 1}),
             json!({"op": "putEffect", "now": -1, "name": "keep", "version": 1, "input": "k", "output": 1}),
+            json!({"op": "putEffect", "now": T0, "at": -5, "name": "keep", "version": 1, "input": "k", "output": 1}),
             json!({"op": "deleteEffects", "now": T0, "name": ""}),
         ];
         for op in bad {

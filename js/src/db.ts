@@ -1319,12 +1319,12 @@ export class Durq {
     c.counters.runs++;
     const output = await effect.run(JSON.parse(inputJson));
     const out = toJsonText(`the output of effect ${JSON.stringify(effect.name)}`, output === undefined ? null : output);
-    const at = this.clock.now();
+    const at = Math.floor(this.clock.now()); // stored with the output as its `createdAt`
     if (!effect.cache) {
       await c.whenRoom(() => c.putMemoryOnly(key, out, at));
       return out;
     }
-    const op = opJson({ op: "putEffect", name: effect.name, version: effect.version, input: canonical }, { output: out });
+    const op = opJson({ op: "putEffect", name: effect.name, version: effect.version, input: canonical, at }, { output: out });
     await c.whenRoom(() => {
       const track = c.putDirty(key, out, at);
       // Write-behind: the caller already has its output. A failure drops

@@ -40,7 +40,7 @@ export interface EffectDefinition<I, O> {
    * default: forever. An older output (in memory or in the database) is a
    * miss: the effect runs again and its new output replaces the old one.
    * Age is counted on the database's clock (`open({ clock })`) from when
-   * the output was computed (in memory) or committed (in the database).
+   * the output was computed, in memory and in the database alike.
    */
   maxAgeMs?: number;
 }

@@ -22,8 +22,9 @@ after(cleanupDirs);
  * it without applying. With `auto`, every commit is applied on the next
  * macrotask (in flight meanwhile) unless `failNext` is set.
  */
-function commitControl({ auto = false } = {}) {
+function commitControl({ auto = false, hops = 1 } = {}) {
   const held = [];
+  const later = (n, f) => setImmediate(n <= 1 ? f : () => later(n - 1, f));
   const c = {
     held,
     auto,
@@ -36,7 +37,7 @@ function commitControl({ auto = false } = {}) {
       if (c.auto) {
         const fail = c.failNext > 0;
         if (fail) c.failNext--;
-        setImmediate(() => {
+        later(hops, () => {
           if (!fail) return d.resolve(apply(json));
           c.onFail?.(entry.ops);
           d.reject(Object.assign(new Error("injected commit failure"), { code: "SQLITE_IOERR" }));
@@ -546,7 +547,8 @@ describe("effects: review cases", () => {
 describe("effects: property", () => {
   test("never returns a value the model does not, and the memory bound holds after every step", async () => {
     const command = fc.oneof(
-      { weight: 6, arbitrary: fc.record({ kind: fc.constant("call"), memory: fc.boolean(), keys: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 4 }) }) },
+      { weight: 6, arbitrary: fc.record({ kind: fc.constant("call"), effect: fc.constantFrom("p", "m", "a"), keys: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 4 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("advance"), ms: fc.oneof(fc.constantFrom(1, 500, 999, 1000), fc.integer({ min: 1, max: 700 })) }) },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant("steps"), names: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 4 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("failNextCommit") }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart") }) },
@@ -554,14 +556,20 @@ describe("effects: property", () => {
     );
     let round = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), async (commands, max) => {
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), async (commands, max, hops) => {
         const path = join(tempDir(), `prop-${round++}.db`);
         const clock = new ManualClock(T0);
-        // The model: a map written through synchronously.
-        const model = new Map(); // "p:<k>" / "m:<k>" -> token; "s:<name>" -> token
+        // The model: a map written through synchronously, each value with
+        // the time it was computed.
+        const model = new Map(); // "<effect>:<k>" or "s:<step>" -> { value, at }
         let executions = 0;
-        const persisted = defineEffect({ name: "p", run: async () => `p#${++executions}` });
-        const memoryOnly = defineEffect({ name: "m", cache: false, run: async () => `m#${++executions}` });
+        const effects = {
+          p: defineEffect({ name: "p", run: async () => `p#${++executions}` }),
+          m: defineEffect({ name: "m", cache: false, run: async () => `m#${++executions}` }),
+          a: defineEffect({ name: "a", maxAgeMs: 1000, run: async () => `a#${++executions}` }),
+        };
+        const MAX_AGE = 1000;
+        const execOf = (v) => Number(v.split("#")[1]);
         let names = [];
         const seen = [];
         const stepper = defineJob({
@@ -581,7 +589,7 @@ describe("effects: property", () => {
             throw new Error("stay pending"); // retried at once: the next `steps` command replays
           },
         });
-        const ctl = commitControl({ auto: true });
+        const ctl = commitControl({ auto: true, hops });
         // A failed commit undoes the outputs written in it. A caller may
         // have read such an output from memory while its commit was in
         // flight, in the command during which the commit failed.
@@ -591,8 +599,8 @@ describe("effects: property", () => {
           for (const op of ops) {
             if (op.op !== "putEffect") continue;
             lostAt.set(op.output, current);
-            const key = `p:${JSON.parse(op.input)}`;
-            if (model.get(key) === op.output) model.delete(key);
+            const key = `${op.name}:${JSON.parse(op.input)}`;
+            if (model.get(key)?.value === op.output) model.delete(key);
           }
         };
         let { db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path });
@@ -605,23 +613,29 @@ describe("effects: property", () => {
         };
         for (const [i, c] of commands.entries()) {
           current = i;
+          const execBefore = executions;
           if (c.kind === "call") {
-            const effect = c.memory ? memoryOnly : persisted;
-            const results = await Promise.allSettled(c.keys.map((k) => db.callEffect(effect, k).then((v) => [k, v])));
+            const results = await Promise.allSettled(c.keys.map((k) => db.callEffect(effects[c.effect], k).then((v) => [k, v])));
+            const now = clock.now();
             for (const r of results) {
               assert.equal(r.status, "fulfilled");
               const [k, v] = r.value;
-              const key = `${c.memory ? "m" : "p"}:${k}`;
+              const key = `${c.effect}:${k}`;
               if (lostAt.has(v)) {
                 assert.equal(lostAt.get(v), i, `${key}: ${v} was served after its commit failed`);
                 continue;
               }
+              const fresh = execOf(v) > execBefore; // computed during this command
               const known = model.get(key);
-              if (known !== undefined && known !== v) {
-                // Only a memory-only output may be forgotten and recomputed.
-                assert.ok(c.memory && Number(v.split("#")[1]) > Number(known.split("#")[1]), `${key}: got ${v}, the model has ${known}`);
+              if (known === undefined) {
+                assert.ok(fresh, `${key}: ${v} is not in the model, so it must be computed now`);
+              } else if (c.effect === "a" && now - known.at >= MAX_AGE) {
+                assert.ok(fresh, `${key}: the model's ${known.value} is ${now - known.at} ms old, so ${v} must be computed now`);
+              } else if (v !== known.value) {
+                // Only a memory-only output may be forgotten and computed again.
+                assert.ok(c.effect === "m" && fresh, `${key}: got ${v}, the model has ${known.value}`);
               }
-              model.set(key, v);
+              if (fresh || known === undefined) model.set(key, { value: v, at: now });
             }
             // Concurrent callers of one key got one value.
             const byKey = new Map();
@@ -630,6 +644,8 @@ describe("effects: property", () => {
               if (byKey.has(k)) assert.equal(byKey.get(k), v);
               byKey.set(k, v);
             }
+          } else if (c.kind === "advance") {
+            clock.advance(c.ms);
           } else if (c.kind === "steps") {
             names = c.names;
             seen.length = 0;
@@ -642,9 +658,9 @@ describe("effects: property", () => {
             }
             for (const [key, v, executed] of seen) {
               const known = model.get(key);
-              if (known !== undefined) assert.equal(v, known, `${key} replayed`);
+              if (known !== undefined) assert.equal(v, known.value, `${key} replayed`);
               else assert.ok(executed, `${key} must run the first time`);
-              model.set(key, v);
+              model.set(key, { value: v, at: clock.now() });
             }
           } else if (c.kind === "failNextCommit") {
             ctl.failNext = 1;
