@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::queue::raw_text;
 use crate::validate;
 use crate::{Error, Result};
 
@@ -136,7 +137,8 @@ pub fn delete(c: &Connection, o: &DeleteEffectsOp) -> Result<Deleted> {
 /// seek.
 ///
 /// # Errors
-/// An SQLite error if the read fails.
+/// An SQLite error if the read fails; [`Error::Corrupt`] if the stored output
+/// is not JSON.
 pub fn get(c: &Connection, name: &str, input: &str) -> Result<Option<StoredEffect>> {
     let row: Option<(i64, i64, String)> = c
         .prepare_cached(
@@ -150,22 +152,8 @@ pub fn get(c: &Connection, name: &str, input: &str) -> Result<Option<StoredEffec
         Ok(StoredEffect {
             version,
             created_at,
-            output: RawValue::from_string(output)?,
+            output: raw_text(output)?,
         })
     })
     .transpose()
-}
-
-/// The stored output of step `name` of run `run_id`, if any. One
-/// primary-key seek.
-///
-/// # Errors
-/// An SQLite error if the read fails.
-pub fn step_output(c: &Connection, run_id: &str, name: &str) -> Result<Option<Box<RawValue>>> {
-    let row: Option<String> = c
-        .prepare_cached("SELECT output FROM steps WHERE run_id = ?1 AND name = ?2")?
-        .query_row(params![run_id, name], |r| r.get(0))
-        .optional()?;
-    row.map(|o| RawValue::from_string(o).map_err(Error::from))
-        .transpose()
 }

@@ -411,6 +411,20 @@ pub fn steps(c: &Connection, id: &str) -> Result<Vec<StepRecord>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The stored output of step `name` of run `id`, if any (one primary-key
+/// seek; the façade reads a step evicted from its memory with it).
+///
+/// # Errors
+/// An SQLite error if the read fails; [`Error::Corrupt`] if the stored
+/// output is not JSON.
+pub fn step_output(c: &Connection, id: &str, name: &str) -> Result<Option<Box<RawValue>>> {
+    let row: Option<String> = c
+        .prepare_cached("SELECT output FROM steps WHERE run_id = ?1 AND name = ?2")?
+        .query_row(params![id, name], |r| r.get(0))
+        .optional()?;
+    row.map(raw_text).transpose()
+}
+
 /// A `step.log` line.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

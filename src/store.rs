@@ -604,7 +604,7 @@ impl Store {
         id: &str,
         name: &str,
     ) -> Result<Option<Box<serde_json::value::RawValue>>> {
-        crate::effect::step_output(&self.conn, id, name)
+        query::step_output(&self.conn, id, name)
     }
 
     /// Log lines of a run, oldest first.

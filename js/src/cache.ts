@@ -34,7 +34,7 @@
  * @module
  */
 
-import { DurqError } from "./errors.js";
+import { checkInt } from "./validate.js";
 import type { OpTracker } from "./write-queue.js";
 
 /** Default {@link OpenOptions.maxInMemoryChanges}. */
@@ -49,11 +49,11 @@ const enum Tier {
 
 /** One value in memory. */
 export interface Entry {
-  /** Its key in the store (`e\0<effect>\0<version>\0<input>` or `s\0<run>\0<step>`). */
+  /** Its key in the store (`e\0<effect>\0<version>\0<cache>\0<canonical input>` or `s\0<run>\0<token>\0<step>`, see `effect.ts`). */
   readonly key: string;
   /** The value's JSON text (each read parses its own copy). */
   readonly json: string;
-  /** When the value was computed (or, loaded, committed), ms on the database's clock; 0 for step outputs. */
+  /** When the value was computed, ms on the database's clock (an effect's `maxAgeMs` counts from it); 0 for step outputs. */
   readonly at: number;
   tier: Tier;
   /** Generation of the commit that persists (or persisted) it, or at which it was loaded. */
@@ -70,7 +70,7 @@ export interface CacheStats {
   dirty: number;
   /** The bound (`open({ maxInMemoryChanges })`). */
   maxInMemoryChanges: number;
-  /** Generation of the last commit handed to SQLite (each group commit of this open database is one; from 1). */
+  /** Generation of the last commit formed from queued operations (each group commit of this open database is one; from 1). */
   processedGeneration: number;
   /** Generation of the last commit that succeeded. Entries at or below it may be evicted. */
   committedGeneration: number;
@@ -304,11 +304,7 @@ function first<T>(set: Set<T>): T | undefined {
   return undefined;
 }
 
-/** Checks `open({ maxInMemoryChanges })`. */
+/** Checks `open({ maxInMemoryChanges })` (entries, 1 ..= 2^31 - 1); `DURQ_INVALID_INPUT` otherwise. */
 export function checkMaxInMemoryChanges(v: unknown): number {
-  if (v === undefined) return DEFAULT_MAX_IN_MEMORY_CHANGES;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1) {
-    throw new DurqError("DURQ_INVALID_INPUT", `maxInMemoryChanges must be an integer in 1 ..= 2^31 - 1 (entries), got ${typeof v === "number" ? v : typeof v}`);
-  }
-  return v;
+  return v === undefined ? DEFAULT_MAX_IN_MEMORY_CHANGES : checkInt("maxInMemoryChanges", v, 1, 2 ** 31 - 1);
 }

@@ -361,7 +361,7 @@ class Attempt implements Execution, StepHost {
   readonly attempt: number;
   readonly workerId: string;
   readonly labels: Readonly<Record<string, string>>;
-  /** Names of the steps stored for this run (from the claim, then as saves commit); their outputs live in the effect cache's store, else in the database. */
+  /** Names of the steps stored (from the claim) or being saved by this attempt; their outputs live in the effect cache's store, else in the database. */
   readonly #stepNames = new Set<string>();
   readonly #worker: Worker;
   readonly #host: WorkerHost;

@@ -12,7 +12,7 @@
  * promise (a commit done elsewhere, or injected by a test) keeps its batch
  * in flight until it settles, and the next commit then gathers everything
  * queued meanwhile. Each commit is a generation, numbered from 1 per open
- * database: `processedGeneration` is the last one handed to `apply`,
+ * database: `processedGeneration` is the last one formed (and handed to `apply`),
  * `committedGeneration` the last one that committed (the effect cache in
  * `cache.ts` evicts only entries at or below it).
  * Internal: not exported from the package.
