@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need on a fresh Debian 12
 # machine (see ../shared/TOOLCHAIN.md): clang (sqlite-wasm-rs compiles
-# sqlite3.c for wasm32 with it), the wasm32 target, the wasm-bindgen CLI at
-# the exact version in Cargo.lock, and the npm packages from package-lock.json.
+# sqlite3.c for wasm32 with it), Chromium and chromedriver (Debian's), the
+# wasm32 target, the wasm-bindgen CLI at the exact version in Cargo.lock,
+# wasm-pack, and the npm packages from package-lock.json.
 # Each step is skipped when already done, so running it again is cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-if ! command -v clang >/dev/null 2>&1; then
-  log "installing clang (apt)"
+# Debian packages: clang, and Chromium with its WebDriver for the browser
+# tests (Debian's build; no tool downloads a browser of its own).
+missing=()
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} (apt, about 80 s)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -25,6 +32,11 @@ WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, "");
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
   log "installing wasm-bindgen-cli $WB_VERSION (about 5 minutes; --locked fails on this registry, see TOOLCHAIN.md)"
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+
+if ! command -v wasm-pack >/dev/null 2>&1; then
+  log "installing wasm-pack (about 5 minutes): it runs the wasm tests in Node and in headless Chromium"
+  cargo install wasm-pack --locked
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

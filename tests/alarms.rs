@@ -7,7 +7,7 @@
 mod common;
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+use durq_test_macros::test;
 
 use common::suite::*;
 use common::{path_exists, prepare_alarm_dir, TempDir};

@@ -9,7 +9,7 @@
 mod common;
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+use durq_test_macros::test;
 
 use durq::{query, RunFilter, Store};
 use serde_json::{json, Value};

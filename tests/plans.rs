@@ -10,7 +10,7 @@
 mod common;
 
 #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-use wasm_bindgen_test::wasm_bindgen_test as test;
+use durq_test_macros::test;
 
 use common::suite::*;
 use durq::search::RunOrder;

@@ -70,6 +70,28 @@ impl Core {
         })
     }
 
+    /// Opens (creating if missing) the database file `path` through the
+    /// registered SQLite VFS `vfs`: the browser entry passes the VFS of an
+    /// installed [`super::opfs::OpfsPool`] (`pool.vfs`). `synchronous` as in
+    /// `openFile`. Alarm namespaces open through the same VFS.
+    ///
+    /// Throws `DURQ_INVALID_INPUT` for a bad `synchronous` or path,
+    /// `SQLITE_ERROR` ("no such vfs") for an unknown VFS, `SQLITE_CANTOPEN`
+    /// if the pool has no free slot, `SQLITE_NOTADB` if the file is not a
+    /// database, `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote it.
+    #[wasm_bindgen(js_name = openVfs)]
+    pub fn open_vfs(path: &str, vfs: &str, seed: f64, synchronous: &str) -> JsResult<Core> {
+        let synchronous = Synchronous::parse(synchronous).map_err(|e| to_js(&e))?;
+        let options = StoreOptions {
+            synchronous,
+            vfs: Some(vfs.to_string()),
+            seed: seed_of(seed),
+        };
+        Ok(Core {
+            store: Some(Store::open(path, &options).map_err(|e| to_js(&e))?),
+        })
+    }
+
     fn store(&self) -> JsResult<&Store> {
         self.store
             .as_ref()

@@ -4,3 +4,4 @@
 pub mod core;
 pub mod error;
 pub mod host_fs;
+pub mod opfs;

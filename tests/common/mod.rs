@@ -31,10 +31,16 @@ impl TempDir {
         TempDir(dir.to_str().unwrap().to_owned())
     }
 
-    /// Makes `<tmp>/durq-<tag>-XXXXXX`.
+    /// Makes `<tmp>/durq-<tag>-XXXXXX` in Node; in a browser worker a fresh
+    /// name prefix `/durq-<tag>-<n>-<random>` in the tests' OPFS pool (which has no
+    /// directories: files are named by their whole path).
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
     pub fn new(tag: &str) -> TempDir {
-        TempDir(node::temp_dir(&format!("durq-{tag}-")))
+        if in_node() {
+            TempDir(node::temp_dir(&format!("durq-{tag}-")))
+        } else {
+            TempDir(opfs::temp_root(tag))
+        }
     }
 
     /// The path of `name` in this directory.
@@ -64,7 +70,11 @@ pub fn path_exists(path: &str) -> bool {
     #[cfg(not(target_family = "wasm"))]
     return std::path::Path::new(path).exists();
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    return node::exists(path);
+    return if in_node() {
+        node::exists(path)
+    } else {
+        opfs::exists(path)
+    };
 }
 
 /// Creates the alarm folder of a file store where the core cannot (on wasm
@@ -72,7 +82,7 @@ pub fn path_exists(path: &str) -> bool {
 #[allow(unused_variables)]
 pub fn prepare_alarm_dir(store: &durq::Store) {
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    if let Some(dir) = store.alarm_dir() {
+    if let (true, Some(dir)) = (in_node(), store.alarm_dir()) {
         node::mkdir(dir);
     }
 }
@@ -94,7 +104,102 @@ impl Drop for TempDir {
         #[cfg(not(target_family = "wasm"))]
         let _ = std::fs::remove_dir_all(&self.0);
         #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-        node::remove_dir(&self.0);
+        if in_node() {
+            node::remove_dir(&self.0);
+        } else {
+            opfs::remove_under(&self.0);
+        }
+    }
+}
+
+/// Whether the wasm test runs in Node (else in a browser worker).
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+pub fn in_node() -> bool {
+    js_sys::Reflect::has(&js_sys::global(), &"process".into()).unwrap_or(false)
+}
+
+/// Prepares the storage before a wasm test (see `durq-test-macros`): a
+/// no-op in Node; in a browser worker, installs the tests' OPFS pool once.
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+pub async fn ready() {
+    if !in_node() {
+        opfs::install().await;
+    }
+}
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+pub mod opfs {
+    //! The OPFS pool of the browser tests (`tests/browser.rs`), installed
+    //! through `durq::wasm::opfs::OpfsPool` as the browser entry does.
+
+    use durq::wasm::opfs::OpfsPool;
+    use std::cell::{Cell, OnceCell};
+
+    /// Slots the tests' pool holds: two per open database (file and WAL);
+    /// a test opens a few databases and alarm namespaces at a time.
+    const SLOTS: u32 = 48;
+
+    thread_local! {
+        static POOL: OnceCell<OpfsPool> = const { OnceCell::new() };
+        static NEXT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Installs the pool `durq-tests` (once per worker) with [`SLOTS`] slots.
+    pub async fn install() {
+        if POOL.with(|p| p.get().is_some()) {
+            return;
+        }
+        let pool = OpfsPool::install_pool("durq-tests").await.unwrap();
+        pool.reserve(SLOTS).await.unwrap();
+        POOL.with(|p| {
+            let _ = p.set(pool);
+        });
+    }
+
+    fn with_pool<T>(f: impl FnOnce(&OpfsPool) -> T) -> T {
+        POOL.with(|p| f(p.get().expect("common::ready() installs the OPFS pool")))
+    }
+
+    /// The pool's SQLite VFS name.
+    pub fn vfs() -> String {
+        with_pool(|p| p.vfs())
+    }
+
+    /// A name prefix `/durq-<tag>-<n>-<random>` no file of the pool has yet.
+    pub fn temp_root(tag: &str) -> String {
+        let n = NEXT.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        // Each suite of tests/browser.rs has its own copy of this module
+        // (and counter): the random part keeps their names apart.
+        let salt = (js_sys::Math::random() * 1e9) as u64;
+        let root = format!("/durq-{tag}-{n}-{salt}");
+        remove_under(&root);
+        root
+    }
+
+    /// Whether `path` is a file of the pool, or a prefix (`path/...`) of one.
+    pub fn exists(path: &str) -> bool {
+        let dir = format!("{path}/");
+        with_pool(|p| {
+            p.file_names()
+                .unwrap()
+                .iter()
+                .any(|n| n == path || n.starts_with(&dir))
+        })
+    }
+
+    /// Deletes the pool's files under `root/`.
+    pub fn remove_under(root: &str) {
+        let dir = format!("{root}/");
+        with_pool(|p| {
+            for name in p.file_names().unwrap() {
+                if name.starts_with(&dir) {
+                    p.remove_file(&name).unwrap();
+                }
+            }
+        })
     }
 }
 
@@ -108,14 +213,21 @@ pub fn std_host_vfs() -> &'static str {
 pub mod node {
     //! A `HostFs` on `node:fs` (the calls `js/src/node/host-fs.ts` makes),
     //! with a `state` object that counts syncs and can fake a full disk.
+    //!
+    //! The JS is compiled at first use with `new Function` and reaches Node's
+    //! modules through `process.getBuiltinModule` (Node 20.16+), rather than
+    //! through an `inline_js` snippet: the same test files also run in a
+    //! browser worker (`tests/browser.rs`), where a snippet importing
+    //! `node:fs` would fail to load the whole test module.
 
     use durq::wasm::host_fs::HostFs;
-    use wasm_bindgen::prelude::*;
+    use js_sys::{Array, Function, Reflect};
+    use wasm_bindgen::{JsCast, JsValue};
 
-    #[wasm_bindgen(inline_js = r#"
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
+    const HELPERS: &str = r#"
+const fs = process.getBuiltinModule("node:fs");
+const os = process.getBuiltinModule("node:os");
+const path = process.getBuiltinModule("node:path");
 const FLAGS = {
   read: fs.constants.O_RDONLY,
   readWrite: fs.constants.O_RDWR,
@@ -142,40 +254,76 @@ function nodeHost(state) {
     fullPath: (p) => path.resolve(p),
   };
 }
-module.exports.makeHost = (state) => nodeHost(state);
-module.exports.makeState = () => ({ syncs: 0, fullDisk: false });
-module.exports.setFullDisk = (state, on) => { state.fullDisk = on; };
-module.exports.syncs = (state) => state.syncs;
-module.exports.tempDir = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix ?? "durq-wasm-"));
-module.exports.removeDir = (d) => fs.rmSync(d, { recursive: true, force: true });
-module.exports.names = (d) => fs.readdirSync(d).sort().join(",");
-module.exports.mkdir = (d) => { fs.mkdirSync(d, { recursive: true }); };
-module.exports.exists = (p) => fs.existsSync(p);
-"#)]
-    extern "C" {
-        /// A fresh `HostFs` object on `node:fs` reporting to `state`.
-        #[wasm_bindgen(js_name = makeHost)]
-        pub fn make_host(state: &JsValue) -> HostFs;
-        /// A fresh `{ syncs: 0, fullDisk: false }`.
-        #[wasm_bindgen(js_name = makeState)]
-        pub fn make_state() -> JsValue;
-        /// While `on`, every write throws `ENOSPC`.
-        #[wasm_bindgen(js_name = setFullDisk)]
-        pub fn set_full_disk(state: &JsValue, on: bool);
-        /// How many `sync` calls the hosts of `state` got.
-        pub fn syncs(state: &JsValue) -> f64;
-        /// A fresh directory `<os.tmpdir()>/<prefix>XXXXXX`.
-        #[wasm_bindgen(js_name = tempDir)]
-        pub fn temp_dir(prefix: &str) -> String;
-        /// `rm -rf dir`.
-        #[wasm_bindgen(js_name = removeDir)]
-        pub fn remove_dir(dir: &str);
-        /// The names in `dir`, sorted, joined with commas.
-        pub fn names(dir: &str) -> String;
-        /// `mkdir -p dir`.
-        pub fn mkdir(dir: &str);
-        /// Whether `path` exists.
-        pub fn exists(path: &str) -> bool;
+return {
+  makeHost: (state) => nodeHost(state),
+  makeState: () => ({ syncs: 0, fullDisk: false }),
+  setFullDisk: (state, on) => { state.fullDisk = on; },
+  syncs: (state) => state.syncs,
+  tempDir: (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix ?? "durq-wasm-")),
+  removeDir: (d) => fs.rmSync(d, { recursive: true, force: true }),
+  names: (d) => fs.readdirSync(d).sort().join(","),
+  mkdir: (d) => { fs.mkdirSync(d, { recursive: true }); },
+  exists: (p) => fs.existsSync(p),
+};
+"#;
+
+    thread_local! {
+        static FNS: JsValue = Function::new_no_args(HELPERS).call0(&JsValue::UNDEFINED).unwrap();
+    }
+
+    /// Calls helper `name` of [`HELPERS`] with `args`.
+    fn call(name: &str, args: &[&JsValue]) -> JsValue {
+        FNS.with(|fns| {
+            let f: Function = Reflect::get(fns, &JsValue::from_str(name))
+                .unwrap()
+                .unchecked_into();
+            f.apply(
+                &JsValue::UNDEFINED,
+                &args.iter().copied().collect::<Array>(),
+            )
+            .unwrap()
+        })
+    }
+
+    /// A fresh `HostFs` object on `node:fs` reporting to `state`.
+    pub fn make_host(state: &JsValue) -> HostFs {
+        call("makeHost", &[state]).unchecked_into()
+    }
+    /// A fresh `{ syncs: 0, fullDisk: false }`.
+    pub fn make_state() -> JsValue {
+        call("makeState", &[])
+    }
+    /// While `on`, every write throws `ENOSPC`.
+    pub fn set_full_disk(state: &JsValue, on: bool) {
+        call("setFullDisk", &[state, &JsValue::from_bool(on)]);
+    }
+    /// How many `sync` calls the hosts of `state` got.
+    pub fn syncs(state: &JsValue) -> f64 {
+        call("syncs", &[state]).as_f64().unwrap()
+    }
+    /// A fresh directory `<os.tmpdir()>/<prefix>XXXXXX`.
+    pub fn temp_dir(prefix: &str) -> String {
+        call("tempDir", &[&JsValue::from_str(prefix)])
+            .as_string()
+            .unwrap()
+    }
+    /// `rm -rf dir`.
+    pub fn remove_dir(dir: &str) {
+        call("removeDir", &[&JsValue::from_str(dir)]);
+    }
+    /// The names in `dir`, sorted, joined with commas.
+    pub fn names(dir: &str) -> String {
+        call("names", &[&JsValue::from_str(dir)])
+            .as_string()
+            .unwrap()
+    }
+    /// `mkdir -p dir`.
+    pub fn mkdir(dir: &str) {
+        call("mkdir", &[&JsValue::from_str(dir)]);
+    }
+    /// Whether `path` exists.
+    pub fn exists(path: &str) -> bool {
+        call("exists", &[&JsValue::from_str(path)]).is_truthy()
     }
 
     thread_local! {

@@ -64,13 +64,23 @@ pub fn file_routes() -> Vec<(&'static str, StoreOptions)> {
         ),
     ];
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    let routes = vec![(
-        "file (host VFS on node:fs)",
-        StoreOptions {
-            vfs: Some(super::node::node_host_vfs().to_owned()),
-            ..Default::default()
-        },
-    )];
+    let routes = if super::in_node() {
+        vec![(
+            "file (host VFS on node:fs)",
+            StoreOptions {
+                vfs: Some(super::node::node_host_vfs().to_owned()),
+                ..Default::default()
+            },
+        )]
+    } else {
+        vec![(
+            "file (OPFS sync-access-handle pool VFS)",
+            StoreOptions {
+                vfs: Some(super::opfs::vfs()),
+                ..Default::default()
+            },
+        )]
+    };
     routes
 }
 
