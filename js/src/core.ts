@@ -1,14 +1,14 @@
 /**
- * Loads the wasm core (wasm-bindgen `--target web` glue in `../wasm/`) once,
- * and describes the `Core` class it exports (docs/boundary.md). Internal:
- * the façade in `db.ts` is the public contract.
+ * Describes the classes the wasm core exports (`Core`, `OpfsPool`;
+ * docs/boundary.md) and instantiates the module once from the wasm-bindgen
+ * `--target web` glue in `../wasm/`, given by the entry point (`index.ts` in
+ * Node, `browser.ts` in browsers). Internal: the façade in `db.ts` is the
+ * public contract. Uses no Node or DOM module, so it loads everywhere.
  *
  * @module
  * @internal
  */
 
-import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { fromCoreError } from "./errors.js";
 
 /** The synchronous file operations the Node file VFS calls (built by `nodeHostFs()`). */
@@ -74,32 +74,52 @@ export interface CoreHandle {
 export interface CoreClass {
   openMemory(seed: number): CoreHandle;
   openFile(path: string, host: HostFs, seed: number, synchronous: "full" | "normal"): CoreHandle;
+  /** Opens `path` through the registered SQLite VFS `vfs` (an OPFS pool's). */
+  openVfs(path: string, vfs: string, seed: number, synchronous: "full" | "normal"): CoreHandle;
 }
 
-interface Glue {
-  initSync(arg: { module: Uint8Array | object }): unknown;
+/** An installed OPFS pool (src/wasm/opfs.rs): one database and its alarm namespaces. */
+export interface OpfsPoolHandle {
+  /** The SQLite VFS name to open the pool's files with. */
+  readonly vfs: string;
+  /** Slots held (two per open database: its file and its WAL). */
+  readonly capacity: number;
+  /** Makes sure the pool holds at least `slots` slots. */
+  reserve(slots: number): Promise<void>;
+  /** Releases the pool's OPFS handles (its databases must be closed). */
+  release(): void;
+  free?(): void;
+}
+
+/** The static side of the wasm `OpfsPool` class. */
+export interface OpfsPoolClass {
+  /** Installs the pool of database `name`; rejects `DURQ_OPFS_UNAVAILABLE`, `DURQ_LOCKED`, `DURQ_OPFS`, `DURQ_INVALID_INPUT`. */
+  install(name: string): Promise<OpfsPoolHandle>;
+}
+
+/** The wasm-bindgen glue module (`pkg/wasm/durq.js`). */
+export interface Glue {
+  initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
   Core: CoreClass;
+  OpfsPool: OpfsPoolClass;
 }
 
-let loaded: CoreClass | undefined;
+let loaded: Glue | undefined;
 
 /**
- * The wasm `Core` class, instantiating the module on first use (synchronously,
- * from `pkg/wasm/durq_bg.wasm`). Later calls return the cached class.
+ * Instantiates the wasm module once, synchronously, from `bytes` (the
+ * contents of `durq_bg.wasm`, or a compiled module) with the entry's glue;
+ * later calls return the glue instantiated first.
  */
-export async function loadCore(): Promise<CoreClass> {
+export function instantiate(glue: Glue, bytes: BufferSource | WebAssembly.Module): Glue {
   if (loaded !== undefined) return loaded;
-  const glueUrl = new URL("../wasm/durq.js", import.meta.url);
-  let glue: Glue;
-  try {
-    glue = (await import(glueUrl.href)) as Glue;
-  } catch (e) {
-    throw fromCoreError(new Error(`cannot load the durq wasm glue at ${glueUrl.pathname}: ${(e as Error).message}`));
-  }
-  if (loaded !== undefined) return loaded; // another call finished first
-  const bytes = readFileSync(new URL("../wasm/durq_bg.wasm", import.meta.url));
   glue.initSync({ module: bytes });
-  loaded = glue.Core;
+  loaded = glue;
+  return loaded;
+}
+
+/** The glue if {@link instantiate} ran, else `undefined`. */
+export function instantiated(): Glue | undefined {
   return loaded;
 }
 
@@ -117,7 +137,8 @@ export function parseResult<T>(v: unknown): T {
   return (typeof v === "string" ? JSON.parse(v) : v) as T;
 }
 
-/** A random seed for run ids: 48 random bits (an integer below 2^53, as the core takes it). */
+/** A random seed for run ids: 48 random bits (an integer below 2^53, as the core takes it), from `crypto.getRandomValues` (Web Crypto: Node 19+, browsers, workers). */
 export function randomSeed(): number {
-  return randomBytes(6).readUIntLE(0, 6);
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return words[0]! * 0x10000 + (words[1]! & 0xffff);
 }

@@ -5,16 +5,12 @@
  * @module
  */
 
-import { existsSync, mkdirSync, realpathSync } from "node:fs";
-import { hostname } from "node:os";
-import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { realClock, type Clock } from "./clock.js";
-import { coreCall, loadCore, parseResult, randomSeed, type CoreHandle } from "./core.js";
+import { coreCall, parseResult, randomSeed, type CoreHandle } from "./core.js";
 import { closedError, DurqError, invalidInput, isDurqError, type DurqErrorCode } from "./errors.js";
 import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./events.js";
 import { resolveJob, type Job } from "./job.js";
-import { acquireLock, type FileLock } from "./node/lock.js";
-import { nodeHostFs } from "./node/host-fs.js";
+import { platform, type OpenedStorage } from "./platform.js";
 import {
   BATCH_STATES,
   isTerminal,
@@ -46,14 +42,25 @@ import { effectInput, effectKey, isEffect, type Effect } from "./effect.js";
 /** The start of the core's `getEffect` answer, up to its output. */
 const STORED_EFFECT_HEAD = /^\{"version":(\d+),"createdAt":(-?\d+),"output":/;
 
-/** Where the database lives: a file (Node) or memory. */
+/** Where the database lives: a file (Node), OPFS (a browser's dedicated worker) or memory. */
 export type OpenTarget =
   | {
-      /** Path of the SQLite database file; created (with its parent directories) if missing. A lock file `<path>.lock` sits beside it while it is open. */
+      /** Node: path of the SQLite database file; created (with its parent directories) if missing. A lock file `<path>.lock` sits beside it while it is open. */
       path: string;
     }
   | {
-      /** An in-memory database, gone when closed. */
+      /**
+       * Browser, inside a dedicated worker: name of the database in the
+       * origin private file system (1 to 200 characters from
+       * `A-Z a-z 0-9 _ . -`, not starting with a dot), stored through the
+       * OPFS sync-access-handle pool VFS in the OPFS folder `.durq/<name>`
+       * with its alarm namespaces. One tab or worker holds it at a time
+       * (Web Lock `durq:opfs:<name>`).
+       */
+      opfs: string;
+    }
+  | {
+      /** An in-memory database, gone when closed. Works everywhere. */
       memory: true;
     };
 
@@ -68,7 +75,13 @@ export interface OpenOptions {
    * last commits may be lost in a power failure; faster.
    */
   synchronous?: "full" | "normal";
-  /** Prefix of the ids of this process's workers, stored as lease owner (default `"<hostname>:<pid>"`). */
+  /**
+   * Browser `{ opfs }` only: if another tab or worker holds the database,
+   * wait until it closes it (default `false`: fail at once with
+   * `DURQ_LOCKED`). `serve()` uses this to take over from a closed tab.
+   */
+  waitForLock?: boolean;
+  /** Prefix of the ids of this process's workers, stored as lease owner (default `"<hostname>:<pid>"` in Node, `"browser:<random>"` in a browser). */
   workerId?: string;
   /**
    * Most entries the effect cache keeps in memory (default 100 000): effect
@@ -230,15 +243,27 @@ export const PURGE_CHUNK = 1000;
  * leases are expired at once, so the next claim puts them back to work
  * (each such attempt counts toward `maxAttempts`).
  *
+ * In a browser's dedicated worker, `{ opfs: name }` takes the Web Lock
+ * `durq:opfs:<name>` (so one tab or worker holds the database), installs the
+ * database's OPFS sync-access-handle pool (SQLite's `opfs-sahpool` design:
+ * https://sqlite.org/wasm/doc/trunk/persistence.md#vfs-opfs-sahpool) and
+ * opens the database in it, recovering leases the same way. `close()`
+ * releases the pool's handles and the lock, so another tab can open it.
+ *
  * @example
  * ```ts
- * const db = await open({ path: "./data/app.db" });
+ * const db = await open({ path: "./data/app.db" });               // Node
+ * const db = await open({ opfs: "app.db" });                      // browser, in a Worker
  * const mem = await open({ memory: true }, { clock: new ManualClock(0) });
  * ```
  *
  * @throws {DurqError} `DURQ_LOCKED` if another live process (or another
- * `Durq` of this process) has the file open; `DURQ_INVALID_INPUT` for bad
- * arguments; `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote the file;
+ * `Durq` of this process) has the file open, or another tab or worker holds
+ * the OPFS database (unless `waitForLock`); `DURQ_OPFS_UNAVAILABLE` for
+ * `{ opfs }` outside a browser's dedicated worker or where OPFS sync access
+ * handles are missing (the message names the fix); `DURQ_OPFS` for other
+ * OPFS failures; `DURQ_INVALID_INPUT` for bad arguments, or `{ path }` in a
+ * browser; `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote the file;
  * `SQLITE_CANTOPEN`, `SQLITE_NOTADB`, `SQLITE_CORRUPT`, `SQLITE_IOERR` for
  * storage failures.
  */
@@ -261,13 +286,25 @@ export interface OpenHooks {
 
 /** {@link open} with test seams. @internal */
 export async function openWith(target: OpenTarget, options: OpenOptions | undefined, hooks: OpenHooks): Promise<Durq> {
-  if (!isPlainObject(target)) throw invalidInput("open() needs { path } or { memory: true }");
-  const t = target as { path?: unknown; memory?: unknown };
+  const p = platform();
+  const help = `{ memory: true } or ${p.storageHelp}`;
+  if (!isPlainObject(target)) throw invalidInput(`open() needs ${help}`);
+  const t = target as Record<string, unknown>;
   const keys = Object.keys(target);
   const memory = t.memory === true && keys.length === 1;
-  const isPath = typeof t.path === "string" && keys.length === 1;
-  if (!memory && !isPath) throw invalidInput(`open() needs exactly one of { path: string } or { memory: true }, got keys ${JSON.stringify(keys)}`);
-  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges"]);
+  const storage = !memory && keys.length === 1 && p.isStorage(t);
+  if (!memory && !storage) {
+    if (keys.length === 1 && (keys[0] === "opfs" || keys[0] === "path")) {
+      throw new DurqError(
+        keys[0] === "opfs" ? "DURQ_OPFS_UNAVAILABLE" : "DURQ_INVALID_INPUT",
+        keys[0] === "opfs"
+          ? `{ opfs } is browser storage (inside a dedicated worker); in ${p.name} open ${help}`
+          : `${p.name} has no file system for { path }: open ${help}`,
+      );
+    }
+    throw invalidInput(`open() needs exactly one of ${help}, got keys ${JSON.stringify(keys)}`);
+  }
+  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock"]);
   const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);
   const clock = o.clock ?? realClock;
   if (typeof clock !== "object" || clock === null || typeof clock.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
@@ -275,38 +312,25 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
   }
   const synchronous = o.synchronous ?? "full";
   if (synchronous !== "full" && synchronous !== "normal") throw invalidInput(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
-  const workerId = o.workerId === undefined ? `${hostname()}:${process.pid}` : checkName("workerId", o.workerId);
+  if (o.waitForLock !== undefined && typeof o.waitForLock !== "boolean") throw invalidInput(`waitForLock must be a boolean, got ${JSON.stringify(o.waitForLock)}`);
+  const workerId = o.workerId === undefined ? p.defaultWorkerId() : checkName("workerId", o.workerId);
 
-  const Core = await loadCore();
+  const glue = await p.load();
   if (memory) {
-    const core = coreCall(() => Core.openMemory(randomSeed()));
-    return new Durq(core, { clock, workerId, path: undefined, lock: undefined, maxInMemoryChanges, hooks });
+    const core = coreCall(() => glue.Core.openMemory(randomSeed()));
+    return new Durq(core, { clock, workerId, storage: undefined, maxInMemoryChanges, hooks });
   }
-  const path = t.path as string;
-  if (path.length === 0 || path.includes("\0")) throw invalidInput("the database path must be non-empty and contain no NUL");
-  let abs = resolvePath(path);
+  const opened = await p.open({ target: t, seed: randomSeed(), synchronous, waitForLock: o.waitForLock === true }, glue);
   try {
-    mkdirSync(dirname(abs), { recursive: true });
-    // One file, one lock: resolve symlinks (of the file, else of its
-    // directory), or two paths to one database would take two locks and
-    // write two WALs, and one's commits would be lost.
-    abs = existsSync(abs) ? realpathSync(abs) : join(realpathSync(dirname(abs)), basename(abs));
-  } catch (e) {
-    throw new DurqError("SQLITE_CANTOPEN", `cannot create the directory of ${abs}: ${(e as Error).message}`, { cause: e });
-  }
-  const lock = acquireLock(abs);
-  let core: CoreHandle | undefined;
-  try {
-    core = coreCall(() => Core.openFile(abs, nodeHostFs(), randomSeed(), synchronous));
-    expireOrphanedLeases(core, Math.floor(clock.now()));
-    return new Durq(core, { clock, workerId, path: abs, lock, maxInMemoryChanges, hooks });
+    expireOrphanedLeases(opened.core, Math.floor(clock.now()));
+    return new Durq(opened.core, { clock, workerId, storage: opened, maxInMemoryChanges, hooks });
   } catch (e) {
     try {
-      core?.close();
+      opened.core.close();
     } catch {
       // closing after a failed open: nothing more to do
     }
-    lock.release();
+    opened.release();
     throw e;
   }
 }
@@ -328,8 +352,7 @@ function expireOrphanedLeases(core: CoreHandle, now: number): void {
 interface DurqInit {
   clock: Clock;
   workerId: string;
-  path: string | undefined;
-  lock: FileLock | undefined;
+  storage: OpenedStorage | undefined;
   maxInMemoryChanges: number;
   hooks: OpenHooks;
 }
@@ -350,13 +373,13 @@ interface Waiter {
  * After {@link Durq.close} every method rejects with `DURQ_CLOSED`.
  */
 export class Durq {
-  /** Absolute path of the database file, or `undefined` for an in-memory database. */
+  /** Absolute path of the database file (Node), `opfs:<name>` (browser), or `undefined` for an in-memory database. */
   readonly path: string | undefined;
   /** The clock this database reads time from. */
   readonly clock: Clock;
 
   readonly #core: CoreHandle;
-  readonly #lock: FileLock | undefined;
+  readonly #storage: OpenedStorage | undefined;
   readonly #workerId: string;
   readonly #events = new Emitter();
   readonly #queue: WriteQueue;
@@ -384,8 +407,8 @@ export class Durq {
   /** @internal Use {@link open}. */
   constructor(core: CoreHandle, init: DurqInit) {
     this.#core = core;
-    this.#lock = init.lock;
-    this.path = init.path;
+    this.#storage = init.storage;
+    this.path = init.storage?.path;
     this.clock = init.clock;
     this.#workerId = init.workerId;
     const commit = init.hooks.commit;
@@ -1201,13 +1224,7 @@ export class Durq {
     checkName("alarm namespace", namespace); // a string, no lone surrogate (it becomes a file name); the core checks the rest
     coreCall(() => this.#core.validateNamespace(namespace));
     const dir = coreCall(() => this.#core.alarmDir());
-    if (typeof dir === "string") {
-      try {
-        mkdirSync(dir, { recursive: true });
-      } catch (e) {
-        throw new DurqError("SQLITE_CANTOPEN", `cannot create the alarm folder ${dir}: ${(e as Error).message}`, { cause: e });
-      }
-    }
+    this.#storage?.prepareAlarms(dir, this.#namespaces.size);
     coreCall(() => this.#core.openAlarms(namespace));
     const handle = new AlarmNamespace(this.#alarmHost, namespace);
     this.#namespaces.set(namespace, handle);
@@ -1406,7 +1423,7 @@ export class Durq {
           // already freed
         }
       } finally {
-        this.#lock?.release();
+        this.#storage?.release();
         this.#events.clear();
       }
     })();

@@ -22,7 +22,16 @@
  *   import, or its rebuild failed (see {@link Durq.restoreSearchIndex});
  *   everything but `search` keeps working.
  * - `DURQ_CLOSED`: the database was closed.
- * - `DURQ_LOCKED`: the database file is held by another process.
+ * - `DURQ_LOCKED`: the database file is held by another process; in a
+ *   browser, the OPFS database is open in another tab or worker (Web Locks).
+ * - `DURQ_OPFS_UNAVAILABLE`: `open({ opfs })` where OPFS sync access
+ *   handles are missing (outside a dedicated worker, an old browser, or in
+ *   Node); the message names the fix.
+ * - `DURQ_OPFS`: any other failure of the origin private file system.
+ * - `DURQ_OWNER_CHANGED`: through `connect()` with several tabs, the
+ *   tab that owned the database closed before answering; the call may or
+ *   may not have taken effect (retry it; an `idempotencyKey` makes an
+ *   enqueue safe to retry).
  * - `DURQ_CORRUPT`: the database file is damaged.
  * - `DURQ_SCHEMA_TOO_NEW`: the file was written by a newer durq.
  * - `DURQ_UNKNOWN_JOB`: a job name that no {@link defineJob} call in this
@@ -50,6 +59,9 @@ export type DurqErrorCode =
   | "DURQ_TIMEOUT"
   | "DURQ_CANCELLED"
   | "DURQ_INTERNAL"
+  | "DURQ_OPFS_UNAVAILABLE"
+  | "DURQ_OPFS"
+  | "DURQ_OWNER_CHANGED"
   | `SQLITE_${string}`;
 
 /**

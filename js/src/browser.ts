@@ -1,0 +1,33 @@
+/**
+ * durq's browser entry point (`exports["."].browser`): the same API as in
+ * Node, with `{ opfs: name }` storage inside a dedicated worker (the origin
+ * private file system, through the OPFS sync-access-handle pool VFS) and
+ * `{ memory: true }` anywhere, plus {@link serve} (in the worker) and
+ * {@link connect} (on the page) to reach the worker's database from the
+ * page, across tabs.
+ *
+ * @example
+ * ```ts
+ * // worker.ts
+ * import { serve } from "durq";
+ * import { jobs } from "./jobs";
+ * serve({ target: { opfs: "app.db" }, setup: (db) => { db.worker({ jobs }).start(); } });
+ *
+ * // page.ts
+ * import { connect } from "durq";
+ * const db = connect(new Worker(new URL("./worker.ts", import.meta.url), { type: "module" }));
+ * await db.enqueue("thumbnail", { url });
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+import { browserPlatform } from "./browser/platform.js";
+import { setPlatform } from "./platform.js";
+
+setPlatform(browserPlatform);
+
+export * from "./api.js";
+export { connect, serve, REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./browser/rpc.js";
+export type { DurqClient, RemoteAlarmNamespace, RemoteMethod, MessageEndpoint, ServeOptions, Server } from "./browser/rpc.js";
+export { OPFS_INITIAL_SLOTS, OPFS_SPARE_SLOTS } from "./browser/platform.js";

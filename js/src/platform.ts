@@ -1,0 +1,63 @@
+/**
+ * What `open()` needs from the runtime it runs in, given by the entry
+ * point: `index.ts` registers the Node platform (files through the Node
+ * file VFS), `browser.ts` the browser platform (OPFS in a dedicated worker).
+ * `db.ts` and everything it imports use no `node:` module and no DOM API
+ * directly, so one façade serves both.
+ *
+ * @module
+ * @internal
+ */
+
+import type { CoreHandle, Glue } from "./core.js";
+import { DurqError } from "./errors.js";
+
+/** A database opened on the platform's storage. */
+export interface OpenedStorage {
+  core: CoreHandle;
+  /** What `Durq.path` reports: the absolute file path, or `opfs:<name>`. */
+  path: string;
+  /** Called before an alarm namespace opens: makes its folder or reserves its storage. May throw a `DurqError`. */
+  prepareAlarms(dir: string | null | undefined, opened: number): void;
+  /** Releases locks and storage handles after the core closed. Never throws. */
+  release(): void;
+}
+
+/** How the core opens a non-memory target. */
+export interface StorageRequest {
+  /** The target object given to `open()` (already checked to be a plain object). */
+  target: Record<string, unknown>;
+  seed: number;
+  synchronous: "full" | "normal";
+  /** `open()`'s `waitForLock` option. */
+  waitForLock: boolean;
+}
+
+/** A runtime: Node or a browser. */
+export interface Platform {
+  /** `"node"` or `"browser"`, for messages. */
+  readonly name: string;
+  /** The wasm glue, instantiated (loads `durq_bg.wasm` on first call). */
+  load(): Promise<Glue>;
+  /** Default prefix of worker ids (lease owners). */
+  defaultWorkerId(): string;
+  /** The target keys this platform opens besides `memory`, for messages (e.g. `"{ path: string }"`). */
+  readonly storageHelp: string;
+  /** Whether `target` (one key, not `memory`) is storage of this platform. */
+  isStorage(target: Record<string, unknown>): boolean;
+  /** Opens the storage target; throws a `DurqError`. */
+  open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>;
+}
+
+let current: Platform | undefined;
+
+/** Sets the platform (the entry point does, once, at import). */
+export function setPlatform(p: Platform): void {
+  current ??= p;
+}
+
+/** The registered platform; `DURQ_INTERNAL` if no entry point registered one. */
+export function platform(): Platform {
+  if (current === undefined) throw new DurqError("DURQ_INTERNAL", "no durq platform registered: import durq through its package entry point");
+  return current;
+}
