@@ -3,7 +3,7 @@
  *
  * Every mutation is an operation object (docs/boundary.md). Operations
  * submitted in the same turn of the event loop, up to the next
- * `setImmediate`, go to the core in ONE `apply` call: one SQLite
+ * turn (`nextTurn`: `setImmediate` in Node, a channel message in browsers), go to the core in ONE `apply` call: one SQLite
  * transaction with a savepoint per operation, so a bad operation fails
  * alone. Each promise settles with its own result after the commit.
  *
@@ -20,6 +20,7 @@
  * @module
  */
 
+import { nextTurn } from "./turn.js";
 import { closedError, DurqError, fromCoreError, type DurqErrorCode } from "./errors.js";
 
 /** Most operations sent in one `apply` (one transaction); longer queues are split. */
@@ -175,7 +176,7 @@ export class WriteQueue {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    nextTurn(() => {
       this.#scheduled = false;
       this.#flush();
     });

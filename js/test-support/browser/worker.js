@@ -1,0 +1,36 @@
+// The dedicated worker of js/test/browser.test.mjs. Search parameters:
+// `db` (OPFS name), `tab` (a label put in run outputs, to tell which tab's
+// worker ran a run), `mode`: "serve" (default: serve() the database),
+// "direct" (open({ opfs }) directly and report the outcome as a message
+// `{ direct }`), "memory" (serve an in-memory database).
+import { defineJob, open, serve } from "/pkg/dist/browser.js";
+
+const params = new URL(self.location.href).searchParams;
+const tab = params.get("tab") ?? "?";
+const mode = params.get("mode") ?? "serve";
+const db = params.get("db") ?? "test.db";
+
+const echo = defineJob({
+  name: "echo",
+  async run(step, input) {
+    const first = await step.run("first", () => ({ tab }));
+    return { input, ranIn: first.tab, finishedIn: tab };
+  },
+});
+
+if (mode === "direct") {
+  open({ opfs: db }).then(
+    async (d) => {
+      postMessage({ direct: { ok: true, path: d.path } });
+      await d.close();
+    },
+    (e) => postMessage({ direct: { ok: false, code: e.code, name: e.name, message: e.message } }),
+  );
+} else {
+  serve({
+    target: mode === "memory" ? { memory: true } : { opfs: db },
+    setup: (d) => {
+      d.worker({ jobs: [echo], concurrency: 2 }).start();
+    },
+  });
+}
