@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { defineJob, open } from "durq";
-import { cleanupDirs, deferred, openDb, rejectsCode, settle, STORAGES, T0, throwsCode } from "../test-support/helpers.mjs";
+import { join } from "node:path";
+import { cleanupDirs, deferred, openDb, rejectsCode, settle, STORAGES, T0, tempDir, throwsCode } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
 
@@ -185,6 +186,12 @@ for (const kind of STORAGES) {
       await rejectsCode(open({ memory: true }, { synchronous: "off" }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ memory: true }, { clock: { now: () => 0 } }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ memory: true }, { colck: {} }), "DURQ_INVALID_INPUT");
+      await rejectsCode(open({ memory: true }, { waitForLock: "yes" }), "DURQ_INVALID_INPUT");
+      await rejectsCode(open({ path: join(tempDir(), "w.db") }, { waitForLock: true }), "DURQ_INVALID_INPUT");
+      // Browser storage in Node: the error names what Node opens instead.
+      const opfs = await open({ opfs: "app.db" }).then(() => undefined, (e) => e);
+      assert.equal(opfs?.code, "DURQ_OPFS_UNAVAILABLE");
+      assert.match(opfs.message, /\{ path: string \}/);
     });
 
     test("a lease-lost write leaves the new holder's work alone", async () => {
