@@ -95,6 +95,11 @@ self.onmessage = async (e) => {
       ["process", (s) => processAll(s, N, 32)],
       ["process256", (s) => processAll(s, N, 256)],
     ];
+    // Warm-up (not recorded): the first calls compile the wasm and the JS.
+    for (const storage of ["memory", "opfs"]) {
+      await burst(storage, Math.ceil(N / 10));
+      await processAll(storage, Math.ceil(N / 10), 32);
+    }
     const samples = {};
     for (let r = 0; r < rounds; r++) {
       for (const [name, f] of cases) {
