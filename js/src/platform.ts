@@ -4,9 +4,9 @@
  * file VFS), `browser.ts` the browser platform (OPFS in a dedicated worker).
  * `db.ts` and everything it imports use no `node:` module and no DOM API
  * directly, so one façade serves both.
+ * Internal: not exported from the package.
  *
  * @module
- * @internal
  */
 
 import type { CoreHandle, Glue } from "./core.js";

@@ -7,9 +7,9 @@
  * `MessageChannel`, because a nested `setTimeout(fn, 0)` is clamped to at
  * least 4 ms (HTML standard, "Timers", step 5 of the timer initialization
  * steps), which would cap a commit loop near 250 commits per second.
+ * Internal: not exported from the package.
  *
  * @module
- * @internal
  */
 
 function channelTurn(): (fn: () => void) => void {

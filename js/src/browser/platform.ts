@@ -5,9 +5,9 @@
  * OPFS sync-access-handle pool VFS (`src/wasm/opfs.rs`), inside a
  * dedicated worker, held by one tab or worker at a time with the Web Lock
  * `durq:opfs:<name>` (https://w3c.github.io/web-locks/).
+ * Internal: not exported from the package.
  *
  * @module
- * @internal
  */
 
 // The wasm-bindgen glue is generated into pkg/wasm/ by scripts/build.sh.

@@ -16,10 +16,11 @@
  * @module
  */
 
-import { open, type Durq, type OpenOptions, type OpenTarget } from "../db.js";
+import { open, type Durq, type EnqueueOptions, type OpenOptions, type OpenTarget, type RunFilter, type WaitOptions } from "../db.js";
 import { DurqError, type DurqErrorCode } from "../errors.js";
 import { EVENT_NAMES, type DurqEventName, type DurqListener } from "../events.js";
-import { isJob } from "../job.js";
+import { isJob, type Job } from "../job.js";
+import type { EnqueueResult, Run, RunPage } from "../types.js";
 import { isPlainObject } from "../validate.js";
 import type { AlarmNamespace } from "../alarms.js";
 
@@ -38,6 +39,9 @@ export const REMOTE_ALARM_METHODS = ["set", "get", "delete", "list"] as const;
 export type RemoteMethod = (typeof REMOTE_METHODS)[number];
 type RemoteAlarmMethod = (typeof REMOTE_ALARM_METHODS)[number];
 
+/** Methods whose type parameters a mapped type would erase: declared one by one in {@link DurqClient}. */
+type GenericMethod = "enqueue" | "getRun" | "listRuns" | "waitForRun" | "triggerAndWait";
+
 type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 
 /** An alarm namespace reached through {@link connect}: `set`, `get`, `delete`, `list` as on {@link AlarmNamespace}; handlers (`onAlarm`) run in the worker. */
@@ -50,7 +54,18 @@ export type RemoteAlarmNamespace = { readonly namespace: string } & { [K in Remo
  * `callEffect()`, `exportRuns()` and `close()` (they take functions or
  * return live objects).
  */
-export type DurqClient = { [K in RemoteMethod]: Promised<Durq[K]> } & {
+export type DurqClient = { [K in Exclude<RemoteMethod, GenericMethod>]: Promised<Durq[K]> } & {
+  /** {@link Durq.enqueue}: the job goes by name; its handler runs in the worker. */
+  enqueue<I>(job: Job<I, any> | string, input: I, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** {@link Durq.getRun}. */
+  getRun<I = unknown, O = unknown>(id: string): Promise<Run<I, O>>;
+  /** {@link Durq.listRuns}. */
+  listRuns<I = unknown, O = unknown>(filter?: RunFilter): Promise<RunPage<I, O>>;
+  /** {@link Durq.waitForRun}: waits in the worker. */
+  waitForRun<I = unknown, O = unknown>(id: string, options?: WaitOptions): Promise<Run<I, O>>;
+  /** {@link Durq.triggerAndWait}. */
+  triggerAndWait<I, O = unknown>(job: Job<I, O> | string, input: I, options?: EnqueueOptions & WaitOptions): Promise<Run<I, O>>;
+} & {
   /** Subscribes to an event of the database (same names and payloads as {@link Durq.on}); returns the unsubscribe function. */
   on<E extends DurqEventName>(name: E, listener: DurqListener<E>): () => void;
   /** Removes a listener added with {@link DurqClient.on}. */

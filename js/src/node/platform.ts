@@ -2,9 +2,9 @@
  * The Node platform of `open()`: the wasm module read from `pkg/wasm/` with
  * `node:fs`, database files through the Node file VFS (`host-fs.ts`), the
  * process-level lock file (`lock.ts`) and alarm folders made with `mkdir`.
+ * Internal: not exported from the package.
  *
  * @module
- * @internal
  */
 
 import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
