@@ -193,10 +193,11 @@ lines.push("", `Peak memory (max RSS) of the benchmark process: ${(peak / 2 ** 2
 lines.push(`Wasm module (pkg/wasm/durq_bg.wasm, after wasm-opt -Oz): ${fmt(wasm.length)} bytes raw, ${fmt(gzipSync(wasm, { level: 9 }).length)} bytes gzip.`, "");
 const notes = join(root, "bench", "NOTES.md");
 if (existsSync(notes)) lines.push(readFileSync(notes, "utf8"));
-// Keep the sections written by bench/batches.mjs, bench/alarms.mjs and
-// bench/search.mjs, bench/effects.mjs (`npm run bench:batches`, `bench:alarms`, `bench:search`, `bench:effects`).
+// Keep the sections written by bench/batches.mjs, bench/alarms.mjs,
+// bench/search.mjs, bench/effects.mjs and bench/browser.mjs (`npm run
+// bench:batches`, `bench:alarms`, `bench:search`, `bench:effects`, `bench:browser`).
 const previous = existsSync(join(root, "BENCHMARKS.md")) ? readFileSync(join(root, "BENCHMARKS.md"), "utf8") : "";
-for (const name of ["batches", "alarms", "search", "effects"]) {
+for (const name of ["batches", "alarms", "search", "effects", "browser"]) {
   const section = previous.match(new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`));
   if (section) lines.push(section[0], "");
 }
