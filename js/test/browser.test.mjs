@@ -78,6 +78,22 @@ describe("browser entry in Chromium", () => {
     await context.close();
   });
 
+  test("in a worker: a browser without sync access handles gets DURQ_OPFS_UNAVAILABLE; close() lets the same worker open the database again", async () => {
+    const context = await browser.newContext();
+    const p = await openPage(context);
+    const r = await inPage(p, async () => {
+      const old = (await nextMessage(startWorker({ db: "old.db", mode: "old" }), "direct")).direct;
+      const reopen = (await nextMessage(startWorker({ db: "reopen.db", mode: "reopen" }), "reopen")).reopen;
+      return { old, reopen };
+    });
+    assert.equal(r.old.ok, false);
+    assert.equal(r.old.code, "DURQ_OPFS_UNAVAILABLE");
+    assert.match(r.old.message, /createSyncAccessHandle/);
+    assert.match(r.old.message, /memory: true/);
+    assert.deepEqual(r.reopen, { ok: true, status: "pending" });
+    await context.close();
+  });
+
   test("connect(): calls, events and error codes cross to the worker's OPFS database, which survives a reload", async () => {
     const context = await browser.newContext();
     const p = await openPage(context);

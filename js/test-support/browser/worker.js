@@ -2,7 +2,10 @@
 // `db` (OPFS name), `tab` (a label put in run outputs, to tell which tab's
 // worker ran a run), `mode`: "serve" (default: serve() the database),
 // "direct" (open({ opfs }) directly and report the outcome as a message
-// `{ direct }`), "memory" (serve an in-memory database).
+// `{ direct }`), "reopen" (open, enqueue, close, open again in this worker,
+// and report `{ reopen }`), "old" (a browser without OPFS sync access
+// handles: "direct" after deleting createSyncAccessHandle), "memory"
+// (serve an in-memory database).
 import { defineJob, open, serve } from "/pkg/dist/browser.js";
 
 const params = new URL(self.location.href).searchParams;
@@ -18,7 +21,19 @@ const echo = defineJob({
   },
 });
 
-if (mode === "direct") {
+if (mode === "old") delete FileSystemFileHandle.prototype.createSyncAccessHandle;
+
+if (mode === "reopen") {
+  (async () => {
+    const first = await open({ opfs: db });
+    const { id } = await first.enqueue(echo, { n: 1 });
+    await first.close();
+    const second = await open({ opfs: db });
+    const run = await second.getRun(id);
+    await second.close();
+    postMessage({ reopen: { ok: true, status: run.status } });
+  })().catch((e) => postMessage({ reopen: { ok: false, code: e.code, message: e.message } }));
+} else if (mode === "direct" || mode === "old") {
   open({ opfs: db }).then(
     async (d) => {
       postMessage({ direct: { ok: true, path: d.path } });
