@@ -175,11 +175,13 @@ export class WriteQueue {
 
   #schedule(): void {
     if (this.#scheduled) return;
-    this.#scheduled = true;
     nextTurn(() => {
       this.#scheduled = false;
       this.#flush();
     });
+    // Set after the call: if scheduling threw, the next write tries again
+    // instead of waiting for a turn that will never come.
+    this.#scheduled = true;
   }
 
   #flush(): void {

@@ -58,16 +58,8 @@ impl Core {
         seed: f64,
         synchronous: &str,
     ) -> JsResult<Core> {
-        let synchronous = Synchronous::parse(synchronous).map_err(|e| to_js(&e))?;
         let vfs = super::host_fs::register(host)?;
-        let options = StoreOptions {
-            synchronous,
-            vfs: Some(vfs.to_string()),
-            seed: seed_of(seed),
-        };
-        Ok(Core {
-            store: Some(Store::open(path, &options).map_err(|e| to_js(&e))?),
-        })
+        Core::open_vfs(path, vfs, seed, synchronous)
     }
 
     /// Opens (creating if missing) the database file `path` through the
