@@ -30,4 +30,4 @@ setPlatform(browserPlatform);
 export * from "./api.js";
 export { connect, serve, REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./browser/rpc.js";
 export type { DurqClient, RemoteAlarmNamespace, RemoteMethod, MessageEndpoint, ServeOptions, Server } from "./browser/rpc.js";
-export { OPFS_INITIAL_SLOTS, OPFS_SPARE_SLOTS } from "./browser/platform.js";
+export { OPFS_SPARE_NAMESPACES, OPFS_HANDOVER_MS } from "./browser/platform.js";

@@ -84,8 +84,10 @@ export interface OpfsPoolHandle {
   readonly vfs: string;
   /** Slots held (two per open database: its file and its WAL). */
   readonly capacity: number;
-  /** Makes sure the pool holds at least `slots` slots. */
+  /** Makes sure the pool holds at least `slots` slots (the pool opens no file meanwhile). */
   reserve(slots: number): Promise<void>;
+  /** The pool's virtual file names (each takes a slot). */
+  fileNames(): string[];
   /** Releases the pool's OPFS handles (its databases must be closed). */
   release(): void;
   free?(): void;

@@ -294,6 +294,9 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
   const memory = t.memory === true && keys.length === 1;
   const storage = !memory && keys.length === 1 && p.isStorage(t);
   if (!memory && !storage) {
+    if (keys.length === 1 && (keys[0] === "opfs" || keys[0] === "path") && typeof t[keys[0]] !== "string") {
+      throw invalidInput(`${keys[0]} must be a string, got ${typeof t[keys[0]]}`);
+    }
     if (keys.length === 1 && (keys[0] === "opfs" || keys[0] === "path")) {
       throw new DurqError(
         keys[0] === "opfs" ? "DURQ_OPFS_UNAVAILABLE" : "DURQ_INVALID_INPUT",

@@ -187,6 +187,8 @@ for (const kind of STORAGES) {
       await rejectsCode(open({ memory: true }, { clock: { now: () => 0 } }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ memory: true }, { colck: {} }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ memory: true }, { waitForLock: "yes" }), "DURQ_INVALID_INPUT");
+      await rejectsCode(open({ opfs: 5 }), "DURQ_INVALID_INPUT");
+      await rejectsCode(open({ path: 5 }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ path: join(tempDir(), "w.db") }, { waitForLock: true }), "DURQ_INVALID_INPUT");
       // Browser storage in Node: the error names what Node opens instead.
       const opfs = await open({ opfs: "app.db" }).then(() => undefined, (e) => e);

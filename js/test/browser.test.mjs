@@ -94,6 +94,57 @@ describe("browser entry in Chromium", () => {
     await context.close();
   });
 
+  test("connect(): two clients of one worker get their own answers and events; a worker that fails to load or stops serving rejects calls with DURQ_CLOSED", async () => {
+    const context = await browser.newContext();
+    const p = await openPage(context);
+    const r = await inPage(p, async () => {
+      const { durq } = window;
+      const w = startWorker({ db: "clients.db", tab: "C", mode: "memory" });
+      const a = durq.connect(w);
+      const b = durq.connect(w);
+      const seenA = [];
+      const seenB = [];
+      a.on("run:enqueued", (e) => seenA.push(e.id));
+      const offB = b.on("run:enqueued", (e) => seenB.push(e.id));
+      const [ra, rb] = await Promise.all([a.enqueue("echo", { who: "a" }), b.enqueue("echo", { who: "b" })]);
+      const [ga, gb] = await Promise.all([a.getRun(ra.id), b.getRun(rb.id)]);
+      offB();
+      const third = await a.enqueue("echo", { who: "a again" });
+      await a.waitForRun(third.id, { timeoutMs: 10_000 });
+      const out = { inputs: [ga.input.who, gb.input.who], seenA: seenA.length, seenB: seenB.length };
+      b.close();
+      out.afterClose = await b.getRun(ra.id).then(() => "resolved", (e) => e.code);
+      out.otherStillWorks = (await a.getRun(ra.id)).id === ra.id;
+
+      const broken = durq.connect(new Worker("/no-such-worker.js", { type: "module" }));
+      out.broken = await broken.stats().then(() => "resolved", (e) => e.code);
+
+      w.postMessage({ stopServing: true });
+      await nextMessage(w, "stopped");
+      out.stopped = await a.stats().then(() => "resolved", (e) => e.code);
+      return out;
+    });
+    assert.deepEqual(r.inputs, ["a", "b"]);
+    assert.equal(r.seenA, 3);
+    assert.equal(r.seenB, 2, "b unsubscribed before the third run; a still got it");
+    assert.equal(r.afterClose, "DURQ_CLOSED");
+    assert.ok(r.otherStillWorks);
+    assert.equal(r.broken, "DURQ_CLOSED");
+    assert.equal(r.stopped, "DURQ_CLOSED");
+    await context.close();
+  });
+
+  test("OPFS alarm namespaces: room for the ones a session opens, then DURQ_OPFS naming the fix, with what was written kept", async () => {
+    const context = await browser.newContext();
+    const p = await openPage(context);
+    const r = await inPage(p, async () => (await nextMessage(startWorker({ db: "slots.db", mode: "slots" }), "slots")).slots);
+    assert.equal(r.code, "DURQ_OPFS");
+    assert.ok(r.opened >= 16, `opened ${r.opened}`);
+    assert.match(r.message, /open it again/);
+    assert.equal(typeof r.first, "number");
+    await context.close();
+  });
+
   test("connect(): calls, events and error codes cross to the worker's OPFS database, which survives a reload", async () => {
     const context = await browser.newContext();
     const p = await openPage(context);

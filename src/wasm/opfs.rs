@@ -25,8 +25,8 @@ use sqlite_wasm_rs::WasmOsCallback;
 use sqlite_wasm_vfs::sahpool::{install, OpfsSAHError, OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil};
 use wasm_bindgen::prelude::*;
 
-/// Slots a pool starts with: the main database and its WAL, plus room for
-/// three alarm namespaces before the first [`OpfsPool::reserve`].
+/// Slots a pool is installed with; the JS host reserves more at open (see
+/// `OPFS_SPARE_NAMESPACES` in `js/src/browser/platform.ts`).
 pub const INITIAL_SLOTS: u32 = 8;
 
 /// Longest database name, in UTF-8 bytes. The pool stores each file's name in
@@ -109,16 +109,6 @@ impl OpfsPool {
         Ok(OpfsPool { util, vfs })
     }
 
-    /// The virtual file names in the pool, sorted.
-    ///
-    /// # Errors
-    /// `DURQ_OPFS` if the pool is paused or needs recovery.
-    pub fn file_names(&self) -> Result<Vec<String>, JsValue> {
-        let mut names = self.util.names().map_err(|e| pool_error(&self.vfs, e))?;
-        names.sort();
-        Ok(names)
-    }
-
     /// Deletes the virtual file `name` (a no-op if missing); its slot is kept
     /// for reuse.
     ///
@@ -154,6 +144,16 @@ impl OpfsPool {
     #[wasm_bindgen(getter)]
     pub fn capacity(&self) -> u32 {
         self.util.capacity() as u32
+    }
+
+    /// The virtual file names in the pool (each takes a slot), sorted.
+    ///
+    /// Throws `DURQ_OPFS` if the pool is paused or needs recovery.
+    #[wasm_bindgen(js_name = fileNames)]
+    pub fn file_names(&self) -> Result<Vec<String>, JsValue> {
+        let mut names = self.util.names().map_err(|e| pool_error(&self.vfs, e))?;
+        names.sort();
+        Ok(names)
     }
 
     /// Makes sure the pool holds at least `slots` slots. Rejects with

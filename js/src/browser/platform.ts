@@ -17,10 +17,19 @@ import { coreCall, instantiate, instantiated, type CoreHandle, type Glue, type O
 import { DurqError, fromCoreError } from "../errors.js";
 import type { OpenedStorage, Platform, StorageRequest } from "../platform.js";
 
-/** Slots reserved when an OPFS database opens: the database and its WAL, and seven alarm namespaces (two slots each). */
-export const OPFS_INITIAL_SLOTS = 16;
-/** Free slots kept ahead of the next alarm namespaces: after a namespace opens, the pool grows in the background to keep this many free. */
-export const OPFS_SPARE_SLOTS = 8;
+/**
+ * New alarm namespaces a session can open: when an OPFS database opens, its
+ * pool reserves two slots (the file and its WAL) for each database file it
+ * holds already, two for the main database, and two for each of this many
+ * new namespaces. Growing the pool later would make it refuse to open files
+ * while OPFS hands out the new handles, so it is sized at open; past this
+ * many new namespaces, `alarms()` throws `DURQ_OPFS` until the database is
+ * opened again.
+ */
+export const OPFS_SPARE_NAMESPACES = 16;
+
+/** How long `open({ opfs })` retries a pool still held by a context that just released its Web Lock (a closing tab frees its lock and its file handles separately), ms. */
+export const OPFS_HANDOVER_MS = 5000;
 
 async function load(): Promise<Glue> {
   const done = instantiated();
@@ -55,7 +64,9 @@ export function opfsUnavailableReason(): string | undefined {
 
 /**
  * Takes the exclusive Web Lock `name`: resolves with its release function,
- * or `null` if another context holds it and `wait` is false.
+ * or `null` if another context holds it and `wait` is false. Rejects
+ * `DURQ_OPFS` if the browser refuses the request (e.g. storage access
+ * denied to the context).
  */
 export function acquireWebLock(name: string, wait: boolean): Promise<(() => void) | null> {
   return new Promise((resolve, reject) => {
@@ -68,8 +79,31 @@ export function acquireWebLock(name: string, wait: boolean): Promise<(() => void
         // Held until the returned promise settles: until release() is called.
         return new Promise<void>((release) => resolve(() => release()));
       })
-      .catch(reject);
+      .catch((e: unknown) => reject(new DurqError("DURQ_OPFS", `the Web Lock ${JSON.stringify(name)} was refused: ${(e as Error)?.message ?? e}`, { cause: e })));
   });
+}
+
+/**
+ * Installs the pool of `name`, retrying while its files are still held (for
+ * up to {@link OPFS_HANDOVER_MS}): the caller holds the database's Web Lock,
+ * so a holder can only be a context that is closing.
+ */
+async function installPool(glue: Glue, name: string): Promise<OpfsPoolHandle> {
+  const deadline = Date.now() + OPFS_HANDOVER_MS;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      return await glue.OpfsPool.install(name);
+    } catch (e) {
+      const error = fromCoreError(e);
+      if (error.code !== "DURQ_LOCKED" || Date.now() + delay > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/** Database files in the pool (not WALs or journals). */
+function databaseFiles(pool: OpfsPoolHandle): number {
+  return pool.fileNames().filter((n) => !/-(wal|journal)$/.test(n)).length;
 }
 
 /** The Web Lock that guards OPFS database `name`. */
@@ -91,10 +125,9 @@ async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>
   let pool: OpfsPoolHandle | undefined;
   let core: CoreHandle | undefined;
   try {
-    pool = await glue.OpfsPool.install(name).catch((e: unknown) => {
-      throw fromCoreError(e);
-    });
-    await pool.reserve(OPFS_INITIAL_SLOTS).catch((e: unknown) => {
+    pool = await installPool(glue, name);
+    const slots = 2 * (databaseFiles(pool) + 1 + OPFS_SPARE_NAMESPACES);
+    await pool.reserve(slots).catch((e: unknown) => {
       throw fromCoreError(e);
     });
     const p = pool;
@@ -109,28 +142,34 @@ async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>
     throw e;
   }
   const p = pool;
-  let growing = false;
   return {
     core,
     path: `opfs:${name}`,
     prepareAlarms(_dir, opened) {
-      const needed = 2 * (opened + 2); // the main database, the namespaces open, the new one: two slots each
-      if (p.capacity < needed) {
-        throw new DurqError("DURQ_OPFS", `no free OPFS slot for alarm namespace number ${opened + 1} of ${JSON.stringify(name)} (the pool holds ${p.capacity}; it grows in the background, so open it again in a moment)`);
-      }
-      if (!growing && p.capacity < needed + OPFS_SPARE_SLOTS) {
-        growing = true;
-        p.reserve(needed + OPFS_SPARE_SLOTS)
-          .catch(() => undefined) // a refusal shows as DURQ_OPFS at the next namespace that does not fit
-          .finally(() => (growing = false));
+      // A namespace opened before in this session has its two slots; a new
+      // one needs two free slots (its file may exist: then one).
+      const free = p.capacity - p.fileNames().length;
+      if (free < 2) {
+        throw new DurqError(
+          "DURQ_OPFS",
+          `no free OPFS slot for another alarm namespace of ${JSON.stringify(name)}: ${opened} are open and the pool's ${p.capacity} slots are taken (it makes room for ${OPFS_SPARE_NAMESPACES} new namespaces each time the database opens): close the database and open it again`,
+        );
       }
     },
     release() {
       try {
         p.release();
+      } catch (e) {
+        // A file of the pool is still open (the core failed to close): keep
+        // the Web Lock, so no other tab opens the pool while this worker
+        // holds its files. The browser frees both when the worker ends.
+        console.error(`durq: the OPFS pool of ${JSON.stringify(name)} could not be released; keeping its lock`, e);
+        return;
+      }
+      try {
         p.free?.();
       } catch {
-        // released already, or the worker is going away: the browser frees the handles
+        // already freed
       }
       unlock();
     },

@@ -120,16 +120,22 @@ interface WireError {
 
 type Target = null | ["alarms", string];
 
-/** Page → worker. */
+/** Page → worker; `client` tells apart several `connect()` of one worker. */
 type PageMessage =
-  | { __durq: 1; kind: "call"; id: number; target: Target; method: string; args: unknown[] }
-  | { __durq: 1; kind: "on"; name: string }
-  | { __durq: 1; kind: "off"; name: string };
+  | { __durq: 1; client: string; kind: "call"; id: number; target: Target; method: string; args: unknown[] }
+  | { __durq: 1; client: string; kind: "on"; name: string }
+  | { __durq: 1; client: string; kind: "off"; name: string };
 
-/** Worker → page. */
+/** A call's address on the page: which client, which call. */
+interface PageCall {
+  client: string;
+  id: number;
+}
+
+/** Worker → page (results to one client; events and roles to all). */
 type WorkerMessage =
-  | { __durq: 1; kind: "result"; id: number; ok: true; value: unknown }
-  | { __durq: 1; kind: "result"; id: number; ok: false; error: WireError }
+  | { __durq: 1; kind: "result"; client: string; id: number; ok: true; value: unknown }
+  | { __durq: 1; kind: "result"; client: string; id: number; ok: false; error: WireError }
   | { __durq: 1; kind: "event"; name: string; payload: unknown }
   | { __durq: 1; kind: "role"; role: "self" | "other" | "pending" };
 
@@ -172,6 +178,7 @@ function toWirePayload(v: unknown, depth = 0): unknown {
 function fromWirePayload(v: unknown, depth = 0): unknown {
   if (depth > 4 || typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) return v.map((x) => fromWirePayload(x, depth + 1));
+  if (!isPlainObject(v)) return v; // a Date, Map or typed array arrives as itself
   const o = v as Record<string, unknown>;
   if (o.__durqError !== undefined && Object.keys(o).length === 1) return fromWireError(o.__durqError as WireError);
   const out: Record<string, unknown> = {};
@@ -208,10 +215,25 @@ async function invoke(db: Durq, target: Target, method: string, args: unknown[])
   return (ns[method as RemoteAlarmMethod] as (...a: unknown[]) => unknown).apply(ns, args);
 }
 
-/** A random id for this worker instance on the channel. */
-function instanceId(): string {
+/** A random id (of a worker instance on the channel, or of a client). */
+function randomId(): string {
   const [a, b] = crypto.getRandomValues(new Uint32Array(2));
   return a!.toString(36) + b!.toString(36);
+}
+
+/** Posts `message`; if it cannot be cloned, posts `fallback()` instead (never throws on a clone failure). */
+function postOr(post: (m: unknown) => void, message: unknown, fallback: () => unknown): void {
+  try {
+    post(message);
+  } catch (e) {
+    if ((e as Error)?.name !== "DataCloneError") throw e;
+    post(fallback());
+  }
+}
+
+/** A value as JSON would carry it (what cannot be cloned loses what JSON loses). */
+function jsonCopy(v: unknown): unknown {
+  return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
 }
 
 /**
@@ -233,96 +255,117 @@ function instanceId(): string {
  * answers, the call rejects with `DURQ_OWNER_CHANGED` (it may have taken
  * effect; retry it); calls made after go to the next owner.
  *
- * @throws {DurqError} `DURQ_INVALID_INPUT` for bad options. Failures to
- *   open (e.g. `DURQ_OPFS_UNAVAILABLE`) reject every call with that error.
+ * @throws {DurqError} `DURQ_INVALID_INPUT` for bad options. A failure to
+ *   open here (e.g. `DURQ_OPFS_UNAVAILABLE`) rejects the calls this worker
+ *   would run itself with that error; calls still go to another tab that
+ *   owns the database.
  */
 export function serve(options: ServeOptions): Server {
   if (!isPlainObject(options) || !isPlainObject(options.target)) throw new DurqError("DURQ_INVALID_INPUT", "serve() needs { target: { opfs: name } | { memory: true }, options?, setup? }");
   if (options.setup !== undefined && typeof options.setup !== "function") throw new DurqError("DURQ_INVALID_INPUT", "serve(): setup must be a function");
   const endpoint: MessageEndpoint = options.endpoint ?? (globalThis as unknown as MessageEndpoint);
   const opfsName = typeof (options.target as { opfs?: unknown }).opfs === "string" ? (options.target as { opfs: string }).opfs : undefined;
-  const me = instanceId();
+  const me = randomId();
   const channel = opfsName !== undefined && typeof BroadcastChannel === "function" ? new BroadcastChannel(`durq:opfs:${opfsName}`) : undefined;
 
   let role: Server["role"] = "follower";
   let db: Durq | undefined;
+  /** Set once this worker holds the lock, until it serves: calls wait here instead of going to the old owner. */
+  let taking = false;
   let failure: unknown;
   let owner: string | undefined; // the owning instance, when another
   let nextId = 1;
   /** Calls of this page sent to another owner, by channel id. */
-  const forwarded = new Map<number, { pageId: number; owner: string }>();
+  const forwarded = new Map<number, { call: PageCall; owner: string }>();
   /** Calls of this page waiting for an owner to be known. */
-  let waiting: { pageId: number; target: Target; method: string; args: unknown[] }[] = [];
-  const pageEvents = new Set<string>(); // events this page subscribed to
+  let waiting: { call: PageCall; target: Target; method: string; args: unknown[] }[] = [];
+  const pageEvents = new Map<string, Set<string>>(); // event name → clients of this page subscribed to it
   const channelEvents = new Set<string>(); // events other tabs subscribed to (when owner)
   const localListeners = new Map<string, () => void>();
   let closed = false;
 
   const toPage = (m: WorkerMessage) => endpoint.postMessage(m);
-  const reply = (pageId: number, ok: boolean, value: unknown) =>
-    toPage(ok ? { __durq: 1, kind: "result", id: pageId, ok: true, value } : { __durq: 1, kind: "result", id: pageId, ok: false, error: toWireError(value) });
-  const post = (m: ChannelMessage) => channel?.postMessage(m);
+  const closedError = () => new DurqError("DURQ_CLOSED", "the worker stopped serving (Server.close())");
+  const reply = (call: PageCall, ok: boolean, value: unknown) => {
+    const fail = (error: unknown): WorkerMessage => ({ __durq: 1, kind: "result", client: call.client, id: call.id, ok: false, error: toWireError(error) });
+    if (!ok) return toPage(fail(value));
+    postOr(toPage as (m: unknown) => void, { __durq: 1, kind: "result", client: call.client, id: call.id, ok: true, value }, () =>
+      fail(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the page (structured clone failed)")),
+    );
+  };
+  const post = (m: ChannelMessage) => {
+    if (!closed) channel?.postMessage(m);
+  };
+  const pageWants = (name: string) => (pageEvents.get(name)?.size ?? 0) > 0;
 
-  /** Forwards the database's events of `name` to this page and/or the channel (once per name). */
-  const listen = (name: string) => {
-    if (db === undefined || localListeners.has(name)) return;
+  /** Forwards the events of `name` of database `d` to this page and/or the channel (once per name). */
+  const listen = (name: string, d: Durq | undefined = db) => {
+    if (d === undefined || localListeners.has(name)) return;
     localListeners.set(
       name,
-      db.on(name as DurqEventName, (payload: unknown) => {
+      d.on(name as DurqEventName, (payload: unknown) => {
         const wire = toWirePayload(payload);
-        if (pageEvents.has(name)) toPage({ __durq: 1, kind: "event", name, payload: wire });
-        if (channelEvents.has(name)) post({ kind: "event", name, payload: wire });
+        if (pageWants(name)) postOr(toPage as (m: unknown) => void, { __durq: 1, kind: "event", name, payload: wire }, () => ({ __durq: 1, kind: "event", name, payload: jsonCopy(wire) }));
+        if (channelEvents.has(name)) postOr(post as (m: unknown) => void, { kind: "event", name, payload: wire }, () => ({ kind: "event", name, payload: jsonCopy(wire) }));
       }),
     );
   };
 
-  const runLocal = (pageId: number, target: Target, method: string, args: unknown[]) => {
+  const runLocal = (call: PageCall, target: Target, method: string, args: unknown[]) => {
     invoke(db!, target, method, args).then(
-      (v) => reply(pageId, true, v),
-      (e) => reply(pageId, false, e),
+      (v) => reply(call, true, v),
+      (e) => reply(call, false, e),
     );
   };
 
-  const send = (pageId: number, target: Target, method: string, args: unknown[]) => {
-    if (role === "failed") return reply(pageId, false, failure);
-    if (db !== undefined) return runLocal(pageId, target, method, args);
-    if (owner === undefined) {
-      waiting.push({ pageId, target, method, args });
-      post({ kind: "who" });
+  const send = (call: PageCall, target: Target, method: string, args: unknown[]) => {
+    if (closed) return reply(call, false, closedError());
+    if (db !== undefined) return runLocal(call, target, method, args);
+    if (role === "failed" && owner === undefined) return reply(call, false, failure);
+    if (owner === undefined || taking) {
+      waiting.push({ call, target, method, args });
+      if (!taking) post({ kind: "who" });
       return;
     }
     const id = nextId++;
-    forwarded.set(id, { pageId, owner });
-    post({ kind: "call", owner, from: me, id, target, method, args });
+    forwarded.set(id, { call, owner });
+    postOr(post as (m: unknown) => void, { kind: "call", owner, from: me, id, target, method, args }, () => {
+      forwarded.delete(id);
+      reply(call, false, new DurqError("DURQ_INVALID_INPUT", `${method}: an argument cannot be sent to the tab that owns the database (structured clone failed)`));
+      return { kind: "who" };
+    });
   };
 
-  /** A new owner: calls in flight to the old one may never be answered. */
+  /** A new owner (`undefined`: this worker): calls in flight to the old one may never be answered. */
   const ownerChanged = (next: string | undefined) => {
     for (const [id, f] of forwarded) {
       if (f.owner === next) continue;
       forwarded.delete(id);
-      reply(f.pageId, false, new DurqError("DURQ_OWNER_CHANGED", "the tab that owned the database closed before answering; the call may or may not have taken effect: retry it (an idempotencyKey makes an enqueue safe to retry)"));
+      reply(f.call, false, new DurqError("DURQ_OWNER_CHANGED", "the tab that owned the database closed before answering; the call may or may not have taken effect: retry it (an idempotencyKey makes an enqueue safe to retry)"));
     }
     owner = next;
     toPage({ __durq: 1, kind: "role", role: db !== undefined ? "self" : next !== undefined ? "other" : "pending" });
-    if (next !== undefined && db === undefined) for (const name of pageEvents) post({ kind: "subscribe", name });
+    if (next !== undefined && db === undefined) for (const name of pageEvents.keys()) if (pageWants(name)) post({ kind: "subscribe", name });
     const queued = waiting;
     waiting = [];
-    for (const w of queued) send(w.pageId, w.target, w.method, w.args);
+    for (const w of queued) send(w.call, w.target, w.method, w.args);
   };
 
   const onPage = (event: MessageEvent) => {
     const m = event.data as PageMessage | undefined;
-    if (closed || typeof m !== "object" || m === null || m.__durq !== 1) return;
-    if (m.kind === "call") send(m.id, m.target, m.method, m.args);
+    if (typeof m !== "object" || m === null || m.__durq !== 1 || typeof m.client !== "string") return;
+    if (m.kind === "call") send({ client: m.client, id: m.id }, m.target, m.method, m.args);
     else if (m.kind === "on") {
-      if (!(EVENT_NAMES as readonly string[]).includes(m.name)) return;
-      pageEvents.add(m.name);
+      if (closed || !(EVENT_NAMES as readonly string[]).includes(m.name)) return;
+      let clients = pageEvents.get(m.name);
+      if (clients === undefined) pageEvents.set(m.name, (clients = new Set()));
+      clients.add(m.client);
       if (db !== undefined) listen(m.name);
       else post({ kind: "subscribe", name: m.name });
-    } else if (m.kind === "off") pageEvents.delete(m.name);
+    } else if (m.kind === "off") pageEvents.get(m.name)?.delete(m.client);
   };
   endpoint.addEventListener("message", onPage);
+  toPage({ __durq: 1, kind: "role", role: "pending" }); // tells connect() the worker is serving
 
   if (channel !== undefined) {
     channel.onmessage = (event: MessageEvent) => {
@@ -333,26 +376,31 @@ export function serve(options: ServeOptions): Server {
           if (db !== undefined) post({ kind: "owner", owner: me });
           break;
         case "owner":
-          if (m.owner !== me && m.owner !== owner) ownerChanged(m.owner);
+          if (m.owner !== me && m.owner !== owner && db === undefined) ownerChanged(m.owner);
           break;
-        case "call":
+        case "call": {
           if (m.owner !== me) break;
+          const answer = (ok: boolean, value: unknown) =>
+            ok
+              ? postOr(post as (x: unknown) => void, { kind: "result", to: m.from, id: m.id, ok: true, value }, () => ({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the other tab (structured clone failed)")) }))
+              : post({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(value) });
           if (db === undefined) {
-            post({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(new DurqError("DURQ_OWNER_CHANGED", "the database is not open here any more: retry")) });
+            answer(false, new DurqError("DURQ_OWNER_CHANGED", "the database is not open here any more: retry"));
             break;
           }
           invoke(db, m.target, m.method, m.args).then(
-            (value) => post({ kind: "result", to: m.from, id: m.id, ok: true, value }),
-            (e) => post({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(e) }),
+            (value) => answer(true, value),
+            (e) => answer(false, e),
           );
           break;
+        }
         case "result": {
           if (m.to !== me) break;
           const f = forwarded.get(m.id);
           if (f === undefined) break;
           forwarded.delete(m.id);
-          if (m.ok) reply(f.pageId, true, m.value);
-          else toPage({ __durq: 1, kind: "result", id: f.pageId, ok: false, error: m.error! });
+          if (m.ok) reply(f.call, true, m.value);
+          else toPage({ __durq: 1, kind: "result", client: f.call.client, id: f.call.id, ok: false, error: m.error! });
           break;
         }
         case "subscribe":
@@ -360,7 +408,7 @@ export function serve(options: ServeOptions): Server {
           listen(m.name);
           break;
         case "event":
-          if (db === undefined && pageEvents.has(m.name)) toPage({ __durq: 1, kind: "event", name: m.name, payload: m.payload });
+          if (db === undefined && pageWants(m.name)) toPage({ __durq: 1, kind: "event", name: m.name, payload: m.payload });
           break;
       }
     };
@@ -369,31 +417,35 @@ export function serve(options: ServeOptions): Server {
 
   const owned = (async () => {
     const opened = await open(options.target, { ...(options.options ?? {}), ...(opfsName !== undefined ? { waitForLock: true } : {}) });
-    if (closed) {
-      await opened.close();
-      throw new DurqError("DURQ_CLOSED", "serve() was closed before the database opened");
-    }
+    taking = true; // this worker holds the database: new calls wait for it, not for the old owner
     try {
+      if (closed) throw closedError();
+      // Events of workers that setup starts reach the page from the start.
+      for (const name of new Set([...pageEvents.keys(), ...channelEvents])) listen(name, opened);
       await options.setup?.(opened);
+      if (closed) throw closedError();
     } catch (e) {
+      for (const off of localListeners.values()) off();
+      localListeners.clear();
       await opened.close().catch(() => undefined);
       throw e;
     }
     db = opened;
     role = "owner";
-    for (const name of new Set([...pageEvents, ...channelEvents])) listen(name);
+    taking = false;
     ownerChanged(undefined);
     post({ kind: "owner", owner: me });
     return opened;
   })();
   owned.catch((e: unknown) => {
-    if (closed) return;
+    taking = false;
     role = "failed";
     failure = e;
+    if (closed) return;
     const queued = waiting;
     waiting = [];
-    for (const w of queued) reply(w.pageId, false, e);
-    toPage({ __durq: 1, kind: "role", role: "pending" });
+    for (const w of queued) send(w.call, w.target, w.method, w.args);
+    toPage({ __durq: 1, kind: "role", role: owner !== undefined ? "other" : "pending" });
   });
 
   return {
@@ -404,9 +456,17 @@ export function serve(options: ServeOptions): Server {
     async close() {
       if (closed) return;
       closed = true;
-      endpoint.removeEventListener("message", onPage);
       channel?.close();
+      for (const w of waiting) reply(w.call, false, closedError());
+      waiting = [];
+      for (const f of forwarded.values()) reply(f.call, false, closedError());
+      forwarded.clear();
+      // A setup in progress finishes and closes the database, seeing
+      // `closed`; an open still waiting for the lock does the same when
+      // (if ever) it gets the lock, without this close() waiting for it.
+      if (taking) await owned.catch(() => undefined);
       for (const off of localListeners.values()) off();
+      localListeners.clear();
       if (db !== undefined) await db.close();
     },
   };
@@ -435,16 +495,34 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
   if (typeof endpoint !== "object" || endpoint === null || typeof endpoint.postMessage !== "function" || typeof endpoint.addEventListener !== "function") {
     throw new DurqError("DURQ_INVALID_INPUT", "connect() needs the Worker that calls serve() (or a MessagePort to it)");
   }
+  const me = randomId();
   let nextId = 1;
   let closed = false;
+  /** Whether the worker has said it serves: before that, a worker `error` event means its script failed. */
+  let serving = false;
   let role: DurqClient["role"] = "pending";
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
 
+  const shutdown = (error: DurqError) => {
+    closed = true;
+    endpoint.removeEventListener("message", onMessage);
+    endpoint.removeEventListener("error" as "message", onError);
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  const onError = (event: Event) => {
+    if (serving || closed) return; // an error inside a serving worker is its own (its calls still answer)
+    event.preventDefault?.();
+    shutdown(new DurqError("DURQ_CLOSED", `the worker failed before serving the database: ${(event as ErrorEvent).message ?? "script error"} (does it call serve()?)`));
+  };
+
   const onMessage = (event: MessageEvent) => {
     const m = event.data as WorkerMessage | undefined;
     if (typeof m !== "object" || m === null || m.__durq !== 1) return;
+    serving = true;
     if (m.kind === "result") {
+      if (m.client !== me) return;
       const p = pending.get(m.id);
       if (p === undefined) return;
       pending.delete(m.id);
@@ -462,6 +540,7 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
     } else if (m.kind === "role") role = m.role;
   };
   endpoint.addEventListener("message", onMessage);
+  endpoint.addEventListener("error" as "message", onError as unknown as (event: MessageEvent) => void);
 
   const call = (target: Target, method: string, args: unknown[]): Promise<unknown> => {
     if (closed) return Promise.reject(new DurqError("DURQ_CLOSED", "this connection was closed"));
@@ -475,7 +554,7 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
       try {
-        endpoint.postMessage({ __durq: 1, kind: "call", id, target, method, args: wire } satisfies PageMessage);
+        endpoint.postMessage({ __durq: 1, client: me, kind: "call", id, target, method, args: wire } satisfies PageMessage);
       } catch (e) {
         pending.delete(id);
         reject(new DurqError("DURQ_INVALID_INPUT", `${method}: an argument cannot be sent to the worker (${(e as Error).message})`));
@@ -497,7 +576,7 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
     if (set === undefined) {
       set = new Set();
       listeners.set(name, set);
-      if (!closed) endpoint.postMessage({ __durq: 1, kind: "on", name } satisfies PageMessage);
+      if (!closed) endpoint.postMessage({ __durq: 1, client: me, kind: "on", name } satisfies PageMessage);
     }
     set.add(listener);
     return () => (client.off as (n: string, l: unknown) => void)(name, listener);
@@ -508,17 +587,15 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
     set.delete(listener);
     if (set.size === 0) {
       listeners.delete(name);
-      if (!closed) endpoint.postMessage({ __durq: 1, kind: "off", name } satisfies PageMessage);
+      if (!closed) endpoint.postMessage({ __durq: 1, client: me, kind: "off", name } satisfies PageMessage);
     }
   };
   Object.defineProperty(client, "role", { get: () => role, enumerable: true });
   client.close = () => {
     if (closed) return;
-    closed = true;
-    endpoint.removeEventListener("message", onMessage);
-    for (const p of pending.values()) p.reject(new DurqError("DURQ_CLOSED", "this connection was closed"));
-    pending.clear();
+    for (const name of listeners.keys()) endpoint.postMessage({ __durq: 1, client: me, kind: "off", name } satisfies PageMessage);
     listeners.clear();
+    shutdown(new DurqError("DURQ_CLOSED", "this connection was closed"));
   };
   return client as unknown as DurqClient;
 }
