@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Installs everything the build and the tests need on a fresh Debian 12
-# machine (see ../shared/TOOLCHAIN.md): clang (sqlite-wasm-rs compiles
-# sqlite3.c for wasm32 with it), Chromium and chromedriver (Debian's), the
-# wasm32 target, the wasm-bindgen CLI at the exact version in Cargo.lock,
-# wasm-pack, and the npm packages from package-lock.json.
+# Installs everything the build needs on a fresh Debian 12 machine (see
+# ../shared/TOOLCHAIN.md): clang (sqlite-wasm-rs compiles sqlite3.c for
+# wasm32 with it), the wasm32 target, the wasm-bindgen CLI at the exact
+# version in Cargo.lock, and the npm packages from package-lock.json.
+# `scripts/setup.sh --tests` (what scripts/test.sh runs) adds what the tests
+# need: Chromium and chromedriver (Debian's) and wasm-pack.
 # Each step is skipped when already done, so running it again is cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=false
+case "${1:-}" in
+  --tests) tests=true ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+esac
+
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-# Debian packages: clang, and Chromium with its WebDriver for the browser
-# tests (Debian's build; no tool downloads a browser of its own).
+# Debian packages: clang, and for the tests Chromium with its WebDriver
+# (Debian's build; no tool downloads a browser of its own).
 missing=()
 command -v clang >/dev/null 2>&1 || missing+=(clang)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if $tests; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} (apt, about 80 s)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -34,7 +44,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
-if ! command -v wasm-pack >/dev/null 2>&1; then
+if $tests && ! command -v wasm-pack >/dev/null 2>&1; then
   log "installing wasm-pack (about 5 minutes): it runs the wasm tests in Node and in headless Chromium"
   cargo install wasm-pack --locked
 fi

@@ -8,7 +8,7 @@
 #      file storage, crash tests with kill -9 in child processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 scripts/build.sh
 
 step() { printf '\n\033[1m[test]\033[0m %s\n' "$*"; }
