@@ -94,7 +94,8 @@ export interface ServeOptions {
   /**
    * Called once this worker owns the database, before it answers calls:
    * start workers (`db.worker({ jobs }).start()`), register alarm handlers.
-   * An error thrown here closes the database and fails the calls.
+   * An error thrown here closes the database: the calls this worker would
+   * run reject with that error (calls still reach another tab that owns it).
    */
   setup?: (db: Durq) => void | Promise<void>;
   /** Where the page's messages arrive (default: the worker's global scope). */
@@ -105,7 +106,7 @@ export interface ServeOptions {
 export interface Server {
   /** `"owner"` once this worker holds the database, `"follower"` while another context does, `"failed"` if opening failed. */
   readonly role: "owner" | "follower" | "failed";
-  /** Resolves with the database once this worker owns it (never, while another tab keeps it). */
+  /** Resolves with the database once this worker owns it (never, while another tab keeps it); rejects with the error of `open` or `setup`, or `DURQ_CLOSED` if `close()` came first. */
   readonly owned: Promise<Durq>;
   /** Stops serving; closes the database if this worker owns it (another tab's worker then takes over). */
   close(): Promise<void>;
