@@ -3,8 +3,10 @@
 //! available on the target: memory everywhere; natively a file through
 //! SQLite's own VFS and a file through the host VFS on `std::fs`; on wasm a
 //! file through the host VFS on `node:fs` (the `HostFs` route the Node
-//! entry takes). The same file runs natively (`cargo test --test core`) and
-//! as wasm in Node (`cargo test --target wasm32-unknown-unknown --test core`).
+//! entry takes), and in a browser worker a file through the OPFS pool. The
+//! same file runs natively (`cargo test --test core`), as wasm in Node
+//! (`cargo test --target wasm32-unknown-unknown --test core`) and in
+//! headless Chromium (`tests/browser.rs`).
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! The conformance-suite helpers shared by `tests/core.rs` and
-//! `tests/batches.rs`: every storage backend of the target, and operations
-//! applied through the JSON boundary.
+//! The conformance-suite helpers shared by the suites (`tests/core.rs`,
+//! `tests/batches.rs`, ...): every storage backend of the target (on wasm,
+//! of the runtime: Node or a browser worker), and operations applied
+//! through the JSON boundary.
 
 use durq::{Store, StoreOptions};
 use serde_json::{json, Value};
@@ -50,7 +51,9 @@ impl std::ops::DerefMut for Backend {
     }
 }
 
-/// The ways this target opens a database file, as `StoreOptions`.
+/// The ways this target opens a database file, as `StoreOptions`: natively
+/// SQLite's unix VFS and the host VFS on `std::fs`; on wasm in Node the host
+/// VFS on `node:fs`, in a browser worker the OPFS pool.
 pub fn file_routes() -> Vec<(&'static str, StoreOptions)> {
     #[cfg(not(target_family = "wasm"))]
     let routes = vec![
