@@ -43,7 +43,8 @@ pub fn test(_attr: TokenStream, item: TokenStream) -> TokenStream {
         _ => panic!("#[test] goes on a named fn"),
     };
     match &tokens[fn_at + 2] {
-        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && g.stream().is_empty() => {}
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && g.stream().is_empty() => {
+        }
         _ => panic!("a test takes no parameters"),
     }
     let body = match tokens.last() {
