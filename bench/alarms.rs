@@ -51,10 +51,12 @@ fn main() {
             let ops: Vec<String> = (done..(done + 1000).min(size))
                 .map(|i| {
                     let time = T0 + 86_400_000 + ((i * 7919) % max) * 10;
-                    format!(r#"{{"op":"setAlarm","namespace":"bench","actorId":"actor-{i}","time":{time},"now":{T0}}}"#)
+                    format!(r#"{{"op":"setAlarm","args":{{"namespace":"bench","actorId":"actor-{i}","time":{time}}}}}"#)
                 })
                 .collect();
-            let out = store.apply_json(&format!("[{}]", ops.join(","))).unwrap();
+            let out = store
+                .apply_json(T0, &format!("[{}]", ops.join(",")))
+                .unwrap();
             assert!(!out.contains("\"err\""), "{out}");
             done = (done + 1000).min(size);
         }

@@ -37,10 +37,10 @@ fn main() {
     let mut store = Store::open(path.to_str().unwrap(), &options).unwrap();
     let one_run = r#"[{"job":"scan","input":{"n":1}}]"#;
     let enqueue = |n: usize| -> String {
-        let op = format!(r#"{{"op":"enqueueBatch","now":{T0},"queue":"q","runs":{one_run}}}"#);
+        let op = format!(r#"{{"op":"enqueueBatch","args":{{"queue":"q","runs":{one_run}}}}}"#);
         format!("[{}]", vec![op; n].join(","))
     };
-    store.apply_json(&enqueue(10)).unwrap();
+    store.apply_json(T0, &enqueue(10)).unwrap();
 
     let mut sizes = Vec::new();
     let mut s = 1000;
@@ -54,18 +54,18 @@ fn main() {
         while history < size {
             let n = (size - history).min(5000);
             let out: Vec<serde_json::Value> =
-                serde_json::from_str(&store.apply_json(&enqueue(n)).unwrap()).unwrap();
+                serde_json::from_str(&store.apply_json(T0, &enqueue(n)).unwrap()).unwrap();
             let cancels: Vec<String> = out
                 .iter()
                 .map(|o| {
                     format!(
-                        r#"{{"op":"cancelBatch","now":{T0},"id":{}}}"#,
+                        r#"{{"op":"cancelBatch","args":{{"id":{}}}}}"#,
                         o["ok"]["id"]
                     )
                 })
                 .collect();
             store
-                .apply_json(&format!("[{}]", cancels.join(",")))
+                .apply_json(T0, &format!("[{}]", cancels.join(",")))
                 .unwrap();
             history += n;
         }

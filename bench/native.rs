@@ -33,7 +33,7 @@ fn main() {
     // the rows themselves (the index is priced by `core` below).
     let mut schema = Store::open(raw_path.to_str().unwrap(), &StoreOptions::default()).unwrap();
     schema
-        .apply_json(r#"[{"op":"deferSearchIndex","now":1700000000000}]"#)
+        .apply_json(1700000000000, r#"[{"op":"deferSearchIndex"}]"#)
         .unwrap();
     drop(schema);
     let conn = Connection::open(&raw_path).unwrap();
@@ -105,16 +105,18 @@ fn core(dir: &std::path::Path, name: &str, rows: usize, no_index: bool) -> (f64,
     let mut store = Store::open(core_path.to_str().unwrap(), &StoreOptions::default()).unwrap();
     if no_index {
         store
-            .apply_json(&format!(r#"[{{"op":"deferSearchIndex","now":{base}}}]"#))
+            .apply_json(base, r#"[{"op":"deferSearchIndex"}]"#)
             .unwrap();
     }
     let t = Instant::now();
     let mut n = 0;
     while n < rows {
         let ops: Vec<String> = (n..(n + batch).min(rows))
-            .map(|i| format!(r#"{{"op":"enqueue","now":{base},"job":"scan","input":{input},"labels":{{"tenant":"t{}","kind":"a"}}}}"#, i % 100))
+            .map(|i| format!(r#"{{"op":"enqueue","args":{{"job":"scan","input":{input},"labels":{{"tenant":"t{}","kind":"a"}}}}}}"#, i % 100))
             .collect();
-        store.apply_json(&format!("[{}]", ops.join(","))).unwrap();
+        store
+            .apply_json(base, &format!("[{}]", ops.join(",")))
+            .unwrap();
         n += batch;
     }
     let core_rate = rows as f64 / t.elapsed().as_secs_f64();
@@ -123,19 +125,21 @@ fn core(dir: &std::path::Path, name: &str, rows: usize, no_index: bool) -> (f64,
     let mut done = 0;
     while done < process {
         let claimed = store
-            .apply_json(&format!(r#"[{{"op":"claim","now":{base},"jobs":["scan"],"workerId":"w","leaseMs":30000,"limit":100}}]"#))
+            .apply_json(base, r#"[{"op":"claim","args":{"jobs":["scan"],"workerId":"w","leaseMs":30000,"limit":100}}]"#)
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&claimed).unwrap();
         let runs = v[0]["ok"]["runs"].as_array().unwrap();
         let mut ops = Vec::with_capacity(runs.len() * 2);
         for r in runs {
             let (id, token) = (r["id"].as_str().unwrap(), r["token"].as_i64().unwrap());
-            ops.push(format!(r#"{{"op":"saveStep","now":{base},"id":"{id}","token":{token},"name":"only","output":1}}"#));
+            ops.push(format!(r#"{{"op":"saveStep","args":{{"id":"{id}","token":{token},"name":"only","output":1}}}}"#));
             ops.push(format!(
-                r#"{{"op":"complete","now":{base},"id":"{id}","token":{token},"output":1}}"#
+                r#"{{"op":"complete","args":{{"id":"{id}","token":{token},"output":1}}}}"#
             ));
         }
-        store.apply_json(&format!("[{}]", ops.join(","))).unwrap();
+        store
+            .apply_json(base, &format!("[{}]", ops.join(",")))
+            .unwrap();
         done += runs.len();
     }
     (core_rate, process as f64 / t.elapsed().as_secs_f64())

@@ -43,7 +43,7 @@ fn run_json(i: usize) -> String {
 }
 
 fn apply(store: &mut Store, op: &str) {
-    let out = store.apply_json(&format!("[{op}]")).unwrap();
+    let out = store.apply_json(T0, &format!("[{op}]")).unwrap();
     assert!(!out.contains("\"err\""), "{}", &out[..out.len().min(500)]);
 }
 
@@ -61,27 +61,21 @@ fn import(dir: &std::path::Path, name: &str, n: usize, defer: bool, rebuild: boo
     let mut store = Store::open(path.to_str().unwrap(), &opts).unwrap();
     let t = Instant::now();
     if defer {
-        apply(
-            &mut store,
-            &format!(r#"{{"op":"deferSearchIndex","now":{T0}}}"#),
-        );
+        apply(&mut store, r#"{"op":"deferSearchIndex"}"#);
     }
     for chunk in (0..n).step_by(1000) {
         let runs: Vec<String> = (chunk..(chunk + 1000).min(n)).map(run_json).collect();
         apply(
             &mut store,
             &format!(
-                r#"{{"op":"importRuns","now":{T0},"runs":[{}]}}"#,
+                r#"{{"op":"importRuns","args":{{"runs":[{}]}}}}"#,
                 runs.join(",")
             ),
         );
     }
     let before_rebuild = t.elapsed().as_secs_f64();
     if defer && rebuild {
-        apply(
-            &mut store,
-            &format!(r#"{{"op":"restoreSearchIndex","now":{T0}}}"#),
-        );
+        apply(&mut store, r#"{"op":"restoreSearchIndex"}"#);
     }
     let total = t.elapsed().as_secs_f64();
     drop(store);

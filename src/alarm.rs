@@ -23,11 +23,11 @@
 
 use crate::error::{Error, Result};
 use crate::model::Backoff;
-use crate::query::check_limit;
+use crate::page::check_limit;
 use crate::validate;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use serde_json::value::{to_raw_value, RawValue};
+use ts_rs::TS;
 
 /// Longest namespace name, in bytes.
 pub const MAX_NAMESPACE_BYTES: usize = 128;
@@ -151,7 +151,7 @@ pub struct AlarmPage {
 }
 
 /// `setAlarm`: schedule (or move) the actor's alarm.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SetAlarmOp {
     /// Namespace.
@@ -160,12 +160,10 @@ pub struct SetAlarmOp {
     pub actor_id: String,
     /// When it fires, ms since the epoch (a past time fires at once).
     pub time: i64,
-    /// Clock, ms.
-    pub now: i64,
 }
 
 /// `deleteAlarm`: remove the actor's alarm, if any.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteAlarmOp {
     /// Namespace.
@@ -175,7 +173,7 @@ pub struct DeleteAlarmOp {
 }
 
 /// `alarmDone`: the handler of alarm `version` resolved.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmDoneOp {
     /// Namespace.
@@ -187,7 +185,7 @@ pub struct AlarmDoneOp {
 }
 
 /// `alarmFailed`: the handler of alarm `version` threw.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmFailedOp {
     /// Namespace.
@@ -196,15 +194,13 @@ pub struct AlarmFailedOp {
     pub actor_id: String,
     /// `version` of the alarm that fired.
     pub version: i64,
-    /// Clock, ms.
-    pub now: i64,
     /// In [0, 1): picks the jitter.
     #[serde(default)]
     pub random: f64,
 }
 
 /// What `alarmFailed` did.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, TS)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum FailOutcome {
     /// Rescheduled at `retryAt` (ms); `retryCount` failures so far.
@@ -226,22 +222,50 @@ pub enum FailOutcome {
     Superseded,
 }
 
-/// An alarm operation, parsed by [`crate::Op::parse`].
-#[derive(Debug)]
-pub enum AlarmOp {
-    /// See [`SetAlarmOp`].
-    Set(SetAlarmOp),
-    /// See [`DeleteAlarmOp`].
-    Delete(DeleteAlarmOp),
-    /// See [`AlarmDoneOp`].
-    Done(AlarmDoneOp),
-    /// See [`AlarmFailedOp`].
-    Failed(AlarmFailedOp),
+/// Result of `setAlarm`.
+#[derive(Debug, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSet {
+    /// When it fires, ms.
+    pub scheduled_time: i64,
 }
 
-impl AlarmOp {
+/// Result of `deleteAlarm` and `alarmDone`.
+#[derive(Debug, Serialize, TS)]
+pub struct AlarmDeleted {
+    /// Whether an alarm was deleted (`alarmDone`: `false` when it was set
+    /// anew while its handler ran).
+    pub deleted: bool,
+}
+
+/// The result of an alarm operation.
+#[derive(Debug, Serialize, TS)]
+#[serde(untagged)]
+pub enum AlarmResult {
+    /// `setAlarm`.
+    Set(AlarmSet),
+    /// `deleteAlarm`, `alarmDone`.
+    Deleted(AlarmDeleted),
+    /// `alarmFailed`.
+    Failed(FailOutcome),
+}
+
+/// An alarm operation of a group commit ([`crate::op::Op::as_alarm`]).
+#[derive(Debug, Clone, Copy)]
+pub enum AlarmOp<'a> {
+    /// See [`SetAlarmOp`].
+    Set(&'a SetAlarmOp),
+    /// See [`DeleteAlarmOp`].
+    Delete(&'a DeleteAlarmOp),
+    /// See [`AlarmDoneOp`].
+    Done(&'a AlarmDoneOp),
+    /// See [`AlarmFailedOp`].
+    Failed(&'a AlarmFailedOp),
+}
+
+impl<'a> AlarmOp<'a> {
     /// The namespace the operation writes to.
-    pub fn namespace(&self) -> &str {
+    pub fn namespace(&self) -> &'a str {
         match self {
             AlarmOp::Set(o) => &o.namespace,
             AlarmOp::Delete(o) => &o.namespace,
@@ -269,10 +293,6 @@ fn row_alarm(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alarm> {
         retry_count: r.get(2)?,
         version: r.get(3)?,
     })
-}
-
-fn raw<T: Serialize>(v: &T) -> Box<RawValue> {
-    to_raw_value(v).expect("result serializes")
 }
 
 impl AlarmDb {
@@ -303,17 +323,18 @@ impl AlarmDb {
     }
 
     /// Applies this namespace's operations of a group commit in one
-    /// transaction. Each operation writes with one statement, so one that
-    /// fails leaves nothing behind and needs no savepoint.
+    /// transaction, at the commit's `now` (ms). Each operation writes with
+    /// one statement, so one that fails leaves nothing behind and needs no
+    /// savepoint.
     ///
     /// # Errors
     /// An SQLite error if the transaction cannot begin or commit (then none
     /// of the operations took effect).
-    pub(crate) fn apply(&mut self, ops: &[&AlarmOp]) -> Result<Vec<Result<Box<RawValue>>>> {
+    pub fn apply(&mut self, now: i64, ops: &[AlarmOp<'_>]) -> Result<Vec<Result<AlarmResult>>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
-            match apply_op(&tx, &mut self.next_version, op) {
+            match apply_op(&tx, &mut self.next_version, now, *op) {
                 // SQLite rolled the whole transaction back (I/O error, full disk).
                 Err(e) if tx.is_autocommit() => return Err(e),
                 res => out.push(res),
@@ -409,12 +430,16 @@ fn parse_cursor(c: &str) -> Result<(i64, String)> {
     Ok((t, actor.to_owned()))
 }
 
-fn apply_op(c: &Connection, next_version: &mut i64, op: &AlarmOp) -> Result<Box<RawValue>> {
+fn apply_op(
+    c: &Connection,
+    next_version: &mut i64,
+    now: i64,
+    op: AlarmOp<'_>,
+) -> Result<AlarmResult> {
     match op {
         AlarmOp::Set(o) => {
             validate::name("actor id", &o.actor_id)?;
             validate::time("alarm time", o.time)?;
-            validate::time("now", o.now)?;
             let version = *next_version;
             c.prepare_cached(
                 "INSERT INTO alarms (actor_id, scheduled_time, retry_count, version, set_at)
@@ -423,27 +448,28 @@ fn apply_op(c: &Connection, next_version: &mut i64, op: &AlarmOp) -> Result<Box<
                    scheduled_time = excluded.scheduled_time, retry_count = 0,
                    version = excluded.version, set_at = excluded.set_at",
             )?
-            .execute(params![o.actor_id, o.time, version, o.now])?;
+            .execute(params![o.actor_id, o.time, version, now])?;
             *next_version += 1;
-            Ok(raw(&serde_json::json!({ "scheduledTime": o.time })))
+            Ok(AlarmResult::Set(AlarmSet {
+                scheduled_time: o.time,
+            }))
         }
         AlarmOp::Delete(o) => {
             validate::name("actor id", &o.actor_id)?;
             let n = c
                 .prepare_cached("DELETE FROM alarms WHERE actor_id = ?1")?
                 .execute([&o.actor_id])?;
-            Ok(raw(&serde_json::json!({ "deleted": n > 0 })))
+            Ok(AlarmResult::Deleted(AlarmDeleted { deleted: n > 0 }))
         }
         AlarmOp::Done(o) => {
             validate::name("actor id", &o.actor_id)?;
             let n = c
                 .prepare_cached("DELETE FROM alarms WHERE actor_id = ?1 AND version = ?2")?
                 .execute(params![o.actor_id, o.version])?;
-            Ok(raw(&serde_json::json!({ "deleted": n > 0 })))
+            Ok(AlarmResult::Deleted(AlarmDeleted { deleted: n > 0 }))
         }
         AlarmOp::Failed(o) => {
             validate::name("actor id", &o.actor_id)?;
-            validate::time("now", o.now)?;
             let count: Option<i64> = c
                 .prepare_cached(
                     "SELECT retry_count FROM alarms WHERE actor_id = ?1 AND version = ?2",
@@ -459,7 +485,7 @@ fn apply_op(c: &Connection, next_version: &mut i64, op: &AlarmOp) -> Result<Box<
                 }
                 Some(n) => {
                     let delay = RETRY_BACKOFF.delay_ms(n + 1, o.random);
-                    let at = o.now.saturating_add(delay).min(validate::MAX_TIME_MS);
+                    let at = now.saturating_add(delay).min(validate::MAX_TIME_MS);
                     c.prepare_cached(
                         "UPDATE alarms SET scheduled_time = ?3, retry_count = ?4
                          WHERE actor_id = ?1 AND version = ?2",
@@ -471,7 +497,7 @@ fn apply_op(c: &Connection, next_version: &mut i64, op: &AlarmOp) -> Result<Box<
                     }
                 }
             };
-            Ok(raw(&outcome))
+            Ok(AlarmResult::Failed(outcome))
         }
     }
 }

@@ -16,61 +16,24 @@
 //!    period. Every membership write is idempotent.
 
 use crate::error::{Error, Result};
-use crate::ids::RunIdGenerator;
+use crate::json::raw_column;
+pub use crate::model::{BatchCounts, BatchState, FinishedBatch};
 use crate::model::{NewRun, Status};
-use crate::queue::{raw_text, Enqueued, DEFAULT_QUEUE};
+use crate::page::{check_cursor, check_limit};
+use crate::run::{check_run, existing_run, insert_run, mark_cancelled, Enqueued, DEFAULT_QUEUE};
 use crate::validate;
+use crate::write::Write;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
-
-/// State of a batch. `active` while any of its runs can still change; then
-/// terminal: `failed` if any run failed, else `completed` if every run
-/// completed, else `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BatchState {
-    /// Some run is pending or leased.
-    Active,
-    /// Every run completed.
-    Completed,
-    /// At least one run failed for good.
-    Failed,
-    /// No run failed and not every run completed: some were cancelled (or
-    /// every run was deleted before it ran).
-    Cancelled,
-}
-
-impl BatchState {
-    /// The text stored in `batches.state`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchState::Active => "active",
-            BatchState::Completed => "completed",
-            BatchState::Failed => "failed",
-            BatchState::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Option<BatchState> {
-        Some(match s {
-            "active" => BatchState::Active,
-            "completed" => BatchState::Completed,
-            "failed" => BatchState::Failed,
-            "cancelled" => BatchState::Cancelled,
-            _ => return None,
-        })
-    }
-}
+use ts_rs::TS;
 
 /// `enqueueBatch`: a batch and all its runs, in one operation (all or none).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct EnqueueBatchOp {
-    /// Clock, ms.
-    pub now: i64,
     /// Queue of the batch and of every run in it (default `"default"`).
     #[serde(default)]
     pub queue: Option<String>,
@@ -85,21 +48,18 @@ pub struct EnqueueBatchOp {
 }
 
 /// `cancelBatch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchIdOp {
-    /// Clock, ms.
-    pub now: i64,
     /// Batch id.
     pub id: String,
 }
 
 /// `reconcileBatches`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct ReconcileOp {
-    /// Clock, ms.
-    pub now: i64,
     /// A member whose batch row is missing is dropped only once it was added
     /// at least this long ago, ms (0 ..= 2^31 - 1; default
     /// [`DEFAULT_GRACE_MS`]).
@@ -110,25 +70,8 @@ pub struct ReconcileOp {
 /// Default grace period of [`reconcile`], ms: one minute.
 pub const DEFAULT_GRACE_MS: i64 = 60_000;
 
-/// Per-status run counts of a batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct BatchCounts {
-    /// Runs in the batch (a pending run deleted by `deleteRun` leaves it).
-    pub total: i64,
-    /// Pending runs.
-    pub pending: i64,
-    /// Leased runs.
-    pub leased: i64,
-    /// Completed runs.
-    pub completed: i64,
-    /// Failed runs.
-    pub failed: i64,
-    /// Cancelled runs.
-    pub cancelled: i64,
-}
-
 /// A batch as read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Batch {
     /// UUIDv7 (time-ordered, from the same generator as run ids).
@@ -138,6 +81,7 @@ pub struct Batch {
     /// State.
     pub state: BatchState,
     /// Labels JSON.
+    #[ts(type = "unknown")]
     pub labels: Box<RawValue>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
@@ -151,24 +95,10 @@ pub struct Batch {
     pub finished_at: Option<i64>,
 }
 
-/// A batch that turned terminal during an operation; the operation's result
-/// lists these under `finishedBatches` (the façade emits `batch:*` events
-/// from them, once: a batch turns terminal in exactly one transaction).
-#[derive(Debug, Clone, Serialize)]
-pub struct FinishedBatch {
-    /// Batch id.
-    pub id: String,
-    /// Its queue.
-    pub queue: String,
-    /// Its terminal state.
-    pub state: BatchState,
-    /// Its final run counts.
-    pub counts: BatchCounts,
-}
-
 /// Filter of `listBatches`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct BatchFilter {
     /// Queue.
     #[serde(default)]
@@ -185,7 +115,7 @@ pub struct BatchFilter {
 }
 
 /// A page of batches, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchPage {
     /// The batches.
@@ -204,7 +134,7 @@ fn batch_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Batch> {
         id: r.get(at)?,
         queue: r.get(at + 1)?,
         state: BatchState::parse(&state).unwrap_or(BatchState::Active),
-        labels: raw_text(labels).map_err(crate::query::corrupt)?,
+        labels: raw_column(labels)?,
         idempotency_key: r.get(at + 4)?,
         counts: BatchCounts {
             total: r.get(at + 5)?,
@@ -221,7 +151,7 @@ fn batch_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Batch> {
 }
 
 /// Result of `enqueueBatch`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct EnqueuedBatch {
     /// The batch id.
@@ -241,13 +171,16 @@ const ADD_MEMBER_SQL: &str =
      ON CONFLICT (queue, batch_id) DO NOTHING";
 const DROP_MEMBER_SQL: &str = "DELETE FROM active_batches WHERE queue = ?1 AND batch_id = ?2";
 
-pub(crate) fn enqueue_batch(
-    c: &Connection,
-    ids: &mut RunIdGenerator,
-    ev: &mut crate::history::Events,
-    o: &EnqueueBatchOp,
-) -> Result<EnqueuedBatch> {
-    validate::time("now", o.now)?;
+/// `enqueueBatch`: the batch row, its membership and every run, or
+/// nothing (everything that can refuse the batch is checked first).
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad queue, label, key or run (naming the
+/// run); [`Error::InvalidState`] for a run whose idempotency key belongs to
+/// a run outside the batch.
+pub fn enqueue_batch(w: &mut Write<'_>, o: &EnqueueBatchOp) -> Result<EnqueuedBatch> {
+    let c = w.conn();
+    let now = w.now();
     let queue = o.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
     validate::name("queue name", queue)?;
     if o.runs.is_empty() {
@@ -295,14 +228,14 @@ pub(crate) fn enqueue_batch(
                 "run {i} of the batch names queue {q:?}; a batch's runs are all in its queue {queue:?}"
             )));
         }
-        checked.push(crate::queue::check_run(r, o.now, queue).map_err(at)?);
+        checked.push(check_run(r, now, queue).map_err(at)?);
         if let Some(k) = &r.idempotency_key {
             if let Some(first) = keys.insert((&r.job, k), i) {
                 return Err(Error::invalid(format!(
                     "run {i} of the batch repeats the job and idempotency key of run {first}"
                 )));
             }
-            if let Some(e) = crate::queue::existing_run(c, r)? {
+            if let Some(e) = existing_run(c, r)? {
                 return Err(Error::InvalidState(format!(
                     "run {i} of the batch: its idempotency key matches run {}, which is not in this batch; \
                      a batch holds only runs it creates (give the batch an idempotencyKey to make it safe to retry)",
@@ -312,11 +245,11 @@ pub(crate) fn enqueue_batch(
         }
     }
 
-    let id = ids.next_id(o.now);
+    let id = w.next_id();
     let n = o.runs.len() as i64;
     // Membership first (invariant 2), then the authoritative row, then the runs.
     c.prepare_cached(ADD_MEMBER_SQL)?
-        .execute(params![queue, id, o.now])?;
+        .execute(params![queue, id, now])?;
     c.prepare_cached(
         "INSERT INTO batches (id, queue, state, labels, idempotency_key, total, pending, created_at, updated_at)
          VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?5, ?6, ?6)",
@@ -327,11 +260,11 @@ pub(crate) fn enqueue_batch(
         serde_json::to_string(labels).expect("labels serialize"),
         o.idempotency_key,
         n,
-        o.now
+        now
     ])?;
     let mut runs = Vec::with_capacity(checked.len());
     for run in &checked {
-        runs.push(crate::queue::insert_run(c, ids, ev, run, o.now, Some(&id))?);
+        runs.push(insert_run(w, run, Some(&id))?);
     }
     Ok(EnqueuedBatch {
         id,
@@ -352,15 +285,19 @@ fn prefix_error(e: Error, prefix: &str) -> Error {
 /// run was deleted while live, and leaves the batch) in the batch's counts,
 /// in the caller's transaction; turns the batch terminal (and drops its
 /// membership) when no run of it is pending or leased any more, and then
-/// pushes it to `finished`. A missing batch row is ignored (it was purged).
-pub(crate) fn run_moved(
-    c: &Connection,
+/// notes it in `w` ([`Write::batch_finished`]). A missing batch row is
+/// ignored (it was purged).
+///
+/// # Errors
+/// An SQLite error if an update fails.
+pub fn run_moved(
+    w: &mut Write<'_>,
     batch_id: &str,
     from: Status,
     to: Option<Status>,
-    now: i64,
-    finished: &mut Vec<FinishedBatch>,
 ) -> Result<()> {
+    let c = w.conn();
+    let now = w.now();
     let row: Option<(String, String, i64, i64, i64, i64, i64)> = c
         .prepare_cached(
             "UPDATE batches SET
@@ -408,7 +345,7 @@ pub(crate) fn run_moved(
     .execute(params![batch_id, end.as_str(), now])?;
     c.prepare_cached(DROP_MEMBER_SQL)?
         .execute(params![queue, batch_id])?;
-    finished.push(FinishedBatch {
+    w.batch_finished(FinishedBatch {
         id: batch_id.to_string(),
         queue,
         state: end,
@@ -425,7 +362,7 @@ pub(crate) fn run_moved(
 }
 
 /// A run cancelled by `cancelBatch`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct CancelledRun {
     /// Run id.
     pub id: String,
@@ -434,7 +371,7 @@ pub struct CancelledRun {
 }
 
 /// Result of `cancelBatch`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct CancelledBatch {
     /// The batch's state after the cancellation.
     pub state: BatchState,
@@ -442,13 +379,12 @@ pub struct CancelledBatch {
     pub runs: Vec<CancelledRun>,
 }
 
-pub(crate) fn cancel_batch(
-    c: &Connection,
-    ev: &mut crate::history::Events,
-    o: &BatchIdOp,
-    finished: &mut Vec<FinishedBatch>,
-) -> Result<CancelledBatch> {
-    validate::time("now", o.now)?;
+/// `cancelBatch`: cancels the batch's live runs (which ends it).
+///
+/// # Errors
+/// [`Error::NotFound`]; [`Error::InvalidState`] for a terminal batch.
+pub fn cancel_batch(w: &mut Write<'_>, o: &BatchIdOp) -> Result<CancelledBatch> {
+    let c = w.conn();
     let state = get_batch(c, &o.id)?.state;
     if state != BatchState::Active {
         return Err(Error::InvalidState(format!(
@@ -467,12 +403,13 @@ pub(crate) fn cancel_batch(
     let mut runs = Vec::with_capacity(live.len());
     for (id, status) in live {
         let previous = Status::parse(&status).unwrap_or(Status::Pending);
-        crate::queue::mark_cancelled(c, ev, &id, previous, o.now)?;
-        run_moved(c, &o.id, previous, Some(Status::Cancelled), o.now, finished)?;
+        mark_cancelled(w, &id, previous)?;
+        run_moved(w, &o.id, previous, Some(Status::Cancelled))?;
         runs.push(CancelledRun { id, previous });
     }
     // With no live run left, `run_moved` has ended the batch.
-    let state = finished
+    let state = w
+        .finished_batches()
         .iter()
         .find(|f| f.id == o.id)
         .map_or(BatchState::Active, |f| f.state);
@@ -480,7 +417,7 @@ pub(crate) fn cancel_batch(
 }
 
 /// A membership row, as reported by [`reconcile`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// Queue of the membership row.
@@ -490,7 +427,7 @@ pub struct Member {
 }
 
 /// Result of [`reconcile`]: what it changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Reconciled {
     /// Membership re-added for active batches that had none.
@@ -508,8 +445,12 @@ pub struct Reconciled {
 /// Sweeps the membership against the batch rows. Reads every batch row
 /// (O(batches): the batch table has no index on `state`), so it is a
 /// maintenance call, not something to run per request.
-pub(crate) fn reconcile(c: &Connection, o: &ReconcileOp) -> Result<Reconciled> {
-    validate::time("now", o.now)?;
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a bad grace period.
+pub fn reconcile(w: &mut Write<'_>, o: &ReconcileOp) -> Result<Reconciled> {
+    let c = w.conn();
+    let now = w.now();
     let grace = o.grace_ms.unwrap_or(DEFAULT_GRACE_MS);
     if !(0..=validate::MAX_DELAY_MS).contains(&grace) {
         return Err(Error::invalid(format!(
@@ -537,7 +478,7 @@ pub(crate) fn reconcile(c: &Connection, o: &ReconcileOp) -> Result<Reconciled> {
         "DELETE FROM active_batches AS a
          WHERE a.added_at <= ?1 AND NOT EXISTS (SELECT 1 FROM batches AS b WHERE b.id = a.batch_id)
          RETURNING queue, batch_id",
-        &[&o.now.saturating_sub(grace)],
+        &[&now.saturating_sub(grace)],
     )?;
     let kept_missing: i64 = c.query_row(
         "SELECT count(*) FROM active_batches AS a
@@ -550,7 +491,7 @@ pub(crate) fn reconcile(c: &Connection, o: &ReconcileOp) -> Result<Reconciled> {
          SELECT b.queue, b.id, ?1 FROM batches AS b WHERE b.state = 'active'
          ON CONFLICT (queue, batch_id) DO NOTHING
          RETURNING queue, batch_id",
-        &[&o.now],
+        &[&now],
     )?;
     Ok(Reconciled {
         added,
@@ -654,7 +595,7 @@ pub fn list_active_batches(c: &Connection, queue: &str) -> Result<Vec<Batch>> {
 /// [`Error::InvalidInput`] for a bad queue, limit or cursor; an SQLite
 /// error if the read fails.
 pub fn list_batches(c: &Connection, f: &BatchFilter) -> Result<BatchPage> {
-    let limit = crate::query::check_limit(f.limit)?;
+    let limit = check_limit(f.limit)?;
     let mut params: Vec<rusqlite::types::Value> = Vec::new();
     let mut wh: Vec<String> = Vec::new();
     let mut p = |v: rusqlite::types::Value| {
@@ -675,7 +616,7 @@ pub fn list_batches(c: &Connection, f: &BatchFilter) -> Result<BatchPage> {
         wh.push(format!("b.state = {}", p(Text(s.as_str().into()))));
     }
     if let Some(cur) = &f.cursor {
-        crate::query::check_cursor(cur, "listBatches")?;
+        check_cursor(cur, "listBatches")?;
         wh.push(format!("{order_col} < {}", p(Text(cur.clone()))));
     }
     let l = p(Integer(limit + 1));

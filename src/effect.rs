@@ -13,19 +13,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::queue::raw_text;
+use crate::error::{Error, Result};
+use crate::json::raw_text;
 use crate::validate;
-use crate::{Error, Result};
+use crate::write::Write;
+use ts_rs::TS;
 
 /// Largest effect version.
 pub const MAX_VERSION: i64 = i32::MAX as i64;
 
 /// `putEffect`: store (or replace) one effect output.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct PutEffectOp {
-    /// Clock, ms.
-    pub now: i64,
     /// Effect name (1..=256 bytes, no NUL).
     pub name: String,
     /// Version of the effect's output schema, 0..=[`MAX_VERSION`].
@@ -33,6 +34,7 @@ pub struct PutEffectOp {
     /// The input's canonical JSON text; only its SHA-256 is stored.
     pub input: String,
     /// Output JSON.
+    #[ts(type = "unknown")]
     pub output: Box<RawValue>,
     /// When the output was computed, ms (stored as `created_at`; default
     /// `now`). The façade's `maxAgeMs` counts from it, in memory and here alike.
@@ -41,11 +43,10 @@ pub struct PutEffectOp {
 }
 
 /// `deleteEffects`: drop stored outputs, of one effect or of all.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct DeleteEffectsOp {
-    /// Clock, ms.
-    pub now: i64,
     /// Only this effect's outputs; all effects when absent.
     #[serde(default)]
     pub name: Option<String>,
@@ -55,7 +56,7 @@ pub struct DeleteEffectsOp {
 /// `{"version":N,"createdAt":MS,"output":<output verbatim>}`, in this field order: the
 /// façade cuts the output's text out of it without parsing it again
 /// (pinned by `tests/effects.rs`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredEffect {
     /// The version that wrote it.
@@ -64,11 +65,12 @@ pub struct StoredEffect {
     /// `maxAgeMs` compares against it.
     pub created_at: i64,
     /// Output JSON, verbatim.
+    #[ts(type = "unknown")]
     pub output: Box<RawValue>,
 }
 
 /// Result of `deleteEffects`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct Deleted {
     /// Outputs deleted.
     pub deleted: usize,
@@ -93,9 +95,9 @@ fn check_version(version: i64) -> Result<()> {
 /// # Errors
 /// [`Error::InvalidInput`] for a bad name, version or time; an SQLite error
 /// if the write fails.
-pub fn put(c: &Connection, o: &PutEffectOp) -> Result<()> {
-    validate::time("now", o.now)?;
-    let at = o.at.unwrap_or(o.now);
+pub fn put(w: &mut Write<'_>, o: &PutEffectOp) -> Result<()> {
+    let c = w.conn();
+    let at = o.at.unwrap_or(w.now());
     validate::time("at", at)?;
     validate::name("effect name", &o.name)?;
     check_version(o.version)?;
@@ -119,8 +121,8 @@ pub fn put(c: &Connection, o: &PutEffectOp) -> Result<()> {
 /// # Errors
 /// [`Error::InvalidInput`] for a bad name or time; an SQLite error if the
 /// write fails.
-pub fn delete(c: &Connection, o: &DeleteEffectsOp) -> Result<Deleted> {
-    validate::time("now", o.now)?;
+pub fn delete(w: &mut Write<'_>, o: &DeleteEffectsOp) -> Result<Deleted> {
+    let c = w.conn();
     let deleted = match &o.name {
         Some(name) => {
             validate::name("effect name", name)?;

@@ -87,8 +87,27 @@ impl Error {
         }
     }
 
+    /// SQLite's extended result code for an SQLite error that has one
+    /// (e.g. 2058 `SQLITE_IOERR_SHORT_READ`, 3338 `SQLITE_IOERR_FSYNC`;
+    /// <https://www.sqlite.org/rescode.html#extrc>), else `None`. The
+    /// primary code is [`Error::code`]; the extended one tells which I/O
+    /// call or constraint failed.
+    pub fn extended_code(&self) -> Option<i32> {
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => Some(f.extended_code),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
+    }
+
+    /// Stored data that does not have durq's shape, as a row mapper's
+    /// error (`rusqlite::Error`): it surfaces as `DURQ_CORRUPT` (see
+    /// [`Error::code`]).
+    pub(crate) fn corrupt_row(e: Error) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     }
 }
 

@@ -222,9 +222,7 @@ pub fn run_events(c: &Connection, id: &str) -> Result<Vec<RunEvent>> {
             at: r.get(1)?,
             attempt: r.get(2)?,
             generation: r.get(3)?,
-            data: data
-                .map(|d| crate::queue::raw_text(d).map_err(crate::query::corrupt))
-                .transpose()?,
+            data: data.map(crate::json::raw_column).transpose()?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

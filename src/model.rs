@@ -1,15 +1,20 @@
-//! The data that crosses the boundary: operations in, results and runs out.
+//! The data every layer shares: run status, backoff, runs and their
+//! filters, batch states and counts. Operations and their results live with
+//! their features (`queue`, `lease`, `batch`, ...) and are gathered in
+//! [`crate::op`].
 //!
-//! Shapes are documented in `docs/boundary.md`; field names are camelCase in
-//! JSON. Run inputs and outputs are user JSON kept verbatim as
-//! [`RawValue`] text.
+//! Field names are camelCase in JSON. Run inputs and outputs are user JSON
+//! kept verbatim as [`RawValue`] text. Every type here derives [`TS`], so
+//! `js/src/generated/boundary.ts` declares the same shapes
+//! (`tests/boundary.rs` fails when the two drift).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use ts_rs::TS;
 
 /// Status of a run. `pending` and `leased` are live; the rest are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Waiting to be claimed (possibly delayed until `runAt`).
@@ -57,7 +62,7 @@ impl Status {
 /// Retry backoff: delay before attempt `n + 1` after attempt `n` failed is
 /// `min(maxMs, initialMs * factor^(n-1))`, reduced by up to `jitter` of itself
 /// at random ("exponential backoff and jitter", AWS Architecture Blog, 2015).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Backoff {
     /// First retry delay in milliseconds (default 1000).
@@ -121,16 +126,15 @@ impl Default for Backoff {
     }
 }
 
-/// A new run, as given to `enqueue`.
-#[derive(Debug, Deserialize)]
+/// A new run, as given to `enqueue` (created at the group commit's `now`).
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct NewRun {
-    /// Clock, ms (required for a lone `enqueue`; ignored inside `enqueueMany`).
-    #[serde(default)]
-    pub now: Option<i64>,
     /// Job name (1..=256 bytes, no NUL).
     pub job: String,
     /// Input, any JSON value.
+    #[ts(type = "unknown")]
     pub input: Box<RawValue>,
     /// Queue name (default `"default"`).
     #[serde(default)]
@@ -159,8 +163,9 @@ pub struct NewRun {
 }
 
 /// An error recorded on a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct RunError {
     /// The error's class name, e.g. `TypeError`.
     #[serde(default)]
@@ -173,275 +178,8 @@ pub struct RunError {
     pub stack: Option<String>,
 }
 
-/// One write operation (see `docs/boundary.md`). Every operation carries
-/// `now`, the caller's clock in ms since the epoch.
-///
-/// Parsed with [`Op::parse`] in two passes (the `op` tag, then the variant's
-/// struct) because serde's internally tagged enums buffer their content and
-/// cannot hold [`RawValue`] fields.
-#[derive(Debug)]
-pub enum Op {
-    /// Create a run (or return the existing one for an idempotency key).
-    Enqueue(NewRun),
-    /// Create several runs; all or none.
-    EnqueueMany(EnqueueManyOp),
-    /// Recover expired leases, then lease up to `limit` due runs.
-    Claim(ClaimOp),
-    /// Renew a lease.
-    Heartbeat(LeaseOp),
-    /// Store a step output.
-    SaveStep(SaveStepOp),
-    /// Store progress.
-    Progress(ProgressOp),
-    /// Append a log line.
-    Log(LogOp),
-    /// Finish a run successfully.
-    Complete(CompleteOp),
-    /// Record a failed attempt; retried with backoff or failed for good.
-    Fail(FailOp),
-    /// Cancel a live run.
-    Cancel(IdOp),
-    /// Delete a run with its labels, steps and logs.
-    DeleteRun(IdOp),
-    /// New run from a finished one.
-    Retrigger(IdOp),
-    /// Delete terminal runs finished before `older_than`.
-    PurgeRuns(PurgeOp),
-    /// Expire every lease now (at open: the previous owner of the file is gone).
-    ExpireLeases(NowOp),
-    /// Delete terminal batches finished before `older_than`.
-    PurgeBatches(PurgeOp),
-    /// Create a batch and its runs; all or none.
-    EnqueueBatch(crate::batch::EnqueueBatchOp),
-    /// Cancel a batch's live runs.
-    CancelBatch(crate::batch::BatchIdOp),
-    /// Repair batch membership.
-    ReconcileBatches(crate::batch::ReconcileOp),
-    /// Insert runs that keep their ids, states and times (`importRuns`).
-    ImportRuns(crate::transfer::ImportOp),
-    /// Drop the search index triggers for a bulk import (`crate::search::defer`).
-    DeferSearchIndex(NowOp),
-    /// Recreate them and rebuild the index (`crate::search::restore`).
-    RestoreSearchIndex(NowOp),
-    /// Store one effect output (`crate::effect::put`).
-    PutEffect(crate::effect::PutEffectOp),
-    /// Delete stored effect outputs (`crate::effect::delete`).
-    DeleteEffects(crate::effect::DeleteEffectsOp),
-    /// A write to an alarm namespace's database (`setAlarm`, `deleteAlarm`,
-    /// `alarmDone`, `alarmFailed`); applied in that database's transaction.
-    Alarm(crate::alarm::AlarmOp),
-}
-
-#[derive(Deserialize)]
-struct OpTag<'a> {
-    #[serde(borrow)]
-    op: std::borrow::Cow<'a, str>,
-}
-
-impl Op {
-    /// Parses one operation object.
-    ///
-    /// # Errors
-    /// [`crate::Error::InvalidInput`] if the text is not an object with a known
-    /// `op` and the fields that operation needs, with the right types.
-    pub fn parse(text: &str) -> crate::Result<Op> {
-        use crate::alarm::AlarmOp;
-        use serde_json::from_str as p;
-        let tag: OpTag = p(text)?;
-        Ok(match tag.op.as_ref() {
-            "enqueue" => Op::Enqueue(p(text)?),
-            "enqueueMany" => Op::EnqueueMany(p(text)?),
-            "claim" => Op::Claim(p(text)?),
-            "heartbeat" => Op::Heartbeat(p(text)?),
-            "saveStep" => Op::SaveStep(p(text)?),
-            "progress" => Op::Progress(p(text)?),
-            "log" => Op::Log(p(text)?),
-            "complete" => Op::Complete(p(text)?),
-            "fail" => Op::Fail(p(text)?),
-            "cancel" => Op::Cancel(p(text)?),
-            "deleteRun" => Op::DeleteRun(p(text)?),
-            "retrigger" => Op::Retrigger(p(text)?),
-            "purgeRuns" => Op::PurgeRuns(p(text)?),
-            "expireLeases" => Op::ExpireLeases(p(text)?),
-            "purgeBatches" => Op::PurgeBatches(p(text)?),
-            "enqueueBatch" => Op::EnqueueBatch(p(text)?),
-            "cancelBatch" => Op::CancelBatch(p(text)?),
-            "reconcileBatches" => Op::ReconcileBatches(p(text)?),
-            "importRuns" => Op::ImportRuns(p(text)?),
-            "deferSearchIndex" => Op::DeferSearchIndex(p(text)?),
-            "restoreSearchIndex" => Op::RestoreSearchIndex(p(text)?),
-            "putEffect" => Op::PutEffect(p(text)?),
-            "deleteEffects" => Op::DeleteEffects(p(text)?),
-            "setAlarm" => Op::Alarm(AlarmOp::Set(p(text)?)),
-            "deleteAlarm" => Op::Alarm(AlarmOp::Delete(p(text)?)),
-            "alarmDone" => Op::Alarm(AlarmOp::Done(p(text)?)),
-            "alarmFailed" => Op::Alarm(AlarmOp::Failed(p(text)?)),
-            other => {
-                return Err(crate::Error::invalid(format!(
-                    "unknown operation {other:?}"
-                )))
-            }
-        })
-    }
-}
-
-/// `enqueueMany`: all runs or none.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnqueueManyOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// The runs (their own `now` is ignored).
-    pub runs: Vec<NewRun>,
-}
-
-/// `claim`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClaimOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Queue (default `"default"`).
-    #[serde(default)]
-    pub queue: Option<String>,
-    /// Only runs of these jobs.
-    pub jobs: Vec<String>,
-    /// Identifies the lease holder (`lease_owner`).
-    pub worker_id: String,
-    /// Lease duration, ms (1 ..= 2^31 - 1).
-    pub lease_ms: i64,
-    /// At most this many runs (1 ..= 1000).
-    pub limit: i64,
-}
-
-/// `heartbeat`: renew a lease for `lease_ms` from now.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LeaseOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token from the claim.
-    pub token: i64,
-    /// New lease duration from now, ms.
-    pub lease_ms: i64,
-}
-
-/// `saveStep`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SaveStepOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token.
-    pub token: i64,
-    /// Step name (1..=256 bytes, no NUL), unique within the run.
-    pub name: String,
-    /// Output JSON.
-    pub output: Box<RawValue>,
-}
-
-/// `progress`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token.
-    pub token: i64,
-    /// Progress JSON.
-    pub progress: Box<RawValue>,
-}
-
-/// `log`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token.
-    pub token: i64,
-    /// Level, e.g. `info` (default).
-    #[serde(default)]
-    pub level: Option<String>,
-    /// Text (no NUL).
-    pub message: String,
-}
-
-/// `complete`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompleteOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token.
-    pub token: i64,
-    /// Output JSON.
-    pub output: Box<RawValue>,
-}
-
-/// `fail`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-    /// Fencing token.
-    pub token: i64,
-    /// What went wrong.
-    pub error: RunError,
-    /// In [0, 1): picks the jitter.
-    #[serde(default)]
-    pub random: f64,
-    /// `false` fails the run for good whatever attempts are left.
-    #[serde(default)]
-    pub retryable: Option<bool>,
-}
-
-/// `cancel`, `deleteRun`, `retrigger`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Run id.
-    pub id: String,
-}
-
-/// `expireLeases`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NowOp {
-    /// Clock, ms.
-    pub now: i64,
-}
-
-/// `purgeRuns`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PurgeOp {
-    /// Clock, ms.
-    pub now: i64,
-    /// Terminal runs finished before this time (ms) are deleted.
-    pub older_than: i64,
-    /// At most this many runs (default: all).
-    #[serde(default)]
-    pub limit: Option<i64>,
-}
-
 /// A run as read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     /// UUIDv7.
@@ -465,12 +203,16 @@ pub struct Run {
     /// Terminal transition, ms.
     pub finished_at: Option<i64>,
     /// Input JSON.
+    #[ts(type = "unknown")]
     pub input: Box<RawValue>,
     /// Output JSON of a completed run.
+    #[ts(type = "unknown")]
     pub output: Option<Box<RawValue>>,
     /// Last error (`{name, message, stack}`).
+    #[ts(type = "unknown")]
     pub error: Option<Box<RawValue>>,
     /// Labels.
+    #[ts(type = "unknown")]
     pub labels: Box<RawValue>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
@@ -481,6 +223,7 @@ pub struct Run {
     /// Attempt limit.
     pub max_attempts: i64,
     /// Last progress JSON.
+    #[ts(type = "unknown")]
     pub progress: Option<Box<RawValue>>,
     /// Lease expiry of a leased run, ms.
     pub lease_expires_at: Option<i64>,
@@ -491,11 +234,12 @@ pub struct Run {
     /// Batch the run belongs to (made by `enqueueBatch`).
     pub batch_id: Option<String>,
     /// Retry backoff (`{initialMs, factor, maxMs, jitter}`).
+    #[ts(type = "unknown")]
     pub backoff: Box<RawValue>,
 }
 
 /// A run handed to a worker by `claim`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimedRun {
     /// Run id.
@@ -505,6 +249,7 @@ pub struct ClaimedRun {
     /// Queue.
     pub queue: String,
     /// Input JSON.
+    #[ts(type = "unknown")]
     pub input: Box<RawValue>,
     /// This attempt's number, 1-based.
     pub attempt: i64,
@@ -515,14 +260,17 @@ pub struct ClaimedRun {
     /// ms.
     pub lease_expires_at: i64,
     /// Labels JSON.
+    #[ts(type = "unknown")]
     pub labels: Box<RawValue>,
     /// Stored step outputs of earlier attempts, by step name.
+    #[ts(type = "Record<string, unknown>")]
     pub steps: BTreeMap<String, Box<RawValue>>,
 }
 
 /// Filter of `listRuns`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct RunFilter {
     /// Job name.
     #[serde(default)]
@@ -558,18 +306,119 @@ pub struct RunFilter {
     pub search: Option<String>,
     /// How `search` is read (default: plain words).
     #[serde(default)]
-    pub search_syntax: Option<crate::search::SearchSyntax>,
+    pub search_syntax: Option<SearchSyntax>,
     /// Order of the page (default newest first; `relevance` needs `search`).
     #[serde(default)]
-    pub order: Option<crate::search::RunOrder>,
+    pub order: Option<RunOrder>,
 }
 
 /// A page of runs, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RunPage {
     /// The runs.
     pub runs: Vec<Run>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// How `search` text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum SearchSyntax {
+    /// Each whitespace-separated word must occur (as a word; punctuation
+    /// inside a word splits it into a phrase: `tenant-42` matches the
+    /// words `tenant` `42` next to each other). Nothing the user types is
+    /// read as FTS5 syntax. The default.
+    #[default]
+    Words,
+    /// A raw FTS5 query (`AND`, `OR`, `NOT`, `"phrases"`, `prefix*`,
+    /// `column: term`, `NEAR(...)`); columns are `job`, `input`, `output`,
+    /// `error`, `labels`. A malformed one fails with `DURQ_INVALID_SEARCH`.
+    Fts5,
+}
+
+/// Order of a page of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum RunOrder {
+    /// Newest first. With `search`: in the order runs were written to this
+    /// database (creation order, except that imported runs count from their
+    /// import), which FTS5 yields without sorting.
+    #[default]
+    Newest,
+    /// Best match first by FTS5's bm25 `rank`; only with `search`.
+    Relevance,
+}
+
+/// State of a batch. `active` while any of its runs can still change; then
+/// terminal: `failed` if any run failed, else `completed` if every run
+/// completed, else `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchState {
+    /// Some run is pending or leased.
+    Active,
+    /// Every run completed.
+    Completed,
+    /// At least one run failed for good.
+    Failed,
+    /// No run failed and not every run completed: some were cancelled (or
+    /// every run was deleted before it ran).
+    Cancelled,
+}
+
+impl BatchState {
+    /// The text stored in `batches.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Active => "active",
+            BatchState::Completed => "completed",
+            BatchState::Failed => "failed",
+            BatchState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<BatchState> {
+        Some(match s {
+            "active" => BatchState::Active,
+            "completed" => BatchState::Completed,
+            "failed" => BatchState::Failed,
+            "cancelled" => BatchState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-status run counts of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+pub struct BatchCounts {
+    /// Runs in the batch (a pending run deleted by `deleteRun` leaves it).
+    pub total: i64,
+    /// Pending runs.
+    pub pending: i64,
+    /// Leased runs.
+    pub leased: i64,
+    /// Completed runs.
+    pub completed: i64,
+    /// Failed runs.
+    pub failed: i64,
+    /// Cancelled runs.
+    pub cancelled: i64,
+}
+
+/// A batch that turned terminal during an operation; the operation's outcome
+/// lists these under `finishedBatches` (the façade emits `batch:*` events
+/// from them, once: a batch turns terminal in exactly one transaction).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FinishedBatch {
+    /// Batch id.
+    pub id: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its terminal state.
+    pub state: BatchState,
+    /// Its final run counts.
+    pub counts: BatchCounts,
 }

@@ -1,9 +1,11 @@
 //! Reads: runs by id, filtered pages of runs, steps, logs, wake-up times.
 
 use crate::error::{Error, Result};
+use crate::json::{raw_column as req_raw, raw_column_opt as opt_raw, raw_text};
 use crate::model::{Run, RunFilter, RunPage, Status};
-use crate::queue::raw_text;
-use crate::search::{self, RunOrder, SearchSyntax};
+use crate::model::{RunOrder, SearchSyntax};
+use crate::page::{check_cursor, check_limit, DEFAULT_LIMIT};
+use crate::search;
 use crate::validate;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -14,29 +16,10 @@ use serde_json::value::RawValue;
 /// and a status as the driver of a filter that has both.
 pub const DRIVER_PROBE: i64 = 2000;
 
-/// Default page size of `listRuns`.
-pub const DEFAULT_LIMIT: i64 = 50;
-/// Largest page size of `listRuns`.
-pub const MAX_LIMIT: i64 = 1000;
-
 const RUN_COLS: &str = "r.id, r.job, r.queue, r.status, r.priority, r.run_at, r.created_at, r.updated_at,
     r.started_at, r.finished_at, r.input, r.output, r.error, r.labels, r.idempotency_key,
     r.concurrency_key, r.attempt, r.max_attempts, r.progress, r.lease_expires_at, r.lease_owner, r.retried_from,
     r.batch_id, r.backoff";
-
-/// Stored JSON that does not parse, as the row mapper's error; surfaces as
-/// `DURQ_CORRUPT` (see [`Error::code`]).
-pub(crate) fn corrupt(e: Error) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-}
-
-fn opt_raw(v: Option<String>) -> rusqlite::Result<Option<Box<RawValue>>> {
-    v.map(|s| raw_text(s).map_err(corrupt)).transpose()
-}
-
-fn req_raw(s: String) -> rusqlite::Result<Box<RawValue>> {
-    raw_text(s).map_err(corrupt)
-}
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     let status: String = r.get(3)?;
@@ -78,34 +61,6 @@ pub fn get_run(c: &Connection, id: &str) -> Result<Run> {
         .query_row(params![id], run_from_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no run with id {id:?}")))
-}
-
-/// A page size: `None` is [`DEFAULT_LIMIT`]; else 1 ..= [`MAX_LIMIT`].
-///
-/// # Errors
-/// [`Error::InvalidInput`] otherwise.
-pub fn check_limit(limit: Option<i64>) -> Result<i64> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-        )));
-    }
-    Ok(limit)
-}
-
-/// A pagination cursor: an id (36 characters of hex digits and `-`) from
-/// an earlier page of `what`.
-///
-/// # Errors
-/// [`Error::InvalidInput`] otherwise.
-pub fn check_cursor(cur: &str, what: &str) -> Result<()> {
-    if cur.len() != 36 || !cur.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return Err(Error::invalid(format!(
-            "cursor is not one returned by {what}"
-        )));
-    }
-    Ok(())
 }
 
 /// How the next page of a `listRuns` query continues.
@@ -355,7 +310,7 @@ pub fn list_runs(c: &Connection, f: &RunFilter) -> Result<RunPage> {
 }
 
 /// Every run with an id greater than `after`, in id order, at most `limit`
-/// (1 ..= [`MAX_LIMIT`]): one primary-key range scan, for `exportRuns`.
+/// (1 ..= [`MAX_LIMIT`](crate::page::MAX_LIMIT)): one primary-key range scan, for `exportRuns`.
 /// `next_cursor` is the last id when the page is full.
 ///
 /// # Errors

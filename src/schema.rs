@@ -171,13 +171,13 @@ pub const MIGRATIONS: &[&str] = &[
     );
 
     -- Kept by triggers, through a queue of rowids indexed in bulk
-    -- (`crate::search::flush_pending`) before any search reads the index
+    -- (`search::flush_pending` in search.rs) before any search reads the index
     -- and by a commit that fills the queue: FTS5 writes its pending terms
     -- to disk at every statement savepoint, so a trigger that wrote to the
     -- index itself made one index segment per row and cut enqueue
     -- throughput 2.7x. Only inserts, deletes and updates of the indexed
     -- columns queue a run (a claim or a heartbeat does not). A bulk import
-    -- drops these triggers and rebuilds once (`crate::search`).
+    -- drops these triggers and rebuilds once (search.rs).
     -- `fresh` = 1: inserted since the last flush, so not in the index yet
     -- (nothing to remove before indexing it).
     CREATE TABLE runs_fts_pending (rid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL);
@@ -197,7 +197,7 @@ pub const MIGRATIONS: &[&str] = &[
             WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = old.rowid);
     END;
 
-    -- Runs stored before this migration (`crate::search::REBUILD_SQL`).
+    -- Runs stored before this migration (`REBUILD_SQL` in search.rs).
     INSERT INTO runs_fts (rowid, job, input, output, error, labels)
         SELECT rid, job, input, output, error, labels FROM runs_search_text;
 

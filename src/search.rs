@@ -19,6 +19,7 @@
 //! search fails with `DURQ_SEARCH_STALE`. Each step is idempotent.
 
 use crate::error::{Error, Result};
+pub use crate::model::{RunOrder, SearchSyntax};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -107,35 +108,6 @@ pub fn flush_pending(c: &Connection) -> Result<usize> {
 
 /// Longest `search` text, bytes.
 pub const MAX_SEARCH_BYTES: usize = 4096;
-
-/// How `search` text is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SearchSyntax {
-    /// Each whitespace-separated word must occur (as a word; punctuation
-    /// inside a word splits it into a phrase: `tenant-42` matches the
-    /// words `tenant` `42` next to each other). Nothing the user types is
-    /// read as FTS5 syntax. The default.
-    #[default]
-    Words,
-    /// A raw FTS5 query (`AND`, `OR`, `NOT`, `"phrases"`, `prefix*`,
-    /// `column: term`, `NEAR(...)`); columns are `job`, `input`, `output`,
-    /// `error`, `labels`. A malformed one fails with `DURQ_INVALID_SEARCH`.
-    Fts5,
-}
-
-/// Order of a page of runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RunOrder {
-    /// Newest first. With `search`: in the order runs were written to this
-    /// database (creation order, except that imported runs count from their
-    /// import), which FTS5 yields without sorting.
-    #[default]
-    Newest,
-    /// Best match first by FTS5's bm25 `rank`; only with `search`.
-    Relevance,
-}
 
 /// The FTS5 query for `text` read as `syntax`.
 ///
@@ -226,7 +198,7 @@ struct SavedTrigger {
 }
 
 /// Result of [`defer`] and [`restore`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct IndexChange {
     /// Whether this call changed anything (`false`: already in that state).

@@ -3,11 +3,13 @@
 
 use crate::alarm::{self, Alarm, AlarmDb, AlarmFilter, AlarmOp, AlarmPage};
 use crate::batch::{self, Batch, BatchFilter, BatchPage};
+use crate::commit::{self, WriteState};
 use crate::error::{Error, Result};
 use crate::history::Events;
 use crate::ids::RunIdGenerator;
-use crate::model::{Op, Run, RunFilter, RunPage};
-use crate::{history, query, queue, schema, search};
+use crate::model::{Run, RunFilter, RunPage};
+pub use crate::op::{ErrorBody, Op, Outcome};
+use crate::{history, query, schema, search, validate};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -59,11 +61,8 @@ pub struct StoreOptions {
 /// methods and see what has committed.
 pub struct Store {
     conn: Connection,
-    ids: RunIdGenerator,
-    /// Events of the group commit being applied.
-    events: Events,
-    /// Generation of the last commit (`meta.generation`).
-    generation: i64,
+    /// Ids, event buffer and generation of the main database's writes.
+    state: WriteState,
     /// Why restoring the search index at open failed, if it did.
     search_open_error: Option<String>,
     alarm_home: AlarmHome,
@@ -87,34 +86,6 @@ pub struct SearchStatus {
     pub deferred: bool,
     /// Why the restore at open failed, while still deferred.
     pub open_error: Option<String>,
-}
-
-/// Outcome of one operation in [`Store::apply`].
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The operation committed; its result as JSON.
-    Ok(Box<RawValue>),
-    /// The operation was rolled back alone.
-    Err(ErrorBody),
-}
-
-/// An error as it crosses the boundary.
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorBody {
-    /// Stable code, e.g. `DURQ_LEASE_LOST`.
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl From<&Error> for ErrorBody {
-    fn from(e: &Error) -> Self {
-        ErrorBody {
-            code: e.code(),
-            message: e.to_string(),
-        }
-    }
 }
 
 impl Store {
@@ -194,9 +165,11 @@ impl Store {
         )?;
         Ok(Store {
             conn,
-            ids,
-            events: Events::default(),
-            generation,
+            state: WriteState {
+                ids,
+                events: Events::default(),
+                generation,
+            },
             search_open_error,
             alarm_home,
             alarms: BTreeMap::new(),
@@ -209,69 +182,71 @@ impl Store {
         &self.conn
     }
 
-    /// Applies `ops` in ONE transaction, each as if inside its own savepoint
-    /// (<https://www.sqlite.org/lang_savepoint.html>): an operation that fails
-    /// is rolled back alone and its neighbours commit. Returns one
-    /// [`Outcome`] per operation, in order.
+    /// Applies `ops` at `now` (ms since the Unix epoch: the one clock of
+    /// the whole group commit) in ONE transaction, each as if inside its own
+    /// savepoint (<https://www.sqlite.org/lang_savepoint.html>): an
+    /// operation that fails is rolled back alone and its neighbours commit.
+    /// Returns one [`Outcome`] per operation, in order. See
+    /// [`crate::commit`] for how savepoints are avoided while nothing fails.
     ///
-    /// An open savepoint makes SQLite copy every page an operation touches
-    /// to a statement journal, which cost 40% of enqueue throughput here
-    /// (BENCHMARKS.md). So the batch first runs without savepoints; an
-    /// operation that fails before writing anything (validation, lease
-    /// checks: nearly every failure) needs no rollback. Only if a failed
-    /// operation had already changed rows (`sqlite3_total_changes` moved) is
-    /// the transaction rolled back and the whole batch replayed with a real
-    /// savepoint per operation. Either way nothing is visible before COMMIT.
-    ///
-    /// Alarm operations ([`Op::Alarm`]) write to their namespace's own
+    /// Alarm operations ([`Op::as_alarm`]) write to their namespace's own
     /// database: after the main transaction commits, each namespace the
     /// batch touches gets one transaction of its own (opening the namespace
     /// if needed). A namespace that cannot be opened or committed fails its
     /// own operations only.
     ///
     /// # Errors
-    /// An SQLite error if the main transaction cannot begin or commit; then
-    /// no operation of the batch took effect.
-    pub fn apply(&mut self, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
-        let is_alarm = |op: &Result<Op>| matches!(op, Ok(Op::Alarm(_)));
-        if !ops.iter().any(is_alarm) {
-            let all: Vec<&Result<Op>> = ops.iter().collect();
-            return self.apply_main(&all);
-        }
-        // Each database gets its own transaction: the main one first (if it
-        // cannot commit, nothing of the batch ran), then each namespace's.
+    /// [`Error::InvalidInput`] for a `now` outside 0 ..= 2^48 - 1; an
+    /// SQLite error if the main transaction cannot begin or commit. Either
+    /// way no operation of the batch took effect.
+    pub fn apply(&mut self, now: i64, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
+        validate::time("now", now)?;
+        let is_alarm = |op: &Result<Op>| matches!(op, Ok(op) if op.as_alarm().is_some());
         let mut out: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
         let main: Vec<usize> = (0..ops.len()).filter(|&i| !is_alarm(&ops[i])).collect();
         if !main.is_empty() {
             let list: Vec<&Result<Op>> = main.iter().map(|&i| &ops[i]).collect();
-            for (i, o) in main.iter().zip(self.apply_main(&list)?) {
+            let outcomes = commit::apply(&mut self.conn, &mut self.state, now, &list)?;
+            let restored = list
+                .iter()
+                .zip(&outcomes)
+                .any(|(op, o)| matches!((op, o), (Ok(Op::RestoreSearchIndex), Outcome::Ok { .. })));
+            if restored {
+                self.search_open_error = None;
+            }
+            for (i, o) in main.iter().zip(outcomes) {
                 out[*i] = Some(o);
             }
         }
-        let mut by_ns: BTreeMap<&str, Vec<(usize, &AlarmOp)>> = BTreeMap::new();
+        // Each namespace gets its own transaction, after the main one (if
+        // that could not commit, nothing of the batch ran).
+        let mut by_ns: BTreeMap<&str, Vec<(usize, AlarmOp<'_>)>> = BTreeMap::new();
         for (i, op) in ops.iter().enumerate() {
-            if let Ok(Op::Alarm(a)) = op {
+            if let Some(a) = op.as_ref().ok().and_then(Op::as_alarm) {
                 by_ns.entry(a.namespace()).or_default().push((i, a));
             }
         }
         for (ns, list) in by_ns {
-            let alarm_ops: Vec<&AlarmOp> = list.iter().map(|(_, a)| *a).collect();
+            let alarm_ops: Vec<AlarmOp<'_>> = list.iter().map(|(_, a)| *a).collect();
             let results = self
                 .alarm_db(ns)
-                .and_then(|db| db.apply(&alarm_ops))
+                .and_then(|db| db.apply(now, &alarm_ops))
                 .map_err(|e| ErrorBody::from(&e));
             match results {
                 Ok(results) => {
                     for ((i, _), r) in list.iter().zip(results) {
                         out[*i] = Some(match r {
-                            Ok(v) => Outcome::Ok(v),
-                            Err(e) => Outcome::Err(ErrorBody::from(&e)),
+                            Ok(v) => Outcome::Ok {
+                                ok: crate::op::OpResult::Alarm(v),
+                                finished_batches: Vec::new(),
+                            },
+                            Err(e) => Outcome::error(&e),
                         });
                     }
                 }
                 Err(e) => {
                     for (i, _) in &list {
-                        out[*i] = Some(Outcome::Err(e.clone()));
+                        out[*i] = Some(Outcome::Err { err: e.clone() });
                     }
                 }
             }
@@ -282,109 +257,28 @@ impl Store {
             .collect())
     }
 
-    /// [`Store::apply`] for operations of the main database.
-    fn apply_main(&mut self, ops: &[&Result<Op>]) -> Result<Vec<Outcome>> {
-        let out = match self.apply_batch(ops, false)? {
-            Some(out) => out,
-            None => self
-                .apply_batch(ops, true)?
-                .expect("savepoint mode never asks for a replay"),
-        };
-        let restored = ops
-            .iter()
-            .zip(&out)
-            .any(|(op, o)| matches!((op, o), (Ok(Op::RestoreSearchIndex(_)), Outcome::Ok(_))));
-        if restored {
-            self.search_open_error = None;
-        }
-        Ok(out)
-    }
-
-    /// One attempt at a batch; `None` means "a failed operation left writes
-    /// behind: replay with savepoints" (the transaction was rolled back).
-    fn apply_batch(
-        &mut self,
-        ops: &[&Result<Op>],
-        savepoints: bool,
-    ) -> Result<Option<Vec<Outcome>>> {
-        let mut out = Vec::with_capacity(ops.len());
-        let tx = self.conn.transaction()?;
-        let events = &mut self.events;
-        events.clear();
-        let mut wrote = false;
-        for &op in ops {
-            let before = tx.total_changes();
-            let mark = events.len();
-            let res = match op {
-                Ok(op) if savepoints => {
-                    in_savepoint(&tx, |c| queue::apply_op(c, &mut self.ids, events, op))
-                }
-                Ok(op) => queue::apply_op(&tx, &mut self.ids, events, op),
-                Err(e) => Err(Error::invalid(e.to_string())),
-            };
-            match &res {
-                Ok(_) => wrote |= tx.total_changes() != before,
-                Err(_) => events.truncate(mark),
-            }
-            out.push(match res {
-                Ok(v) => Outcome::Ok(v),
-                Err(e) => {
-                    if tx.is_autocommit() {
-                        // SQLite rolled the whole transaction back (an I/O
-                        // error, a full disk): nothing of the batch is kept,
-                        // and the rest must not run outside a transaction.
-                        return Err(e);
-                    }
-                    if !savepoints && tx.total_changes() != before {
-                        return Ok(None); // dropping `tx` rolls back
-                    }
-                    Outcome::Err(ErrorBody::from(&e))
-                }
-            });
-        }
-        // A commit that wrote something is a new generation: its events go
-        // in with one multi-row insert, and `meta.generation` moves with it.
-        let generation = self.generation + 1;
-        if wrote {
-            if search::pending(&tx)? >= search::FLUSH_AT {
-                // In a savepoint: a failing index write (a damaged index)
-                // must not fail the batch; the queue stays, and the next
-                // search retries the flush and reports the error.
-                let _ = in_savepoint(&tx, search::flush_pending);
-            }
-            events.flush(&tx, generation)?;
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?1)",
-            )?
-            .execute([generation])?;
-        }
-        tx.commit()?;
-        if wrote {
-            self.generation = generation;
-        }
-        Ok(Some(out))
-    }
-
-    /// [`Store::apply`] on a JSON array of operation objects, returning the
-    /// JSON array of outcomes (`{"ok": ...}` / `{"err": {code, message}}`).
-    /// A malformed operation fails alone with `DURQ_INVALID_INPUT`.
+    /// [`Store::apply`] on a JSON array of operation objects
+    /// (`{"op": name, "args": {...}}`, see [`Op`]), returning the JSON array
+    /// of outcomes (`{"ok": result, "finishedBatches"?: [...]}` /
+    /// `{"err": {code, message, extendedCode?}}`). A malformed operation
+    /// fails alone with `DURQ_INVALID_INPUT`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if `ops_json` is not a JSON array; an SQLite
-    /// error if the transaction cannot commit.
+    /// [`Error::InvalidInput`] if `ops_json` is not a JSON array or `now` is
+    /// out of range; an SQLite error if the transaction cannot commit.
     ///
     /// # Example
     /// ```
     /// let mut store = durq::Store::open_in_memory(1)?;
-    /// let out = store.apply_json(r#"[{"op":"enqueue","now":1700000000000,"job":"email","input":{"to":"a@b.c"}}]"#)?;
+    /// let out = store.apply_json(1700000000000, r#"[{"op":"enqueue","args":{"job":"email","input":{"to":"a@b.c"}}}]"#)?;
     /// assert!(out.starts_with(r#"[{"ok":{"id":""#));
     /// # Ok::<(), durq::Error>(())
     /// ```
-    pub fn apply_json(&mut self, ops_json: &str) -> Result<String> {
+    pub fn apply_json(&mut self, now: i64, ops_json: &str) -> Result<String> {
         let raw: Vec<&RawValue> = serde_json::from_str(ops_json)
             .map_err(|e| Error::invalid(format!("operations must be a JSON array: {e}")))?;
         let ops: Vec<Result<Op>> = raw.iter().map(|r| Op::parse(r.get())).collect();
-        let outcomes = self.apply(&ops)?;
+        let outcomes = self.apply(now, &ops)?;
         Ok(serde_json::to_string(&outcomes).expect("outcomes serialize"))
     }
 
@@ -545,7 +439,7 @@ impl Store {
     /// Generation of the last commit that wrote something (0 for a new
     /// database); run events carry the generation that wrote them.
     pub fn generation(&self) -> i64 {
-        self.generation
+        self.state.generation
     }
 
     /// Whether the search index is usable: `deferred` while a bulk import
@@ -691,24 +585,4 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", false)?;
     Ok(())
-}
-
-/// Runs `f` inside a savepoint: released on success, rolled back on error.
-pub(crate) fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
-    conn.prepare_cached("SAVEPOINT durq_op")?.execute([])?;
-    match f(conn) {
-        Ok(v) => {
-            conn.prepare_cached("RELEASE durq_op")?.execute([])?;
-            Ok(v)
-        }
-        Err(e) if conn.is_autocommit() => Err(e), // the transaction is gone already
-        Err(e) => {
-            conn.prepare_cached("ROLLBACK TO durq_op")?.execute([])?;
-            conn.prepare_cached("RELEASE durq_op")?.execute([])?;
-            Err(e)
-        }
-    }
 }

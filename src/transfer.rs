@@ -3,24 +3,26 @@
 //! `exportRuns`), with chunked multi-row inserts ([`crate::rows`]).
 
 use crate::error::{Error, Result};
-use crate::history::{EventKind, Events};
+use crate::history::EventKind;
 use crate::ids::RunIdGenerator;
 use crate::model::{Backoff, NewRun, RunError, Status};
-use crate::queue::{check_run, DEFAULT_QUEUE};
 use crate::rows;
+use crate::run::{check_run, DEFAULT_QUEUE};
 use crate::validate;
+use crate::write::Write;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use ts_rs::TS;
 
 /// Most runs in one `importRuns` operation (the façade sends chunks).
 pub const MAX_IMPORT_CHUNK: usize = 10_000;
 
 /// What to do with a run whose id (or job and idempotency key) is stored
 /// already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum OnConflict {
     /// Fail the chunk with `DURQ_INVALID_INPUT` naming the run. The default.
@@ -115,13 +117,13 @@ pub struct ImportRun {
 }
 
 /// `importRuns`: one chunk of runs, inserted in the operation's savepoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
 pub struct ImportOp {
-    /// Clock, ms.
-    pub now: i64,
     /// The runs (1 ..= [`MAX_IMPORT_CHUNK`]), each an [`ImportRun`] object,
     /// parsed one by one so an error names the run.
+    #[ts(type = "unknown[]")]
     pub runs: Vec<Box<RawValue>>,
     /// Conflict policy (default `error`).
     #[serde(default)]
@@ -132,7 +134,7 @@ pub struct ImportOp {
 }
 
 /// Result of `importRuns`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Imported {
     /// Runs stored.
@@ -197,7 +199,6 @@ fn check_import(
         }
     }
     let new = NewRun {
-        now: None,
         job: r.job.clone(),
         input: r.input.clone(),
         queue: r.queue.clone(),
@@ -318,13 +319,9 @@ fn check_import(
 /// [`Error::InvalidInput`] for a bad run, an empty or oversized chunk, or
 /// (with `onConflict: error`) a run whose id or job and idempotency key is
 /// stored already; an SQLite error if a write fails.
-pub(crate) fn import_runs(
-    c: &Connection,
-    ids: &mut RunIdGenerator,
-    ev: &mut Events,
-    o: &ImportOp,
-) -> Result<Imported> {
-    validate::time("now", o.now)?;
+pub fn import_runs(w: &mut Write<'_>, o: &ImportOp) -> Result<Imported> {
+    let c = w.conn();
+    let now = w.now();
     if o.runs.is_empty() || o.runs.len() > MAX_IMPORT_CHUNK {
         return Err(Error::invalid(format!(
             "an importRuns chunk holds 1 to {MAX_IMPORT_CHUNK} runs, got {}",
@@ -336,16 +333,14 @@ pub(crate) fn import_runs(
     let mut extra = Vec::with_capacity(total);
     for (i, r) in o.runs.iter().enumerate() {
         let parsed = serde_json::from_str::<ImportRun>(r.get()).map_err(Error::from);
-        let (row, labels, attempt) =
-            parsed
-                .and_then(|r| check_import(ids, &r, o.now))
-                .map_err(|e| match e {
-                    Error::InvalidInput(m) => Error::InvalidInput(format!(
-                        "run {} of the import: {m}",
-                        o.offset + i as i64
-                    )),
-                    other => other,
-                })?;
+        let (row, labels, attempt) = parsed
+            .and_then(|r| check_import(w.ids(), &r, now))
+            .map_err(|e| match e {
+                Error::InvalidInput(m) => {
+                    Error::InvalidInput(format!("run {} of the import: {m}", o.offset + i as i64))
+                }
+                other => other,
+            })?;
         extra.push((labels, attempt));
         rows.push(row);
     }
@@ -380,7 +375,7 @@ pub(crate) fn import_runs(
         let Value::Text(id) = &row[0] else {
             unreachable!("ids are text")
         };
-        ids.resume_after(id);
+        w.ids().resume_after(id);
         for (k, v) in labels {
             label_rows.push(vec![
                 Value::Text(k.clone()),
@@ -391,9 +386,8 @@ pub(crate) fn import_runs(
         let Value::Text(status) = &row[3] else {
             unreachable!("status is text")
         };
-        ev.push(
+        w.event(
             id,
-            o.now,
             EventKind::Imported,
             *attempt,
             Some(serde_json::json!({ "status": status })),

@@ -128,7 +128,7 @@ fn counts_and_state_move_with_every_run_transition() {
 
         let c = claim_in(&mut s, "q", T0, 2);
         assert_eq!(counts(&s, &id), [3, 1, 2, 0, 0, 0], "{name}");
-        let r0 = ok(
+        let r0 = committed(
             &mut s,
             json!({"op": "complete", "now": T0 + 1, "id": runs[0], "token": token_of(&c, &runs[0]), "output": 1}),
         );
@@ -147,11 +147,11 @@ fn counts_and_state_move_with_every_run_transition() {
         );
         assert_eq!(get(&s, &id)["state"], "active", "{name}");
         // The last live run fails for good: the batch ends `failed` in the same transaction.
-        let last = ok(
+        let last = committed(
             &mut s,
             json!({"op": "fail", "now": T0 + 1_000_002, "id": runs[1], "token": token_of(&c, &runs[1]), "error": {"message": "boom"}, "retryable": false}),
         );
-        assert_eq!(last["status"], "failed");
+        assert_eq!(last["ok"]["status"], "failed");
         assert_eq!(
             last["finishedBatches"],
             json!([{"id": id, "queue": "q", "state": "failed",
@@ -185,11 +185,8 @@ fn a_batch_whose_runs_all_complete_ends_completed_once() {
                 {"op": "complete", "now": T0 + 5, "id": runs[1], "token": token_of(&c, &runs[1]), "output": null},
             ]),
         );
-        assert!(out[0]["ok"].get("finishedBatches").is_none(), "{name}");
-        assert_eq!(
-            out[1]["ok"]["finishedBatches"][0]["state"], "completed",
-            "{name}"
-        );
+        assert!(out[0].get("finishedBatches").is_none(), "{name}");
+        assert_eq!(out[1]["finishedBatches"][0]["state"], "completed", "{name}");
         assert_eq!(get(&s, &id)["state"], "completed");
         assert_eq!(counts(&s, &id), [2, 0, 0, 2, 0, 0]);
     }
@@ -205,8 +202,11 @@ fn an_expired_last_attempt_fails_the_batch_from_the_claim() {
         );
         let id = b["id"].as_str().unwrap().to_string();
         claim_in(&mut s, "q", T0, 1);
-        let c = claim_in(&mut s, "q", T0 + 5_000, 1);
-        assert_eq!(c["expired"][0]["status"], "failed", "{name}");
+        let c = committed(
+            &mut s,
+            json!({"op": "claim", "now": T0 + 5_000, "queue": "q", "jobs": ["a", "b"], "workerId": "w1", "leaseMs": 1000, "limit": 1}),
+        );
+        assert_eq!(c["ok"]["expired"][0]["status"], "failed", "{name}");
         assert_eq!(
             c["finishedBatches"],
             json!([{"id": id, "queue": "q", "state": "failed",
@@ -224,13 +224,13 @@ fn cancel_batch_cancels_pending_runs_and_signals_running_ones() {
         let id = b["id"].as_str().unwrap().to_string();
         let runs = run_ids(&b);
         let c = claim_in(&mut s, "q", T0, 1);
-        let out = ok(
+        let out = committed(
             &mut s,
             json!({"op": "cancelBatch", "now": T0 + 1, "id": id}),
         );
-        assert_eq!(out["state"], "cancelled", "{name}");
+        assert_eq!(out["ok"]["state"], "cancelled", "{name}");
         assert_eq!(
-            out["runs"],
+            out["ok"]["runs"],
             json!([{"id": runs[0], "previous": "leased"}, {"id": runs[1], "previous": "pending"}, {"id": runs[2], "previous": "pending"}]),
             "{name}"
         );
@@ -294,7 +294,7 @@ fn single_run_cancel_and_delete_keep_the_batch_consistent() {
         );
         assert_eq!(counts(&s, &id), [2, 1, 0, 0, 0, 1], "{name}");
         let c = claim_in(&mut s, "q", T0 + 4, 1);
-        let out = ok(
+        let out = committed(
             &mut s,
             json!({"op": "complete", "now": T0 + 5, "id": runs[2], "token": token_of(&c, &runs[2]), "output": 0}),
         );

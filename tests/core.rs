@@ -505,9 +505,9 @@ fn bad_input_is_refused_with_a_code_and_nothing_is_lost() {
                 .extend(extra.as_object().unwrap().clone());
             assert_eq!(err(&mut s, op), "DURQ_INVALID_INPUT", "{why}");
         }
-        assert!(s.apply_json("{not json").is_err());
+        assert!(s.apply_json(T0, "{not json").is_err());
         assert_eq!(
-            s.apply_json("{\"op\":1}").unwrap_err().code(),
+            s.apply_json(T0, "{\"op\":1}").unwrap_err().code(),
             "DURQ_INVALID_INPUT"
         );
         assert_eq!(
@@ -700,7 +700,7 @@ fn status_filter_and_claim_use_their_indexes() {
         "{p}"
     );
     assert!(!p.contains("TEMP B-TREE"), "{p}");
-    let claim = durq::queue::CLAIM_AT_LEVEL_SQL;
+    let claim = durq::lease::CLAIM_AT_LEVEL_SQL;
     let v = |x: &str| rusqlite::types::Value::Text(x.into());
     let i = rusqlite::types::Value::Integer;
     let p = plan(&s, claim, &[v("default"), i(0), i(T0), v("[\"a\"]")]);
@@ -904,7 +904,8 @@ fn a_transaction_aborted_by_sqlite_fails_the_whole_batch_and_commits_nothing() {
             {"op": "enqueue", "now": T0, "job": "a", "input": 3},
         ]);
         let before = s.stats().unwrap().pending;
-        match s.apply_json(&ops.to_string()) {
+        let ops = json!(ops.as_array().unwrap().iter().map(wire).collect::<Vec<_>>());
+        match s.apply_json(T0, &ops.to_string()) {
             Err(e) => {
                 assert_eq!(e.code(), "SQLITE_FULL", "{e}");
                 assert_eq!(
@@ -987,5 +988,60 @@ fn a_rare_status_among_a_labels_many_runs_is_found_through_the_status_index() {
             vec![rare.as_str()]
         );
         assert!(page.runs.iter().all(|r| r.id != other));
+    }
+}
+
+#[test]
+fn operations_cross_as_op_and_args_at_one_clock_per_commit() {
+    for (name, mut s) in backends() {
+        // A bad clock fails the whole group commit before anything is written.
+        for now in [-1, 1 << 48] {
+            let ops = json!([wire(&json!({"op": "enqueue", "job": "a", "input": 1}))]);
+            assert_eq!(
+                s.apply_json(now, &ops.to_string()).unwrap_err().code(),
+                "DURQ_INVALID_INPUT"
+            );
+        }
+        // An operation is `{"op", "args"}` (either order); unknown names,
+        // missing args and args of the wrong shape fail that operation alone.
+        let out: Vec<Value> = serde_json::from_str(
+            &s.apply_json(
+                T0,
+                r#"[{"op":"nope","args":{}},{"op":"claim"},{"op":"cancel","args":{"id":7}},{"args":{"job":"a","input":1},"op":"enqueue"},{"op":"enqueue","args":{"job":"a","input":1}},7]"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let codes: Vec<&str> = out
+            .iter()
+            .map(|o| o["err"]["code"].as_str().unwrap_or("ok"))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "DURQ_INVALID_INPUT",
+                "DURQ_INVALID_INPUT",
+                "DURQ_INVALID_INPUT",
+                "ok",
+                "ok",
+                "DURQ_INVALID_INPUT"
+            ]
+        );
+        assert_eq!(s.stats().unwrap().pending, 2, "{name}");
+        // Every operation of a commit runs at its `now`.
+        let out: Vec<Value> = serde_json::from_str(
+            &s.apply_json(
+                T0 + 7,
+                &json!([wire(&json!({"op": "enqueue", "job": "b", "input": 1}))]).to_string(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let id = out[0]["ok"]["id"].as_str().unwrap();
+        let run = serde_json::to_value(s.get_run(id).unwrap()).unwrap();
+        assert_eq!(
+            (run["createdAt"].as_i64(), run["runAt"].as_i64()),
+            (Some(T0 + 7), Some(T0 + 7))
+        );
     }
 }

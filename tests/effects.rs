@@ -76,7 +76,7 @@ fn a_stored_effect_serializes_version_first_and_its_output_verbatim() {
     let (_, mut s) = backends().remove(0);
     let s = &mut *s;
     // Odd spacing and key order: the output's text must come back byte for byte.
-    s.apply_json(r#"[{"op":"putEffect","now":1700000000000,"name":"f","version":7,"input":"k","output":{"b" : 1,"a":[1.50]}}]"#)
+    s.apply_json(1700000000000, r#"[{"op":"putEffect","args":{"name":"f","version":7,"input":"k","output":{"b" : 1,"a":[1.50]}}}]"#)
         .unwrap();
     let text = serde_json::to_string(&s.effect("f", "k").unwrap().unwrap()).unwrap();
     assert_eq!(
@@ -84,7 +84,7 @@ fn a_stored_effect_serializes_version_first_and_its_output_verbatim() {
         r#"{"version":7,"createdAt":1700000000000,"output":{"b" : 1,"a":[1.50]}}"#
     );
     // `at` (when the output was computed) is stored rather than the commit's `now`.
-    s.apply_json(r#"[{"op":"putEffect","now":1700000000000,"at":1699999999000,"name":"f","version":7,"input":"k","output":1}]"#)
+    s.apply_json(1700000000000, r#"[{"op":"putEffect","args":{"at":1699999999000,"name":"f","version":7,"input":"k","output":1}}]"#)
         .unwrap();
     assert_eq!(
         s.effect("f", "k").unwrap().unwrap().created_at,

@@ -100,7 +100,7 @@ fn every_hot_query_seeks_an_index_at_scale() {
     let c = s.connection();
     let p = common::plan(
         c,
-        durq::queue::CLAIM_AT_LEVEL_SQL,
+        durq::lease::CLAIM_AT_LEVEL_SQL,
         &[
             text("default"),
             Value::Integer(1),

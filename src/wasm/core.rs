@@ -96,16 +96,27 @@ impl Core {
             .ok_or_else(|| to_js(&crate::Error::Closed))
     }
 
-    /// Applies a JSON array of operations in one transaction, a savepoint
-    /// each; returns the JSON array of outcomes (`{"ok": ...}` or
-    /// `{"err": {"code", "message"}}`).
+    /// Applies a JSON array of operations (`{"op", "args"}` objects, see
+    /// `js/src/generated/boundary.ts`) at `now` (ms since the Unix epoch,
+    /// one clock for the whole group commit) in one transaction, a savepoint
+    /// each; returns the JSON array of outcomes (`{"ok": ..., "finishedBatches"?: [...]}`
+    /// or `{"err": {"code", "message", "extendedCode"?}}`).
     ///
     /// Throws `DURQ_CLOSED` after `close()`, `DURQ_INVALID_INPUT` if
-    /// `opsJson` is not a JSON array, or an `SQLITE_*` error if the commit
-    /// fails (then none of the operations took effect).
-    pub fn apply(&mut self, ops_json: &str) -> JsResult<String> {
+    /// `opsJson` is not a JSON array or `now` is not an integer in
+    /// 0 ..= 2^48 - 1, or an `SQLITE_*` error if the commit fails (then none
+    /// of the operations took effect).
+    pub fn apply(&mut self, now: f64, ops_json: &str) -> JsResult<String> {
+        if now.fract() != 0.0 || !(0.0..=crate::validate::MAX_TIME_MS as f64).contains(&now) {
+            return Err(js_error(
+                "DURQ_INVALID_INPUT",
+                &format!(
+                    "now must be ms since the Unix epoch (an integer in 0 ..= 2^48 - 1), got {now}"
+                ),
+            ));
+        }
         self.store_mut()?
-            .apply_json(ops_json)
+            .apply_json(now as i64, ops_json)
             .map_err(|e| to_js(&e))
     }
 

@@ -4,9 +4,18 @@
 use crate::Error;
 use wasm_bindgen::JsValue;
 
-/// Converts a core error into a JS `Error` with `name` and `code` set.
+/// Converts a core error into a JS `Error` with `name` and `code` set,
+/// and `extendedCode` (SQLite's extended result code) for an SQLite error.
 pub fn to_js(e: &Error) -> JsValue {
-    js_error(e.code(), &e.to_string())
+    let err = js_error(e.code(), &e.to_string());
+    if let Some(x) = e.extended_code() {
+        let _ = js_sys::Reflect::set(
+            &err,
+            &JsValue::from_str("extendedCode"),
+            &JsValue::from_f64(x.into()),
+        );
+    }
+    err
 }
 
 /// A JS `Error` with `name = "DurqError"`, the given `code` and `message`.

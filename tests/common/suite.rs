@@ -87,10 +87,60 @@ pub fn file_routes() -> Vec<(&'static str, StoreOptions)> {
     routes
 }
 
-/// Applies ops as one batch through the JSON boundary; returns outcomes.
+/// Applies ops through the JSON boundary; returns their outcomes.
+///
+/// The suites write each operation with the clock it runs at,
+/// `{"op": name, "now": ms, ...args}`; on the wire the clock belongs to the
+/// group commit (`Store::apply_json(now, ops)`) and an operation is
+/// `{"op": name, "args": {...}}`. So consecutive operations with one `now`
+/// (or none) go to the core as one group commit, and each is rewritten with
+/// [`wire`].
 pub fn apply(s: &mut Store, ops: Value) -> Vec<Value> {
-    let out = s.apply_json(&ops.to_string()).unwrap();
-    serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    let ops = ops.as_array().expect("an array of operations");
+    let now_of = |op: &Value| op.get("now").and_then(Value::as_i64);
+    let mut out = Vec::with_capacity(ops.len());
+    let mut i = 0;
+    while i < ops.len() {
+        let now = now_of(&ops[i]).unwrap_or(T0);
+        let mut group = Vec::new();
+        while i < ops.len() && now_of(&ops[i]).is_none_or(|n| n == now) {
+            group.push(wire(&ops[i]));
+            i += 1;
+        }
+        let n = group.len();
+        match s.apply_json(now, &Value::Array(group).to_string()) {
+            Ok(text) => out.extend(serde_json::from_str::<Vec<Value>>(&text).unwrap()),
+            // A bad clock fails its whole group commit, before anything is
+            // written: each of its operations reports the error, as the
+            // façade's write queue rejects each of their promises.
+            Err(e) if e.code() == "DURQ_INVALID_INPUT" => out.extend(
+                (0..n).map(|_| json!({"err": {"code": e.code(), "message": e.to_string()}})),
+            ),
+            Err(e) => panic!("group commit failed: {e}"),
+        }
+    }
+    out
+}
+
+/// The operations that take no arguments (`{"op": name}` on the wire).
+pub const NO_ARGS: &[&str] = &["expireLeases", "deferSearchIndex", "restoreSearchIndex"];
+
+/// `{"op": name, "now": ms, ...args}` as it crosses the boundary:
+/// `{"op": name, "args": {...args}}` (`{"op": name}` for [`NO_ARGS`]).
+/// Anything else (a malformed operation) is passed as it is.
+pub fn wire(op: &Value) -> Value {
+    let Some(obj) = op.as_object() else {
+        return op.clone();
+    };
+    let mut args = obj.clone();
+    let Some(name) = args.remove("op") else {
+        return op.clone();
+    };
+    args.remove("now");
+    match name.as_str() {
+        Some(n) if NO_ARGS.contains(&n) && args.is_empty() => json!({ "op": name }),
+        _ => json!({ "op": name, "args": args }),
+    }
 }
 
 pub fn ok(s: &mut Store, op: Value) -> Value {
@@ -98,6 +148,14 @@ pub fn ok(s: &mut Store, op: Value) -> Value {
     let o = out.remove(0);
     assert!(o.get("ok").is_some(), "expected ok, got {o}");
     o["ok"].clone()
+}
+
+/// The whole outcome of one operation that must succeed:
+/// `{"ok": result, "finishedBatches"?: [...]}`.
+pub fn committed(s: &mut Store, op: Value) -> Value {
+    let o = apply(s, json!([op])).remove(0);
+    assert!(o.get("ok").is_some(), "expected ok, got {o}");
+    o
 }
 
 pub fn err(s: &mut Store, op: Value) -> String {
