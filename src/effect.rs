@@ -25,7 +25,7 @@ pub const MAX_VERSION: i64 = i32::MAX as i64;
 /// `putEffect`: store (or replace) one effect output.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct PutEffectOp {
     /// Effect name (1..=256 bytes, no NUL).
     pub name: String,
@@ -45,7 +45,7 @@ pub struct PutEffectOp {
 /// `deleteEffects`: drop stored outputs, of one effect or of all.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct DeleteEffectsOp {
     /// Only this effect's outputs; all effects when absent.
     #[serde(default)]

@@ -22,7 +22,7 @@ pub const MAX_CLAIM: i64 = 1000;
 /// `claim`: recover expired leases, then lease up to `limit` due runs.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct ClaimOp {
     /// Queue (default `"default"`).
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct ProgressOp {
 /// `log`: append a log line to the run.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct LogOp {
     /// Run id.
     pub id: String,
@@ -109,7 +109,7 @@ pub struct CompleteOp {
 /// `fail`: record a failed attempt; retried with backoff or failed for good.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct FailOp {
     /// Run id.
     pub id: String,

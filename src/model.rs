@@ -129,7 +129,7 @@ impl Default for Backoff {
 /// A new run, as given to `enqueue` (created at the group commit's `now`).
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct NewRun {
     /// Job name (1..=256 bytes, no NUL).
     pub job: String,
@@ -165,7 +165,7 @@ pub struct NewRun {
 /// An error recorded on a run.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct RunError {
     /// The error's class name, e.g. `TypeError`.
     #[serde(default)]
@@ -270,7 +270,7 @@ pub struct ClaimedRun {
 /// Filter of `listRuns`.
 #[derive(Debug, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct RunFilter {
     /// Job name.
     #[serde(default)]

@@ -35,7 +35,7 @@ pub struct IdOp {
 /// `purgeRuns`, `purgeBatches`.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct PurgeOp {
     /// Terminal runs (batches) finished before this time (ms) are deleted.
     pub older_than: i64,

@@ -119,7 +119,7 @@ pub struct ImportRun {
 /// `importRuns`: one chunk of runs, inserted in the operation's savepoint.
 #[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
-#[ts(optional_fields)]
+#[ts(optional_fields = nullable)]
 pub struct ImportOp {
     /// The runs (1 ..= [`MAX_IMPORT_CHUNK`]), each an [`ImportRun`] object,
     /// parsed one by one so an error names the run.

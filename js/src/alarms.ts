@@ -25,6 +25,7 @@ import type { Clock } from "./clock.js";
 import { invalidInput } from "./errors.js";
 import { checkInt, checkName, checkOptions, checkTime, MAX_TIME_MS } from "./validate.js";
 import type { Emitter } from "./events.js";
+import * as ops from "./ops.js";
 import type { Sleeper } from "./scheduler.js";
 
 /** An alarm as listed by {@link AlarmNamespace.list}. */
@@ -71,27 +72,6 @@ export type AlarmHandler = (actorId: string, delivery: AlarmDelivery) => unknown
 export interface AlarmHandlerOptions {
   /** Most handlers of this namespace running at once (1..=1000, default 100); one actor's alarm never runs twice at once. */
   concurrency?: number;
-}
-
-/** Payload of `alarm:failed`: a handler threw; `retryAt` is when it fires again, or `null` when it was abandoned or superseded. */
-export interface AlarmFailedEvent {
-  namespace: string;
-  actorId: string;
-  scheduledTime: number;
-  /** Failed deliveries of this alarm so far, this one included. */
-  retryCount: number;
-  error: unknown;
-  retryAt: number | null;
-}
-
-/** Payload of `alarm:abandoned`: the seventh delivery failed too; the alarm was deleted. */
-export interface AlarmAbandonedEvent {
-  namespace: string;
-  actorId: string;
-  scheduledTime: number;
-  /** Failed deliveries in all (7). */
-  retryCount: number;
-  error: unknown;
 }
 
 /** An alarm row as the core returns it (with the `version` of the `set` that made it). @internal */
@@ -154,7 +134,7 @@ export class AlarmNamespace {
     try {
       this.#host.checkOpen();
       const ms = checkTime("alarm time", time);
-      const json = JSON.stringify({ op: "setAlarm", namespace: this.namespace, actorId: checkName("actorId", actorId), time: ms });
+      const json = ops.setAlarm({ namespace: this.namespace, actorId: checkName("actorId", actorId), time: ms });
       return this.#host.submit<unknown>(json, () => this.#host.alarmSet(this.namespace, ms)).then(() => undefined);
     } catch (e) {
       return Promise.reject(e);
@@ -187,7 +167,7 @@ export class AlarmNamespace {
   delete(actorId: string): Promise<boolean> {
     try {
       this.#host.checkOpen();
-      const json = JSON.stringify({ op: "deleteAlarm", namespace: this.namespace, actorId: checkName("actorId", actorId) });
+      const json = ops.deleteAlarm({ namespace: this.namespace, actorId: checkName("actorId", actorId) });
       return this.#host.submit<{ deleted: boolean }>(json).then((r) => r.deleted);
     } catch (e) {
       return Promise.reject(e);
@@ -357,12 +337,10 @@ export class AlarmDispatcher implements Sleeper {
       }
       try {
         if (!failed) {
-          await host.submit(JSON.stringify({ op: "alarmDone", namespace: ns, actorId: a.actorId, version: a.version }));
+          await host.submit(ops.alarmDone({ namespace: ns, actorId: a.actorId, version: a.version }));
           return;
         }
-        const r = await host.submit<FailResult>(
-          JSON.stringify({ op: "alarmFailed", namespace: ns, actorId: a.actorId, version: a.version, random: Math.random() }),
-        );
+        const r = await host.submit<FailResult>(ops.alarmFailed({ namespace: ns, actorId: a.actorId, version: a.version, random: Math.random() }));
         const base = { namespace: ns, actorId: a.actorId, scheduledTime: a.scheduledTime, error };
         if (r.outcome === "retry") {
           host.events.emit("alarm:failed", { ...base, retryCount: r.retryCount, retryAt: r.retryAt });

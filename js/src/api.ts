@@ -5,8 +5,11 @@
  * @module
  */
 
-export { open, Durq, PURGE_CHUNK } from "./db.js";
-export type { OpenTarget, OpenOptions, EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions, BatchRunItem, EnqueueBatchSpec, BatchFilter, ReconcileOptions } from "./db.js";
+export { open } from "./open.js";
+export type { OpenTarget, OpenOptions } from "./open.js";
+export { Durq } from "./db.js";
+export { PURGE_CHUNK } from "./writes.js";
+export type { EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions, BatchRunItem, EnqueueBatchSpec, BatchFilter, ReconcileOptions } from "./options.js";
 export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
 export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";
 export { defineEffect, MAX_EFFECT_VERSION } from "./effect.js";
@@ -15,12 +18,12 @@ export { DEFAULT_MAX_IN_MEMORY_CHANGES } from "./cache.js";
 export type { CacheStats } from "./cache.js";
 export { Worker, DEFAULT_LEASE_MS } from "./worker.js";
 export { AlarmNamespace, DEFAULT_ALARM_CONCURRENCY } from "./alarms.js";
-export type { AlarmInfo, AlarmPage, AlarmListOptions, AlarmDelivery, AlarmHandler, AlarmHandlerOptions, AlarmFailedEvent, AlarmAbandonedEvent } from "./alarms.js";
+export type { AlarmInfo, AlarmPage, AlarmListOptions, AlarmDelivery, AlarmHandler, AlarmHandlerOptions } from "./alarms.js";
 export type { WorkerOptions } from "./worker.js";
 export type { Step, LogLevel } from "./step.js";
 export { DurqError, isDurqError } from "./errors.js";
 export type { DurqErrorCode } from "./errors.js";
-export type { DurqEvents, DurqEventName, DurqListener, BatchFinishedEvent } from "./events.js";
+export type { DurqEvents, DurqEventName, DurqListener, BatchFinishedEvent, AlarmFailedEvent, AlarmAbandonedEvent } from "./events.js";
 export { realClock, ManualClock } from "./clock.js";
 export type { Clock } from "./clock.js";
 export { isTerminal, RUN_STATUSES, BATCH_STATES } from "./types.js";

@@ -28,6 +28,10 @@ import { setPlatform } from "./platform.js";
 setPlatform(browserPlatform);
 
 export * from "./api.js";
-export { connect, serve, REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./browser/rpc.js";
-export type { DurqClient, RemoteAlarmNamespace, RemoteMethod, MessageEndpoint, ServeOptions, Server } from "./browser/rpc.js";
+export { REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./browser/protocol.js";
+export type { RemoteMethod, MessageEndpoint } from "./browser/protocol.js";
+export { connect } from "./browser/client.js";
+export type { DurqClient, RemoteAlarmNamespace } from "./browser/client.js";
+export { serve } from "./browser/server.js";
+export type { ServeOptions, Server } from "./browser/server.js";
 export { OPFS_SPARE_NAMESPACES, OPFS_HANDOVER_MS } from "./browser/platform.js";

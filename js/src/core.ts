@@ -16,8 +16,8 @@ export type HostFs = object;
 
 /** An open database in the wasm core. Every method is synchronous. */
 export interface CoreHandle {
-  /** Applies a JSON array of operations in one transaction; returns the JSON array of outcomes. Throws if the commit failed. */
-  apply(opsJson: string): string;
+  /** Applies a JSON array of operations (built in `ops.ts`) at `now` (ms since the Unix epoch, the group commit's one clock) in one transaction; returns the JSON array of outcomes (`Outcome` in `generated/boundary.ts`). Throws if the commit failed or `now` is out of range. */
+  apply(now: number, opsJson: string): string;
   /** Run JSON; throws `DURQ_NOT_FOUND`. */
   getRun(id: string): string;
   /** `{runs, nextCursor}` JSON for a filter JSON. */

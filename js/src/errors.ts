@@ -77,15 +77,23 @@ export type DurqErrorCode =
 export class DurqError extends Error {
   /** Stable machine-readable code, e.g. `"DURQ_NOT_FOUND"` or `"SQLITE_FULL"`. */
   readonly code: DurqErrorCode;
+  /**
+   * SQLite's extended result code, for an `SQLITE_*` error that has one
+   * (e.g. 778 `SQLITE_IOERR_WRITE`, 1034 `SQLITE_IOERR_FSYNC`, 2067
+   * `SQLITE_CONSTRAINT_UNIQUE`; https://www.sqlite.org/rescode.html#extrc):
+   * which I/O call or constraint failed. `undefined` otherwise.
+   */
+  readonly extendedCode: number | undefined;
 
   /**
    * @param code - stable code (see {@link DurqErrorCode})
    * @param message - what went wrong, in words a user can act on
-   * @param options - `cause`: the underlying error, if any
+   * @param options - `cause`: the underlying error, if any; `extendedCode`: SQLite's extended result code
    */
-  constructor(code: DurqErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: DurqErrorCode, message: string, options?: { cause?: unknown; extendedCode?: number | undefined }) {
+    super(message, options !== undefined && "cause" in options ? { cause: options.cause } : undefined);
     this.code = code;
+    this.extendedCode = options?.extendedCode;
   }
 
   override get name(): string {
@@ -122,9 +130,10 @@ export function closedError(): DurqError {
 export function fromCoreError(e: unknown): DurqError {
   if (e instanceof DurqError) return e;
   if (typeof e === "object" && e !== null) {
-    const o = e as { code?: unknown; message?: unknown };
+    const o = e as { code?: unknown; message?: unknown; extendedCode?: unknown };
     if (typeof o.code === "string" && /^(DURQ|SQLITE)_[A-Z_]+$/.test(o.code)) {
-      return new DurqError(o.code as DurqErrorCode, typeof o.message === "string" ? o.message : String(o.code), { cause: e });
+      const extendedCode = typeof o.extendedCode === "number" ? o.extendedCode : undefined;
+      return new DurqError(o.code as DurqErrorCode, typeof o.message === "string" ? o.message : String(o.code), { cause: e, extendedCode });
     }
   }
   const msg = e instanceof Error ? e.message : String(e);

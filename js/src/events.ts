@@ -6,8 +6,28 @@
  * @module
  */
 
-import type { AlarmAbandonedEvent, AlarmFailedEvent } from "./alarms.js";
 import type { BatchCounts, RunError, RunStatus } from "./types.js";
+
+/** Payload of `alarm:failed`: a handler threw; `retryAt` is when it fires again, or `null` when it was abandoned or superseded. */
+export interface AlarmFailedEvent {
+  namespace: string;
+  actorId: string;
+  scheduledTime: number;
+  /** Failed deliveries of this alarm so far, this one included. */
+  retryCount: number;
+  error: unknown;
+  retryAt: number | null;
+}
+
+/** Payload of `alarm:abandoned`: the seventh delivery failed too; the alarm was deleted. */
+export interface AlarmAbandonedEvent {
+  namespace: string;
+  actorId: string;
+  scheduledTime: number;
+  /** Failed deliveries in all (7). */
+  retryCount: number;
+  error: unknown;
+}
 
 /** Payload of the `batch:completed`, `batch:failed` and `batch:cancelled` events. */
 export interface BatchFinishedEvent {

@@ -7,6 +7,7 @@
  */
 
 import { invalidInput, DurqError } from "./errors.js";
+import * as ops from "./ops.js";
 import { checkInt, checkOptions, isPlainObject, toJsonText } from "./validate.js";
 import type { Run } from "./types.js";
 
@@ -100,7 +101,7 @@ export type ImportRun = Partial<Omit<Run, "job" | "input">> & Pick<Run, "job" | 
 
 /** What the import needs of its database. */
 export interface TransferHost {
-  /** Queues one operation (JSON without `now`) on the write queue. */
+  /** Queues one operation (JSON without `now`, from `ops.ts`) on the write queue; rejects with `DURQ_CLOSED` once the database is closing. */
   write<T>(json: string): Promise<T>;
   /** O(1) estimate of the runs stored. */
   runCountEstimate(): number;
@@ -117,12 +118,12 @@ export interface TransferHost {
  * with everything else.
  */
 export class IndexDeferral {
-  readonly #write: <T>(json: string) => Promise<T>;
+  readonly #host: Pick<TransferHost, "write">;
   #holders = 0;
 
-  /** @param write - queues one operation on the write queue */
-  constructor(write: <T>(json: string) => Promise<T>) {
-    this.#write = write;
+  /** @param host - queues the operations on the write queue */
+  constructor(host: Pick<TransferHost, "write">) {
+    this.#host = host;
   }
 
   /** Whether an import of this process holds the deferral. */
@@ -134,7 +135,7 @@ export class IndexDeferral {
   async acquire(): Promise<() => Promise<void>> {
     this.#holders++;
     try {
-      if (this.#holders === 1) await this.#write('{"op":"deferSearchIndex"}');
+      if (this.#holders === 1) await this.#host.write(ops.deferSearchIndex());
     } catch (e) {
       this.#holders--;
       throw e;
@@ -143,7 +144,7 @@ export class IndexDeferral {
     return async () => {
       if (released) return;
       released = true;
-      if (--this.#holders === 0) await this.#write('{"op":"restoreSearchIndex"}');
+      if (--this.#holders === 0) await this.#host.write(ops.restoreSearchIndex());
     };
   }
 }
@@ -178,7 +179,7 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
       release = await host.deferIndex();
     }
     const offset = seen - chunk.length;
-    const json = `{"op":"importRuns","onConflict":"${onConflict}","offset":${offset},"runs":[${chunk.join(",")}]}`;
+    const json = ops.importRuns({ onConflict, offset, runsJson: chunk });
     chunk = [];
     const r = await host.write<{ imported: number; skipped: number }>(json);
     imported += r.imported;

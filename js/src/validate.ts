@@ -274,3 +274,11 @@ function findProblem(v: unknown, path: string, stack: Set<object>): string | und
       return undefined;
   }
 }
+
+/** A run or batch id argument: a non-empty string of at most 256 characters without NUL. */
+export function checkId(id: unknown, what = "run id"): string {
+  if (typeof id !== "string" || id.length === 0 || id.length > 256 || id.includes("\0")) {
+    throw invalidInput(`a ${what} must be a non-empty string, got ${typeof id === "string" ? JSON.stringify(id) : typeof id}`);
+  }
+  return id;
+}

@@ -1,11 +1,13 @@
 /**
  * The one serialized write queue (group commit).
  *
- * Every mutation is an operation object (docs/boundary.md). Operations
- * submitted in the same turn of the event loop, up to the next
- * turn (`nextTurn`: `setImmediate` in Node, a channel message in browsers), go to the core in ONE `apply` call: one SQLite
- * transaction with a savepoint per operation, so a bad operation fails
- * alone. Each promise settles with its own result after the commit.
+ * Every mutation is an operation (`{ op, args }`, built in `ops.ts`; shapes
+ * in `generated/boundary.ts`). Operations submitted in the same turn of the
+ * event loop, up to the next turn (`nextTurn`: `setImmediate` in Node, a
+ * channel message in browsers), go to the core in ONE `apply(now, ops)`
+ * call with one clock for all of them: one SQLite transaction in which a
+ * bad operation fails alone. Each promise settles with its own result
+ * after the commit.
  *
  * One commit is in flight at a time. The core's `apply` is synchronous, so
  * with it a commit is over before the next turn; an `apply` that returns a
@@ -22,15 +24,13 @@
 
 import { nextTurn } from "./turn.js";
 import { closedError, DurqError, fromCoreError, type DurqErrorCode } from "./errors.js";
+import type { FinishedBatch, Outcome } from "./generated/boundary.js";
 
 /** Most operations sent in one `apply` (one transaction); longer queues are split. */
 export const MAX_BATCH_OPS = 10_000;
 
-/** What `apply` returns for each operation. */
-type Outcome = { ok: unknown } | { err: { code: string; message: string } };
-
 interface Pending {
-  /** JSON text of the operation object without `now`; starts with `{"op":`. */
+  /** JSON text of the operation object, `{"op":…,"args":…}` (`ops.ts`). */
   json: string;
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -54,12 +54,13 @@ export interface OpTracker {
 /** What the queue needs from its owner. */
 export interface WriteQueueHost {
   /**
-   * `core.apply`: JSON array of operations in, JSON array of outcomes out;
-   * throws (or rejects) if the commit failed. A promise keeps the commit in
-   * flight until it settles.
+   * `core.apply`: the commit's clock (ms since the Unix epoch) and the JSON
+   * array of operations in, the JSON array of outcomes out; throws (or
+   * rejects) if the commit failed. A promise keeps the commit in flight
+   * until it settles.
    */
-  apply(opsJson: string): string | PromiseLike<string>;
-  /** The time stamped as `now` on every operation of a batch, ms. */
+  apply(now: number, opsJson: string): string | PromiseLike<string>;
+  /** The clock of a group commit (`now` for all its operations), ms. */
   now(): number;
   /** Called when a whole batch failed to commit (after its promises are rejected). */
   onCommitError(error: DurqError, ops: number): void;
@@ -67,23 +68,8 @@ export interface WriteQueueHost {
   onHookError(error: unknown): void;
   /** Called after each commit settled (its operations' promises are settled or about to be): `ok` is whether it committed. */
   onSettled?(generation: number, ok: boolean): void;
-  /** Sees every committed operation's result, after its `onCommit` hook (the owner picks out results common to many operations, e.g. finished batches). */
-  observe?(result: unknown): void;
-}
-
-/**
- * Serializes an operation for {@link WriteQueue.submit}: plain fields with
- * `JSON.stringify`, plus already-serialized JSON values spliced in verbatim
- * (user inputs and outputs are serialized once, when validated).
- */
-export function opJson(fields: Record<string, unknown>, raw?: Record<string, string>): string {
-  let s = JSON.stringify(fields);
-  if (raw !== undefined) {
-    let extra = "";
-    for (const k in raw) extra += `,${JSON.stringify(k)}:${raw[k]}`;
-    s = s.slice(0, -1) + extra + "}";
-  }
-  return s;
+  /** Sees every committed operation's outcome, after its `onCommit` hook: the batches it turned terminal (omitted when none). */
+  observe?(finishedBatches: FinishedBatch[] | undefined): void;
 }
 
 export class WriteQueue {
@@ -109,7 +95,7 @@ export class WriteQueue {
   }
 
   /**
-   * Queues one operation (JSON from {@link opJson}, without `now`). The
+   * Queues one operation (its JSON from a builder in `ops.ts`). The
    * promise resolves with the operation's `ok` result after its transaction
    * committed, or rejects with a {@link DurqError} (its own `err`, or the
    * commit's failure). `track` follows it through the queue.
@@ -215,13 +201,11 @@ export class WriteQueue {
       if (!Number.isSafeInteger(now) || now < 0) {
         throw new DurqError("DURQ_INVALID_INPUT", `the clock's now() must return ms since the Unix epoch, got ${now}`);
       }
-      // `{"now":N,` + each operation's fields (its JSON without the leading `{`).
-      const sep = `,{"now":${now},`;
       const parts = new Array<string>(batch.length);
-      for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json.slice(1);
-      text = `[${sep.slice(1)}${parts.join(sep)}]`;
+      for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json;
+      text = `[${parts.join(",")}]`;
       this.transactions++;
-      result = this.#host.apply(text);
+      result = this.#host.apply(now, text);
     } catch (e) {
       this.#failed(batch, generation, e);
       return;
@@ -276,7 +260,7 @@ export class WriteQueue {
         }
         if (this.#host.observe !== undefined) {
           try {
-            this.#host.observe(o.ok);
+            this.#host.observe(o.finishedBatches);
           } catch (e) {
             this.#host.onHookError(e);
           }
@@ -285,7 +269,7 @@ export class WriteQueue {
         p.resolve(o.ok);
       } else {
         p.track?.settled(false);
-        p.reject(new DurqError(o.err.code as DurqErrorCode, o.err.message));
+        p.reject(new DurqError(o.err.code as DurqErrorCode, o.err.message, { extendedCode: o.err.extendedCode }));
       }
     }
     this.#host.onSettled?.(generation, true);

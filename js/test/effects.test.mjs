@@ -9,9 +9,8 @@ import { after, describe, test } from "node:test";
 import { join } from "node:path";
 import fc from "fast-check";
 import { defineEffect, defineJob, DEFAULT_MAX_IN_MEMORY_CHANGES, ManualClock } from "durq";
-import { openWith } from "../../pkg/dist/db.js";
+import { openWith } from "../../pkg/dist/open.js";
 import { MemoryStore } from "../../pkg/dist/cache.js";
-import { WriteQueue, opJson } from "../../pkg/dist/write-queue.js";
 import { cleanupDirs, deferred, frozenTimerClock, rejectsCode, settle, T0, tempDir } from "../test-support/helpers.mjs";
 
 after(cleanupDirs);
@@ -503,7 +502,7 @@ describe("effects: review cases", () => {
     const { db } = await openWith({ memory: true }, { clock: new ManualClock(T0) }, {
       commit: (json, apply) => {
         // Make the putEffect invalid in the core: it fails alone, the commit succeeds.
-        const ops = JSON.parse(json).map((o) => (o.op === "putEffect" && corrupt.on ? { ...o, version: -1 } : o));
+        const ops = JSON.parse(json).map((o) => (o.op === "putEffect" && corrupt.on ? { ...o, args: { ...o.args, version: -1 } } : o));
         return ctl.hook(JSON.stringify(ops), apply);
       },
     }).then((db) => ({ db }));
@@ -598,9 +597,10 @@ describe("effects: property", () => {
         ctl.onFail = (ops) => {
           for (const op of ops) {
             if (op.op !== "putEffect") continue;
-            lostAt.set(op.output, current);
-            const key = `${op.name}:${JSON.parse(op.input)}`;
-            if (model.get(key)?.value === op.output) model.delete(key);
+            const { output, name, input } = op.args;
+            lostAt.set(output, current);
+            const key = `${name}:${JSON.parse(input)}`;
+            if (model.get(key)?.value === output) model.delete(key);
           }
         };
         let { db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path });

@@ -111,13 +111,18 @@ for (const kind of STORAGES) {
 // The queue itself, on a stand-in for core.apply: what the real core cannot
 // be made to do on demand (a failing COMMIT, a wrong outcome count).
 describe("WriteQueue (stand-in apply)", async () => {
-  const { WriteQueue, opJson } = await import("../../pkg/dist/write-queue.js");
+  const { WriteQueue } = await import("../../pkg/dist/write-queue.js");
+  const ops = await import("../../pkg/dist/ops.js");
+  /** An operation's text as the builders in ops.ts lay it out. */
+  const opJson = (op, args = {}) => JSON.stringify({ op, args });
 
   function queueWith(apply) {
     const calls = [];
+    const nows = [];
     const commitErrors = [];
     const q = new WriteQueue({
-      apply: (text) => {
+      apply: (now, text) => {
+        nows.push(now);
         calls.push(JSON.parse(text));
         return apply(JSON.parse(text));
       },
@@ -127,24 +132,47 @@ describe("WriteQueue (stand-in apply)", async () => {
         throw e;
       },
     }, 3);
-    return { q, calls, commitErrors };
+    return { q, calls, nows, commitErrors };
   }
 
-  test("one apply per tick, `now` stamped on every op, chunks of maxBatch, results in order", async () => {
-    const { q, calls } = queueWith((ops) => JSON.stringify(ops.map((o) => ({ ok: { echo: o.n, now: o.now } }))));
+  test("one apply per tick with one `now` for the commit, chunks of maxBatch, results in order", async () => {
+    const { q, calls, nows } = queueWith((ops) => JSON.stringify(ops.map((o) => ({ ok: { echo: o.args.n } }))));
     const hooks = [];
-    const ps = [1, 2, 3, 4, 5].map((n) => q.submit(opJson({ op: "x", n }), (r) => hooks.push(r.echo)));
+    const ps = [1, 2, 3, 4, 5].map((n) => q.submit(opJson("x", { n }), (r) => hooks.push(r.echo)));
     assert.equal(q.size, 5);
     const results = await Promise.all(ps);
     assert.deepEqual(results.map((r) => r.echo), [1, 2, 3, 4, 5]);
     assert.deepEqual(hooks, [1, 2, 3, 4, 5]);
-    assert.deepEqual(calls.map((c) => c.map((o) => o.n)), [[1, 2, 3], [4, 5]]);
-    assert.ok(calls.flat().every((o) => o.now === 1234 && o.op === "x"));
+    assert.deepEqual(calls.map((c) => c.map((o) => o.args.n)), [[1, 2, 3], [4, 5]]);
+    assert.deepEqual(nows, [1234, 1234], "the clock goes with the commit, not with each op");
+    assert.ok(calls.flat().every((o) => o.op === "x" && !("now" in o.args)));
     assert.equal(q.transactions, 2);
   });
 
-  test("raw JSON values are spliced in verbatim", () => {
-    assert.equal(opJson({ op: "enqueue", job: "j" }, { input: '{"a":[1,2]}' }), '{"op":"enqueue","job":"j","input":{"a":[1,2]}}');
+  test("the builders lay out { op, args } with op first and splice raw JSON values in verbatim", () => {
+    const run = { job: "j", maxAttempts: 3, backoff: { initialMs: 1, factor: 2, maxMs: 3, jitter: 0 }, inputJson: '{"a" : [1,2]}' };
+    assert.equal(ops.enqueue(run), '{"op":"enqueue","args":{"job":"j","maxAttempts":3,"backoff":{"initialMs":1,"factor":2,"maxMs":3,"jitter":0},"input":{"a" : [1,2]}}}');
+    assert.equal(ops.enqueueMany([run]), `{"op":"enqueueMany","args":{"runs":[${ops.enqueue(run).slice('{"op":"enqueue","args":'.length, -1)}]}}`);
+    assert.equal(ops.saveStep({ id: "r", token: 2, name: "s", outputJson: "null" }), '{"op":"saveStep","args":{"id":"r","token":2,"name":"s","output":null}}');
+    assert.equal(ops.restoreSearchIndex(), '{"op":"restoreSearchIndex"}');
+    assert.equal(ops.expireLeasesBatch(), '[{"op":"expireLeases"}]');
+    assert.equal(ops.deleteEffects({}), '{"op":"deleteEffects","args":{}}');
+  });
+
+  test("a committed op's finished batches reach observe(); an error keeps SQLite's extendedCode", async () => {
+    const seen = [];
+    const q = new WriteQueue({
+      apply: () => JSON.stringify([{ ok: {}, finishedBatches: [{ id: "b" }] }, { ok: {} }, { err: { code: "SQLITE_IOERR", message: "io", extendedCode: 778 } }]),
+      now: () => 1,
+      onCommitError: () => {},
+      onHookError: (e) => {
+        throw e;
+      },
+      observe: (finished) => seen.push(finished),
+    });
+    const settled = await Promise.allSettled(["a", "b", "c"].map((n) => q.submit(opJson(n))));
+    assert.deepEqual(seen, [[{ id: "b" }], undefined]);
+    assert.deepEqual([settled[2].reason.code, settled[2].reason.extendedCode], ["SQLITE_IOERR", 778]);
   });
 
   test("a failed commit rejects every op of the batch and reports it once", async () => {
@@ -152,32 +180,32 @@ describe("WriteQueue (stand-in apply)", async () => {
       throw Object.assign(new Error("disk full"), { name: "DurqError", code: "SQLITE_FULL" });
     });
     const hooks = [];
-    const settled = await Promise.allSettled([1, 2].map((n) => q.submit(opJson({ op: "x", n }), () => hooks.push(n))));
+    const settled = await Promise.allSettled([1, 2].map((n) => q.submit(opJson("x", { n }), () => hooks.push(n))));
     assert.deepEqual(settled.map((s) => [s.status, s.reason.code, s.reason.message]), [["rejected", "SQLITE_FULL", "disk full"], ["rejected", "SQLITE_FULL", "disk full"]]);
     assert.deepEqual(commitErrors, [["SQLITE_FULL", 2]]);
     assert.deepEqual(hooks, [], "no event for an op that did not commit");
   });
 
   test("per-op errors become DurqErrors; a wrong outcome count fails the batch as DURQ_INTERNAL", async () => {
-    const { q } = queueWith((ops) => JSON.stringify(ops.map((o) => (o.n === 2 ? { err: { code: "DURQ_NOT_FOUND", message: "no" } } : { ok: {} }))));
-    const settled = await Promise.allSettled([1, 2].map((n) => q.submit(opJson({ op: "x", n }))));
+    const { q } = queueWith((ops) => JSON.stringify(ops.map((o) => (o.args.n === 2 ? { err: { code: "DURQ_NOT_FOUND", message: "no" } } : { ok: {} }))));
+    const settled = await Promise.allSettled([1, 2].map((n) => q.submit(opJson("x", { n }))));
     assert.equal(settled[0].status, "fulfilled");
     assert.equal(settled[1].reason.name, "DurqError");
     assert.equal(settled[1].reason.code, "DURQ_NOT_FOUND");
     const bad = queueWith(() => "[]");
-    await rejectsCode(bad.q.submit(opJson({ op: "x" })), "DURQ_INTERNAL");
+    await rejectsCode(bad.q.submit(opJson("x")), "DURQ_INTERNAL");
     assert.deepEqual(bad.commitErrors, [["DURQ_INTERNAL", 1]]);
   });
 
   test("drain() waits for queued ops; close() refuses new ones", async () => {
     const { q } = queueWith((ops) => JSON.stringify(ops.map(() => ({ ok: 1 }))));
     let done = false;
-    const p = q.submit(opJson({ op: "x" })).then(() => (done = true));
+    const p = q.submit(opJson("x")).then(() => (done = true));
     await q.drain();
     assert.equal(done, true);
     await p;
     q.close();
-    await rejectsCode(q.submit(opJson({ op: "x" })), "DURQ_CLOSED");
+    await rejectsCode(q.submit(opJson("x")), "DURQ_CLOSED");
   });
 
   test("a full batch commits at once, without waiting for the next turn, even if the caller never yields to the event loop", async () => {
@@ -186,7 +214,7 @@ describe("WriteQueue (stand-in apply)", async () => {
     setImmediate(() => (immediate = true));
     // Write-behind style: submit and move on, in microtasks only.
     for (let i = 0; i < 7; i++) {
-      q.submit(opJson({ op: "x", i }));
+      q.submit(opJson("x", { i }));
       await Promise.resolve();
     }
     assert.equal(immediate, false, "no macrotask ran");
@@ -198,7 +226,7 @@ describe("WriteQueue (stand-in apply)", async () => {
   test("an asynchronous apply keeps one commit in flight; the next gathers everything queued meanwhile; generations count commits", async () => {
     const pending = [];
     const q = new WriteQueue({
-      apply: (text) => new Promise((resolve) => pending.push(() => resolve(JSON.stringify(JSON.parse(text).map(() => ({ ok: null })))))),
+      apply: (_now, text) => new Promise((resolve) => pending.push(() => resolve(JSON.stringify(JSON.parse(text).map(() => ({ ok: null })))))),
       now: () => 1,
       onCommitError: () => {},
       onHookError: (e) => {
@@ -207,11 +235,11 @@ describe("WriteQueue (stand-in apply)", async () => {
     }, 100);
     const seen = [];
     const track = (name) => ({ assigned: (g) => seen.push(`${name}@${g}`), settled: (ok) => seen.push(`${name}:${ok}`) });
-    const a = q.submit(opJson({ op: "a" }), undefined, track("a"));
+    const a = q.submit(opJson("a"), undefined, track("a"));
     await new Promise((r) => setImmediate(r));
     assert.equal(q.inFlight, true);
-    const b = q.submit(opJson({ op: "b" }), undefined, track("b"));
-    const c = q.submit(opJson({ op: "c" }), undefined, track("c"));
+    const b = q.submit(opJson("b"), undefined, track("b"));
+    const c = q.submit(opJson("c"), undefined, track("c"));
     await new Promise((r) => setImmediate(r));
     assert.equal(pending.length, 1, "b and c wait: one commit in flight");
     assert.deepEqual([q.processedGeneration, q.committedGeneration], [1, 0]);

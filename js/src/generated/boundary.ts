@@ -28,35 +28,35 @@ input: unknown,
 /**
  * Queue name (default `"default"`).
  */
-queue?: string, 
+queue?: string | null, 
 /**
  * Higher runs first (default 0).
  */
-priority?: number, 
+priority?: number | null, 
 /**
  * Not before this time, ms since epoch (default: now).
  */
-runAt?: number, 
+runAt?: number | null, 
 /**
  * Labels, string to string.
  */
-labels?: { [key in string]: string }, 
+labels?: { [key in string]: string } | null, 
 /**
  * Same job + key returns the existing run.
  */
-idempotencyKey?: string, 
+idempotencyKey?: string | null, 
 /**
  * At most one leased run per key.
  */
-concurrencyKey?: string, 
+concurrencyKey?: string | null, 
 /**
  * Attempts before failing for good (default 3).
  */
-maxAttempts?: number, 
+maxAttempts?: number | null, 
 /**
  * Retry backoff (default [`Backoff::default`]).
  */
-backoff?: Backoff, };
+backoff?: Backoff | null, };
 
 /**
  * Retry backoff: delay before attempt `n + 1` after attempt `n` failed is
@@ -97,7 +97,7 @@ export type ClaimOp = {
 /**
  * Queue (default `"default"`).
  */
-queue?: string, 
+queue?: string | null, 
 /**
  * Only runs of these jobs.
  */
@@ -185,7 +185,7 @@ token: number,
 /**
  * Level, e.g. `info` (default).
  */
-level?: string, 
+level?: string | null, 
 /**
  * Text (no NUL).
  */
@@ -231,7 +231,7 @@ random: number,
 /**
  * `false` fails the run for good whatever attempts are left.
  */
-retryable?: boolean, };
+retryable?: boolean | null, };
 
 /**
  * An error recorded on a run.
@@ -240,7 +240,7 @@ export type RunError = {
 /**
  * The error's class name, e.g. `TypeError`.
  */
-name?: string, 
+name?: string | null, 
 /**
  * Its message.
  */
@@ -248,7 +248,7 @@ message: string,
 /**
  * Its stack trace, if any.
  */
-stack?: string, };
+stack?: string | null, };
 
 /**
  * `cancel`, `deleteRun`, `retrigger`: the run they act on.
@@ -270,7 +270,7 @@ olderThan: number,
 /**
  * At most this many (default: all).
  */
-limit?: number, };
+limit?: number | null, };
 
 /**
  * `enqueueBatch`: a batch and all its runs, in one operation (all or none).
@@ -279,7 +279,7 @@ export type EnqueueBatchOp = {
 /**
  * Queue of the batch and of every run in it (default `"default"`).
  */
-queue?: string, 
+queue?: string | null, 
 /**
  * The runs (1 or more). A run's `queue`, if given, must be the batch's.
  */
@@ -287,11 +287,11 @@ runs: Array<NewRun>,
 /**
  * Labels of the batch (not copied onto its runs).
  */
-labels?: { [key in string]: string }, 
+labels?: { [key in string]: string } | null, 
 /**
  * If a batch with this key exists, it is returned instead (`created: false`).
  */
-idempotencyKey?: string, };
+idempotencyKey?: string | null, };
 
 /**
  * `cancelBatch`.
@@ -311,7 +311,7 @@ export type ReconcileOp = {
  * at least this long ago, ms (0 ..= 2^31 - 1; default
  * [`DEFAULT_GRACE_MS`]).
  */
-graceMs?: number, };
+graceMs?: number | null, };
 
 /**
  * `importRuns`: one chunk of runs, inserted in the operation's savepoint.
@@ -361,7 +361,7 @@ output: unknown,
  * When the output was computed, ms (stored as `created_at`; default
  * `now`). The façade's `maxAgeMs` counts from it, in memory and here alike.
  */
-at?: number, };
+at?: number | null, };
 
 /**
  * `deleteEffects`: drop stored outputs, of one effect or of all.
@@ -370,7 +370,7 @@ export type DeleteEffectsOp = {
 /**
  * Only this effect's outputs; all effects when absent.
  */
-name?: string, };
+name?: string | null, };
 
 /**
  * `setAlarm`: schedule (or move) the actor's alarm.
@@ -964,53 +964,53 @@ export type RunFilter = {
 /**
  * Job name.
  */
-job?: string, 
+job?: string | null, 
 /**
  * Status.
  */
-status?: Status, 
+status?: Status | null, 
 /**
  * Queue.
  */
-queue?: string, 
+queue?: string | null, 
 /**
  * All of these labels (ANDed).
  */
-labels?: { [key in string]: string }, 
+labels?: { [key in string]: string } | null, 
 /**
  * created_at >= this, ms.
  */
-createdAfter?: number, 
+createdAfter?: number | null, 
 /**
  * created_at < this, ms.
  */
-createdBefore?: number, 
+createdBefore?: number | null, 
 /**
  * Page size, 1..=1000 (default 50).
  */
-limit?: number, 
+limit?: number | null, 
 /**
  * `nextCursor` of the previous page.
  */
-cursor?: string, 
+cursor?: string | null, 
 /**
  * Runs of this batch.
  */
-batchId?: string, 
+batchId?: string | null, 
 /**
  * Full-text search over the job name, the string values of input and
  * output, the error message and the label values (see
  * [`crate::search`]); combines with every other filter.
  */
-search?: string, 
+search?: string | null, 
 /**
  * How `search` is read (default: plain words).
  */
-searchSyntax?: SearchSyntax, 
+searchSyntax?: SearchSyntax | null, 
 /**
  * Order of the page (default newest first; `relevance` needs `search`).
  */
-order?: RunOrder, };
+order?: RunOrder | null, };
 
 /**
  * A page of runs, newest first.
@@ -1119,19 +1119,19 @@ export type BatchFilter = {
 /**
  * Queue.
  */
-queue?: string, 
+queue?: string | null, 
 /**
  * State.
  */
-state?: BatchState, 
+state?: BatchState | null, 
 /**
  * Page size, 1..=1000 (default 50).
  */
-limit?: number, 
+limit?: number | null, 
 /**
  * `nextCursor` of the previous page.
  */
-cursor?: string, };
+cursor?: string | null, };
 
 /**
  * A page of batches, newest first.
