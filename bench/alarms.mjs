@@ -81,7 +81,7 @@ raw.close();
 log(`raw better-sqlite3 upserts: ${Math.round(rawPerSec)}/s`);
 
 const path = fresh("alarms.db");
-let db = await open({ path });
+const db = await open({ path });
 const ns = db.alarms("bench");
 t = performance.now();
 for (let i = 0; i < N; i += CHUNK) {

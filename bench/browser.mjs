@@ -76,7 +76,10 @@ Baseline, the same page: one raw 8 KiB \`write()\` on an OPFS \`FileSystemSyncAc
 
 - Group commit is what makes OPFS usable for a queue: a burst of enqueues costs ${(1000 / r["burst:opfs"].median).toFixed(3)} ms per run on OPFS, against ${r["oneByOne:opfs"].median.toFixed(3)} ms when each waits for its own durable commit (${(r["oneByOne:opfs"].median / (1000 / r["burst:opfs"].median)).toFixed(0)}x).
 - In an off-the-record context (Playwright's \`browser.newContext()\`, or an incognito window), Chromium keeps OPFS in memory behind IPC to the browser process, and every sync-access-handle call pays the round trip: a raw 8 KiB write took ${offTheRecord.rawWrite.median.toFixed(3)} ms there, a one-by-one enqueue ${offTheRecord["oneByOne:opfs"].median.toFixed(1)} ms, a burst ${fmt(offTheRecord["burst:opfs"].median)} runs/s (${(offTheRecord["burst:opfs"].median / offTheRecord["burst:memory"].median).toFixed(2)}x memory), processing ${fmt(offTheRecord["process:opfs"].median)} runs/s (${(offTheRecord["process:opfs"].median / offTheRecord["process:memory"].median).toFixed(2)}x). Measure speed on a regular profile (\`launchPersistentContext\`).
-- Samples (runs/s or ms/run, in round order): ${Object.entries(r).filter(([, v]) => v?.samples).map(([k, v]) => `${k} ${v.samples.map((x) => (x < 10 ? x.toFixed(3) : Math.round(x))).join("/")}`).join("; ")}.
+- Samples (runs/s or ms/run, in round order): ${Object.entries(r)
+  .filter(([, v]) => v?.samples)
+  .map(([k, v]) => `${k} ${v.samples.map((x) => (x < 10 ? x.toFixed(3) : Math.round(x))).join("/")}`)
+  .join("; ")}.
 <!-- browser:end -->`;
 writeSection("browser", section);
 console.log(section);

@@ -71,7 +71,10 @@ async function child(spec) {
     call = async (input) => {
       const k = JSON.stringify(input);
       let v = memo.get(k);
-      if (v === undefined) memo.set(k, (v = JSON.stringify(run(input))));
+      if (v === undefined) {
+        v = JSON.stringify(run(input));
+        memo.set(k, v);
+      }
       return JSON.parse(v);
     };
   } else {
@@ -127,7 +130,9 @@ async function main() {
     for (const max of settings) {
       const r = runChild({ mode, max, calls });
       results.push(r);
-      console.log(`${mode} max=${max}: ${Math.round(r.callsPerSecond)} calls/s, memory ${pct(r.stats.memoryHits, calls)}, db ${pct(r.stats.databaseHits, calls)}, ran ${r.runs}, entries ${r.stats.entries}, evictions ${JSON.stringify(r.stats.evictions)}, waits ${r.stats.waits}, max RSS ${mb(r.maxRssBytes)}, live heap by quarter ${r.liveHeapBytes.map(mb).join(" / ")}`);
+      console.log(
+        `${mode} max=${max}: ${Math.round(r.callsPerSecond)} calls/s, memory ${pct(r.stats.memoryHits, calls)}, db ${pct(r.stats.databaseHits, calls)}, ran ${r.runs}, entries ${r.stats.entries}, evictions ${JSON.stringify(r.stats.evictions)}, waits ${r.stats.waits}, max RSS ${mb(r.maxRssBytes)}, live heap by quarter ${r.liveHeapBytes.map(mb).join(" / ")}`,
+      );
     }
   }
   const quarter = runChild({ mode: "persisted", max: 10_000, calls: calls / 4 });

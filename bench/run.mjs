@@ -11,7 +11,7 @@
 
 import { open, defineJob } from "durq";
 import { execFileSync, execSync } from "node:child_process";
-import { mkdirSync, rmSync, statSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, rmSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,7 +64,7 @@ async function betterSqlite3Baseline() {
   const path = fresh("better-sqlite3.db");
   (await open({ path })).close(); // the durq schema, same indexes
   await new Promise((r) => setTimeout(r, 10));
-  rmSync(path + ".lock", { force: true });
+  rmSync(`${path}.lock`, { force: true });
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
@@ -96,7 +96,12 @@ const bsqlite = await betterSqlite3Baseline();
 log({ native, bsqlite });
 
 // --- durq ------------------------------------------------------------------
-const noop = defineJob({ name: "noop", async run(step, input) { return step.run("only", () => input.i ?? 0); } });
+const noop = defineJob({
+  name: "noop",
+  async run(step, input) {
+    return step.run("only", () => input.i ?? 0);
+  },
+});
 
 log(`enqueue: ${N} single enqueue calls issued concurrently, 2 labels each, file storage`);
 {
@@ -176,21 +181,36 @@ const wasm = readFileSync(join(root, "pkg", "wasm", "durq_bg.wasm"));
 const fmt = (n) => n.toLocaleString("en-US");
 const lines = [];
 lines.push("# Benchmarks", "");
-lines.push(`Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench\` (bench/run.mjs${args.quick ? " --quick" : ""}) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`);
+lines.push(
+  `Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench\` (bench/run.mjs${args.quick ? " --quick" : ""}) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
+);
 lines.push("The machine is shared and noisy: read the ratios, which compare figures taken in the same run, rather than the absolute numbers.", "");
-lines.push("Baselines write the same rows durq writes for one enqueue (a `runs` row and two `run_labels` rows, the same schema and indexes, WAL, `synchronous=FULL`, 1000 rows per transaction) with no queue logic and no full-text search index:", "");
+lines.push(
+  "Baselines write the same rows durq writes for one enqueue (a `runs` row and two `run_labels` rows, the same schema and indexes, WAL, `synchronous=FULL`, 1000 rows per transaction) with no queue logic and no full-text search index:",
+  "",
+);
 lines.push(`- native rusqlite (bench/native.rs): **${fmt(native.rawRusqliteRowsPerSec)} rows/s**`);
 lines.push(`- better-sqlite3 in Node: **${fmt(bsqlite)} rows/s**`);
-lines.push(`- durq's core called natively (Store::apply, same batches; no wasm, no JS): **${fmt(native.nativeCoreEnqueuePerSec)} runs/s** enqueued, **${fmt(native.nativeCoreProcessPerSec)} runs/s** processed (claim 100, then their step and completion in one commit)`);
-lines.push(`- the same with the full-text search index maintenance deferred (no index work): ${fmt(native.noIndexEnqueuePerSec)} runs/s enqueued, ${fmt(native.noIndexProcessPerSec)} runs/s processed, so keeping runs searchable costs **${(100 * (1 - native.nativeCoreEnqueuePerSec / native.noIndexEnqueuePerSec)).toFixed(0)}%** of enqueue and **${(100 * (1 - native.nativeCoreProcessPerSec / native.noIndexProcessPerSec)).toFixed(0)}%** of processing throughput`, "");
+lines.push(
+  `- durq's core called natively (Store::apply, same batches; no wasm, no JS): **${fmt(native.nativeCoreEnqueuePerSec)} runs/s** enqueued, **${fmt(native.nativeCoreProcessPerSec)} runs/s** processed (claim 100, then their step and completion in one commit)`,
+);
+lines.push(
+  `- the same with the full-text search index maintenance deferred (no index work): ${fmt(native.noIndexEnqueuePerSec)} runs/s enqueued, ${fmt(native.noIndexProcessPerSec)} runs/s processed, so keeping runs searchable costs **${(100 * (1 - native.nativeCoreEnqueuePerSec / native.noIndexEnqueuePerSec)).toFixed(0)}%** of enqueue and **${(100 * (1 - native.nativeCoreProcessPerSec / native.noIndexProcessPerSec)).toFixed(0)}%** of processing throughput`,
+  "",
+);
 lines.push("| measurement | durq (wasm in Node) | vs native rusqlite rows | vs better-sqlite3 rows | vs durq's core natively |", "|---|---|---|---|---|");
 for (const r of results) {
   const ratio = (b) => (r.baseline ? `${(r.value / b).toFixed(2)}x` : "");
   const core = r.baseline ? native.nativeCoreEnqueuePerSec : r.process ? native.nativeCoreProcessPerSec : undefined;
-  lines.push(`| ${r.what} | ${fmt(r.value)} ${r.unit} | ${ratio(native.rawRusqliteRowsPerSec)} | ${ratio(bsqlite)} | ${core ? `${(r.value / core).toFixed(2)}x` : ""} |`);
+  lines.push(
+    `| ${r.what} | ${fmt(r.value)} ${r.unit} | ${ratio(native.rawRusqliteRowsPerSec)} | ${ratio(bsqlite)} | ${core ? `${(r.value / core).toFixed(2)}x` : ""} |`,
+  );
 }
 lines.push("", `Peak memory (max RSS) of the benchmark process: ${(peak / 2 ** 20).toFixed(0)} MiB.`);
-lines.push(`Wasm module (pkg/wasm/durq_bg.wasm, after wasm-opt -Oz): ${fmt(wasm.length)} bytes raw, ${fmt(gzipSync(wasm, { level: 9 }).length)} bytes gzip.`, "");
+lines.push(
+  `Wasm module (pkg/wasm/durq_bg.wasm, after wasm-opt -Oz): ${fmt(wasm.length)} bytes raw, ${fmt(gzipSync(wasm, { level: 9 }).length)} bytes gzip.`,
+  "",
+);
 const notes = join(root, "bench", "NOTES.md");
 if (existsSync(notes)) lines.push(readFileSync(notes, "utf8"));
 // Keep the sections written by bench/batches.mjs, bench/alarms.mjs,
@@ -201,6 +221,6 @@ for (const name of ["batches", "alarms", "search", "effects", "browser"]) {
   const section = previous.match(new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`));
   if (section) lines.push(section[0], "");
 }
-writeFileSync(join(root, "BENCHMARKS.md"), lines.join("\n") + "\n");
+writeFileSync(join(root, "BENCHMARKS.md"), `${lines.join("\n")}\n`);
 log("wrote BENCHMARKS.md");
 console.log(lines.join("\n"));

@@ -77,9 +77,11 @@ const native = JSON.parse(
     .split("\n")
     .pop(),
 );
-log(`  live ${native.liveS.toFixed(1)} s, deferred ${native.deferredS.toFixed(1)} s (rebuild ${native.rebuildS.toFixed(1)} s), no index work ${native.floorS.toFixed(1)} s`);
+log(
+  `  live ${native.liveS.toFixed(1)} s, deferred ${native.deferredS.toFixed(1)} s (rebuild ${native.rebuildS.toFixed(1)} s), no index work ${native.floorS.toFixed(1)} s`,
+);
 const deferredPath = fresh("search-deferred.db");
-let db = await open({ path: deferredPath }, { synchronous: "normal" });
+const db = await open({ path: deferredPath }, { synchronous: "normal" });
 log(`import ${fmt(N)} runs, index deferred`);
 const deferredS = await timedImport(db, N, true);
 log(`  ${deferredS.toFixed(1)} s, ${fmt(N / deferredS)} runs/s`);

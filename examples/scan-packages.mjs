@@ -256,7 +256,9 @@ try {
     for (const b of page.batches) if (b.state !== "active") batchStates[b.state]++;
     bcursor = page.nextCursor ?? undefined;
   } while (bcursor);
-  console.log(`  batches:   ${batchStates.completed} completed, ${batchStates.failed} failed (a directory with a failed run), ${batchStates.cancelled} cancelled`);
+  console.log(
+    `  batches:   ${batchStates.completed} completed, ${batchStates.failed} failed (a directory with a failed run), ${batchStates.cancelled} cancelled`,
+  );
   console.log(`  ESM packages (label module=esm): ${await count({ labels: { module: "esm" } })}`);
   console.log(`  CommonJS packages (label module=cjs): ${await count({ labels: { module: "cjs" } })}`);
   for (const [license, n] of top) {
@@ -277,7 +279,9 @@ try {
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
   console.log("\nDependency lookups (effect package-metadata, cached across files)");
-  console.log(`  ${lookups} lookups this session: ${fx.runs} ran, ${fx.memoryHits + fx.joined} answered from memory, ${fx.databaseHits} from the database (an earlier start)`);
+  console.log(
+    `  ${lookups} lookups this session: ${fx.runs} ran, ${fx.memoryHits + fx.joined} answered from memory, ${fx.databaseHits} from the database (an earlier start)`,
+  );
   const depTop = [...depLicenses.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
   console.log(`  dependency licences: ${depTop.map(([l, n]) => `${l} ${n}`).join(", ") || "none"}`);
 

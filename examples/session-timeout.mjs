@@ -76,4 +76,9 @@ worker.start();
 
 const runs = await finished;
 await db.close();
-console.log(`${at()}  done: ${runs.length} sessions ended, each once (${runs.map((r) => r.input.session).sort().join(", ")})`);
+console.log(
+  `${at()}  done: ${runs.length} sessions ended, each once (${runs
+    .map((r) => r.input.session)
+    .sort()
+    .join(", ")})`,
+);

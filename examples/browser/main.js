@@ -64,7 +64,16 @@ function row(run) {
   const p = run.progress ?? {};
   const total = p.total ?? (run.job === "render" ? 5 : 2);
   const done = p.done ?? 0;
-  Object.assign(tr.dataset, { id: run.id, job: run.job, status: run.status, tenant: run.labels.tenant ?? "", done, total, replayed: p.replayed ?? 0, attempt: run.attempt });
+  Object.assign(tr.dataset, {
+    id: run.id,
+    job: run.job,
+    status: run.status,
+    tenant: run.labels.tenant ?? "",
+    done,
+    total,
+    replayed: p.replayed ?? 0,
+    attempt: run.attempt,
+  });
 
   const status = cell(undefined, "status-cell");
   const badge = document.createElement("span");
@@ -91,7 +100,9 @@ function row(run) {
     steps.append(r);
   }
 
-  const labels = Object.entries(run.labels).map(([k, v]) => `${k}=${v}`).join(" ");
+  const labels = Object.entries(run.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
   tr.append(
     cell(run.id.slice(-8), "id"),
     cell(run.job, "job"),
@@ -105,7 +116,11 @@ function row(run) {
   return tr;
 }
 
-const ROLES = { self: `OPFS ${dbName}, owned by this tab's worker`, other: `OPFS ${dbName}, owned by another tab's worker`, pending: "waiting for the database…" };
+const ROLES = {
+  self: `OPFS ${dbName}, owned by this tab's worker`,
+  other: `OPFS ${dbName}, owned by another tab's worker`,
+  pending: "waiting for the database…",
+};
 
 let refreshing = false;
 let again = false;
@@ -113,7 +128,10 @@ let timer;
 
 /** Reads the runs matching the filter and redraws the table; calls made meanwhile coalesce into one more. */
 async function refresh() {
-  if (refreshing) return void (again = true);
+  if (refreshing) {
+    again = true;
+    return;
+  }
   refreshing = true;
   try {
     do {
@@ -123,7 +141,9 @@ async function refresh() {
       tbody.replaceChildren(...page.runs.map(row));
       Object.assign(tbody.dataset, { tenant: f.labels?.tenant ?? "", status: f.status ?? "" }); // the filter shown
       $("#empty").hidden = page.runs.length > 0;
-      $("#counts").textContent = Object.entries(stats).map(([s, n]) => `${s} ${n}`).join(" · ");
+      $("#counts").textContent = Object.entries(stats)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(" · ");
       $("#role").textContent = ROLES[db.role] ?? db.role;
       document.body.dataset.ready = "true";
       clearRefreshError();
@@ -138,10 +158,24 @@ async function refresh() {
 
 /** A refresh soon (events come in bursts). */
 function refreshSoon() {
-  if (timer === undefined) timer = setTimeout(() => ((timer = undefined), refresh()), 50);
+  if (timer === undefined)
+    timer = setTimeout(() => {
+      timer = undefined;
+      refresh();
+    }, 50);
 }
 
-for (const name of ["run:enqueued", "run:leased", "run:progress", "run:completed", "run:failed", "run:retrying", "run:cancelled", "run:deleted", "run:lease-expired"]) {
+for (const name of [
+  "run:enqueued",
+  "run:leased",
+  "run:progress",
+  "run:completed",
+  "run:failed",
+  "run:retrying",
+  "run:cancelled",
+  "run:deleted",
+  "run:lease-expired",
+]) {
   db.on(name, refreshSoon);
 }
 setInterval(refresh, 2000);

@@ -194,10 +194,7 @@ export class AlarmNamespace {
   }
 }
 
-type FailResult =
-  | { outcome: "retry"; retryCount: number; retryAt: number }
-  | { outcome: "abandoned"; retryCount: number }
-  | { outcome: "superseded" };
+type FailResult = { outcome: "retry"; retryCount: number; retryAt: number } | { outcome: "abandoned"; retryCount: number } | { outcome: "superseded" };
 
 /**
  * Runs the handler of one namespace: fires its due alarms (at most
@@ -373,4 +370,3 @@ export function checkHandlerOptions(handler: unknown, options: unknown): number 
   const c = checkOptions("onAlarm options", options as AlarmHandlerOptions | undefined, ["concurrency"]).concurrency;
   return c === undefined ? DEFAULT_ALARM_CONCURRENCY : checkInt("concurrency", c, 1, 1000);
 }
-

@@ -9,7 +9,17 @@ export { open } from "./open.js";
 export type { OpenTarget, OpenOptions } from "./open.js";
 export { Durq } from "./db.js";
 export { PURGE_CHUNK } from "./writes.js";
-export type { EnqueueOptions, EnqueueItem, RunFilter, WaitOptions, PurgeOptions, BatchRunItem, EnqueueBatchSpec, BatchFilter, ReconcileOptions } from "./options.js";
+export type {
+  EnqueueOptions,
+  EnqueueItem,
+  RunFilter,
+  WaitOptions,
+  PurgeOptions,
+  BatchRunItem,
+  EnqueueBatchSpec,
+  BatchFilter,
+  ReconcileOptions,
+} from "./options.js";
 export { defineJob, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./job.js";
 export type { Job, JobDefinition, JobHandler, RetryPolicy, Backoff } from "./job.js";
 export { defineEffect, MAX_EFFECT_VERSION } from "./effect.js";

@@ -197,7 +197,9 @@ export class Attempt implements Execution, StepHost {
   /** Records the outcome (`complete` or `fail`) and emits its event. */
   async #finish(outcome: Outcome): Promise<void> {
     const lease = { id: this.id, token: this.#run.token };
-    const json = outcome.completed ? ops.complete({ ...lease, outputJson: outcome.outputJson }) : ops.fail({ ...lease, error: outcome.error, random: outcome.random, retryable: outcome.retryable });
+    const json = outcome.completed
+      ? ops.complete({ ...lease, outputJson: outcome.outputJson })
+      : ops.fail({ ...lease, error: outcome.error, random: outcome.random, retryable: outcome.retryable });
     try {
       await this.#host.submit<{ status: RunStatus; attempt?: number; runAt?: number | null }>(json, (r) => {
         const ev = this.#host.events;
@@ -272,7 +274,10 @@ export class Attempt implements Execution, StepHost {
   leaseError(): DurqError | undefined {
     if (this.#lost !== undefined || this.#cancelled !== undefined) return this.#lost ?? this.#cancelled;
     if (this.#returned) {
-      return new DurqError("DURQ_LEASE_LOST", `attempt ${this.attempt} of run ${this.id} is over (its handler returned); its step context cannot write any more`);
+      return new DurqError(
+        "DURQ_LEASE_LOST",
+        `attempt ${this.attempt} of run ${this.id} is over (its handler returned); its step context cannot write any more`,
+      );
     }
     return undefined;
   }
@@ -316,7 +321,8 @@ export class Attempt implements Execution, StepHost {
         json,
         () => {
           const ev = this.#host.events;
-          if (ev.has("step:completed")) ev.emit("step:completed", { runId: this.id, job: this.job, name, attempt: this.attempt, output: JSON.parse(outputJson) });
+          if (ev.has("step:completed"))
+            ev.emit("step:completed", { runId: this.id, job: this.job, name, attempt: this.attempt, output: JSON.parse(outputJson) });
         },
         track,
       );
@@ -372,7 +378,7 @@ function rawErrorRecord(e: unknown): ErrorRecord {
   }
   let message: string;
   try {
-    message = typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
+    message = typeof e === "string" ? e : (JSON.stringify(e) ?? String(e));
   } catch {
     message = String(e);
   }

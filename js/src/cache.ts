@@ -41,7 +41,7 @@ import type { OpTracker } from "./write-queue.js";
 export const DEFAULT_MAX_IN_MEMORY_CHANGES = 100_000;
 
 /** Tier of an entry. */
-const enum Tier {
+enum Tier {
   Dirty = 0,
   Committed = 1,
   Loaded = 2,

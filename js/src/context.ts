@@ -10,7 +10,15 @@
  * @module
  */
 
-import { AlarmDispatcher, AlarmNamespace, checkHandlerOptions, type AlarmHandler, type AlarmHandlerOptions, type AlarmHost, type StoredAlarm } from "./alarms.js";
+import {
+  AlarmDispatcher,
+  AlarmNamespace,
+  checkHandlerOptions,
+  type AlarmHandler,
+  type AlarmHandlerOptions,
+  type AlarmHost,
+  type StoredAlarm,
+} from "./alarms.js";
 import type { Execution } from "./attempt.js";
 import { MemoryStore } from "./cache.js";
 import type { Clock } from "./clock.js";
@@ -282,14 +290,17 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   /** An attempt started here: a cancel or a lease recovery reaches it. */
   register(e: Execution): void {
     let set = this.#executions.get(e.id);
-    if (set === undefined) this.#executions.set(e.id, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.#executions.set(e.id, set);
+    }
     set.add(e);
   }
 
   /** An attempt is over. */
   unregister(e: Execution): void {
     const set = this.#executions.get(e.id);
-    if (set !== undefined && set.delete(e) && set.size === 0) this.#executions.delete(e.id);
+    if (set?.delete(e) && set.size === 0) this.#executions.delete(e.id);
   }
 
   /** The worker is started or has work in flight: `close()` stops it, enqueues wake it. */
@@ -325,7 +336,10 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     const concurrency = checkHandlerOptions(handler, options);
     this.alarms(namespace);
     if (this.#dispatchers.has(namespace)) {
-      throw new DurqError("DURQ_INVALID_STATE", `alarm namespace ${JSON.stringify(namespace)} already has a handler (after unregistering one, await the promise its function returned)`);
+      throw new DurqError(
+        "DURQ_INVALID_STATE",
+        `alarm namespace ${JSON.stringify(namespace)} already has a handler (after unregistering one, await the promise its function returned)`,
+      );
     }
     const d = new AlarmDispatcher(this, namespace, handler, concurrency);
     this.#dispatchers.set(namespace, d);

@@ -1,7 +1,8 @@
 /**
  * {@link Durq}, the handle `open()` makes: each method documented here,
- * delegating to `writes.ts`, `reads.ts`, `waits.ts`, `effect-calls.ts` or
- * the database's {@link DbContext}.
+ * delegating to `writes.ts`, `effect-calls.ts` or the database's
+ * {@link DbContext}. Its reads and waits are those of its base class,
+ * {@link DurqReads} (`db-reads.ts`).
  * @module
  */
 
@@ -12,10 +13,10 @@ import type { DbContext } from "./context.js";
 import type { Effect } from "./effect.js";
 import type { DurqEventName, DurqListener } from "./events.js";
 import type { Job } from "./job.js";
-import type { BatchFilter, EnqueueBatchSpec, EnqueueItem, EnqueueOptions, PurgeOptions, ReconcileOptions, RunFilter, WaitOptions } from "./options.js";
-import * as reads from "./reads.js";
-import type { ExportOptions, ImportOptions, ImportResult, ImportRun } from "./transfer.js";
-import type { Batch, BatchPage, BatchState, EnqueuedBatch, EnqueueResult, LogRecord, ReconcileResult, Run, RunEvent, RunPage, RunStats, RunStatus, SearchStatus, StepRecord } from "./types.js";
+import type { EnqueueBatchSpec, EnqueueItem, EnqueueOptions, PurgeOptions, ReconcileOptions, WaitOptions } from "./options.js";
+import { DurqReads } from "./db-reads.js";
+import type { ImportOptions, ImportResult, ImportRun } from "./transfer.js";
+import type { BatchState, EnqueuedBatch, EnqueueResult, ReconcileResult, Run, RunStatus } from "./types.js";
 import type { Worker, WorkerOptions } from "./worker.js";
 import * as writes from "./writes.js";
 
@@ -30,7 +31,7 @@ import * as writes from "./writes.js";
  *
  * After {@link Durq.close} every method rejects with `DURQ_CLOSED`.
  */
-export class Durq {
+export class Durq extends DurqReads {
   /** Absolute path of the database file (Node), `opfs:<name>` (browser), or `undefined` for an in-memory database. */
   readonly path: string | undefined;
   /** The clock this database reads time from. */
@@ -39,20 +40,25 @@ export class Durq {
 
   /** @internal Use {@link open}. */
   constructor(ctx: DbContext) {
+    super(ctx);
     this.#ctx = ctx;
     this.path = ctx.storage?.path;
     this.clock = ctx.clock;
   }
 
   /** Whether {@link Durq.close} has been called. */
-  get closed(): boolean { return this.#ctx.closing; }
+  get closed(): boolean {
+    return this.#ctx.closing;
+  }
 
   /**
    * Number of SQLite transactions committed (or attempted) by the write
    * queue so far; operations issued in one tick share one. For tests and
    * diagnostics.
    */
-  get transactions(): number { return this.#ctx.queue.transactions; }
+  get transactions(): number {
+    return this.#ctx.queue.transactions;
+  }
 
   /**
    * Listens to an event (see {@link DurqEvents}); returns a function that
@@ -60,10 +66,14 @@ export class Durq {
    * event; one that throws does not affect the others (the failure is
    * emitted as an `error` event).
    */
-  on<E extends DurqEventName>(name: E, listener: DurqListener<E>): () => void { return this.#ctx.listen(name, listener); }
+  on<E extends DurqEventName>(name: E, listener: DurqListener<E>): () => void {
+    return this.#ctx.listen(name, listener);
+  }
 
   /** Removes a listener added by {@link Durq.on}. */
-  off<E extends DurqEventName>(name: E, listener: DurqListener<E>): void { this.#ctx.events.off(name, listener); }
+  off<E extends DurqEventName>(name: E, listener: DurqListener<E>): void {
+    this.#ctx.events.off(name, listener);
+  }
 
   /**
    * Enqueues a run of `job` with `input`.
@@ -77,7 +87,9 @@ export class Durq {
    *   option; `DURQ_UNKNOWN_JOB` for a name no `defineJob` defined;
    *   `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
    */
-  enqueue<I>(job: Job<I, any> | string, input: I, options?: EnqueueOptions): Promise<EnqueueResult> { return writes.enqueue(this.#ctx, job, input, options); }
+  enqueue<I>(job: Job<I, any> | string, input: I, options?: EnqueueOptions): Promise<EnqueueResult> {
+    return writes.enqueue(this.#ctx, job, input, options);
+  }
 
   /**
    * Enqueues several runs in one transaction: all are stored, or none (the
@@ -87,7 +99,9 @@ export class Durq {
    * @throws {DurqError} as {@link Durq.enqueue}; a bad item rejects the whole
    *   call before anything is queued.
    */
-  enqueueMany(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> { return writes.enqueueMany(this.#ctx, items); }
+  enqueueMany(items: readonly EnqueueItem[]): Promise<EnqueueResult[]> {
+    return writes.enqueueMany(this.#ctx, items);
+  }
 
   /**
    * Enqueues a batch: a batch row and all its runs, in one transaction (all
@@ -119,7 +133,9 @@ export class Durq {
    *   matches an existing run (a batch holds only runs it creates; nothing
    *   is written). `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
    */
-  enqueueBatch(spec: EnqueueBatchSpec): Promise<EnqueuedBatch> { return writes.enqueueBatch(this.#ctx, spec); }
+  enqueueBatch(spec: EnqueueBatchSpec): Promise<EnqueuedBatch> {
+    return writes.enqueueBatch(this.#ctx, spec);
+  }
 
   /**
    * Cancels a batch: every pending run of it is cancelled, and every leased
@@ -135,7 +151,9 @@ export class Durq {
    * @throws {DurqError} `DURQ_NOT_FOUND` for an unknown batch id;
    *   `DURQ_INVALID_STATE` if the batch is already terminal; `DURQ_CLOSED`.
    */
-  cancelBatch(id: string): Promise<{ state: BatchState; runs: { id: string; previous: RunStatus }[] }> { return writes.cancelBatch(this.#ctx, id); }
+  cancelBatch(id: string): Promise<{ state: BatchState; runs: { id: string; previous: RunStatus }[] }> {
+    return writes.cancelBatch(this.#ctx, id);
+  }
 
   /**
    * Repairs the advisory `active_batches` membership against the batch
@@ -149,7 +167,9 @@ export class Durq {
    * @returns what it changed
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad `graceMs`; `DURQ_CLOSED`.
    */
-  reconcileBatches(options?: ReconcileOptions): Promise<ReconcileResult> { return writes.reconcileBatches(this.#ctx, options); }
+  reconcileBatches(options?: ReconcileOptions): Promise<ReconcileResult> {
+    return writes.reconcileBatches(this.#ctx, options);
+  }
 
   /**
    * Cancels a pending or leased run. A leased run's handler in this process
@@ -161,7 +181,9 @@ export class Durq {
    * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run
    *   already finished; `DURQ_CLOSED`.
    */
-  cancel(id: string): Promise<{ status: "cancelled"; previous: RunStatus }> { return writes.cancel(this.#ctx, id); }
+  cancel(id: string): Promise<{ status: "cancelled"; previous: RunStatus }> {
+    return writes.cancel(this.#ctx, id);
+  }
 
   /**
    * Deletes a run with its labels, steps and logs.
@@ -169,7 +191,9 @@ export class Durq {
    * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run is
    *   leased (cancel it first); `DURQ_CLOSED`.
    */
-  deleteRun(id: string): Promise<{ deleted: true }> { return writes.deleteRun(this.#ctx, id); }
+  deleteRun(id: string): Promise<{ deleted: true }> {
+    return writes.deleteRun(this.#ctx, id);
+  }
 
   /**
    * Makes a new pending run from a finished one: same job, input, labels,
@@ -180,7 +204,9 @@ export class Durq {
    * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_INVALID_STATE` if the run is
    *   still pending or leased; `DURQ_CLOSED`.
    */
-  retrigger(id: string): Promise<{ id: string }> { return writes.retrigger(this.#ctx, id); }
+  retrigger(id: string): Promise<{ id: string }> {
+    return writes.retrigger(this.#ctx, id);
+  }
 
   /**
    * Deletes terminal runs (completed, failed, cancelled) that finished
@@ -193,61 +219,9 @@ export class Durq {
    *   deleted; `limit` applies to each
    * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad time or limit; `DURQ_CLOSED`.
    */
-  purgeRuns(options: PurgeOptions): Promise<{ deleted: number; deletedBatches: number }> { return writes.purgeRuns(this.#ctx, options); }
-
-  /**
-   * Reads a run.
-   *
-   * @throws {DurqError} `DURQ_NOT_FOUND`; `DURQ_CLOSED`.
-   */
-  getRun<I = unknown, O = unknown>(id: string): Promise<Run<I, O>> { return reads.getRun<I, O>(this.#ctx, id); }
-
-  /**
-   * Lists runs matching `filter`, newest first, one page at a time: pass
-   * the returned `nextCursor` as `cursor` for the next page.
-   *
-   * @example
-   * ```ts
-   * let cursor: string | undefined;
-   * do {
-   *   const page = await db.listRuns({ labels: { tenant: "acme" }, status: "failed", cursor });
-   *   for (const run of page.runs) console.log(run.id, run.error?.message);
-   *   cursor = page.nextCursor ?? undefined;
-   * } while (cursor);
-   * ```
-   *
-   * With `search`, runs waiting in the search index's queue are indexed
-   * first (a small write of its own; see BENCHMARKS.md).
-   *
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for an unknown filter field, a
-   *   bad label, time, limit, cursor or search; `DURQ_INVALID_SEARCH` for an
-   *   FTS5 query that FTS5 rejects; `DURQ_SEARCH_STALE` while an import
-   *   holds the index deferred; `SQLITE_*` if indexing the queue fails (a
-   *   full disk); `DURQ_CLOSED`.
-   */
-  listRuns<I = unknown, O = unknown>(filter?: RunFilter): Promise<RunPage<I, O>> { return reads.listRuns<I, O>(this.#ctx, filter); }
-
-  /**
-   * The history of a run, oldest first: one {@link RunEvent} per lifecycle
-   * step (`enqueued`, `leased`, `stepCompleted`, `retried`, `failed`,
-   * `completed`, `cancelled`, `imported`), each with the generation of the
-   * commit that wrote it. Events are written with the commit that made the
-   * change (one multi-row insert per commit) and deleted with the run.
-   *
-   * @returns `[]` for an unknown run
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad id; `DURQ_CLOSED`.
-   */
-  getRunEvents(id: string): Promise<RunEvent[]> { return reads.getRunEvents(this.#ctx, id); }
-
-  /**
-   * Whether full-text search is usable: `deferred` while an import holds
-   * index maintenance deferred, or after one died and the repair at open
-   * failed (`openError` says why; fix the cause, then
-   * {@link Durq.restoreSearchIndex}).
-   *
-   * @throws {DurqError} `DURQ_CLOSED`.
-   */
-  getSearchStatus(): Promise<SearchStatus> { return reads.getSearchStatus(this.#ctx); }
+  purgeRuns(options: PurgeOptions): Promise<{ deleted: number; deletedBatches: number }> {
+    return writes.purgeRuns(this.#ctx, options);
+  }
 
   /**
    * Recreates the search index triggers from their snapshot and rebuilds
@@ -260,25 +234,9 @@ export class Durq {
    *   database runs; `DURQ_CORRUPT` if the snapshot is missing; `SQLITE_*`
    *   if the rebuild fails (the deferral then stays); `DURQ_CLOSED`.
    */
-  restoreSearchIndex(): Promise<{ changed: boolean; triggers: number }> { return writes.restoreSearchIndex(this.#ctx); }
-
-  /**
-   * Streams every run out, in id (creation) order, a page at a time, in the
-   * shape {@link Durq.importRuns} takes: `importRuns(a.exportRuns())`
-   * copies a database's runs into another. Each page is read when the
-   * consumer asks for it and sees what has committed by then; a run
-   * created meanwhile with a greater id is included. Steps, logs and
-   * history are not exported; batches are not (runs keep their `batchId`).
-   *
-   * @example
-   * ```ts
-   * for await (const run of db.exportRuns()) out.write(JSON.stringify(run) + "\n");
-   * ```
-   *
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad page size;
-   *   `DURQ_CLOSED` (also when the database closes mid-export).
-   */
-  exportRuns(options?: ExportOptions): AsyncGenerator<Run, void, undefined> { return reads.exportRuns(this.#ctx, options); }
+  restoreSearchIndex(): Promise<{ changed: boolean; triggers: number }> {
+    return writes.restoreSearchIndex(this.#ctx);
+  }
 
   /**
    * Bulk-inserts runs that keep their ids, states and timestamps: a
@@ -306,88 +264,9 @@ export class Durq {
    *   the source or `onProgress` throws; `SQLITE_*` if a commit fails;
    *   `DURQ_CLOSED`.
    */
-  importRuns(source: Iterable<ImportRun> | AsyncIterable<ImportRun>, options?: ImportOptions): Promise<ImportResult> { return writes.importRuns(this.#ctx, source, options); }
-
-  /**
-   * Reads a batch: its state, run counts by status, labels and times.
-   *
-   * @throws {DurqError} `DURQ_NOT_FOUND` for an unknown batch id; `DURQ_CLOSED`.
-   */
-  getBatch(id: string): Promise<Batch> { return reads.getBatch(this.#ctx, id); }
-
-  /**
-   * Lists batches, newest first, one page at a time (pass `nextCursor` as
-   * `cursor`). For the live batches of a queue prefer
-   * {@link Durq.listActiveBatches}.
-   *
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for an unknown filter field, a
-   *   bad queue, state, limit or cursor; `DURQ_CLOSED`.
-   */
-  listBatches(filter?: BatchFilter): Promise<BatchPage> { return reads.listBatches(this.#ctx, filter); }
-
-  /**
-   * The active batches of `queue`, oldest first. Read from the
-   * `active_batches(queue, batch_id)` membership by primary-key prefix,
-   * each member resolved by primary key: the cost grows with the queue's
-   * active batches, not with batch history (BENCHMARKS.md). A member whose
-   * batch turned terminal is skipped and removed (best effort; a failed
-   * removal never fails the read); one whose batch row is missing is
-   * skipped and left for {@link Durq.reconcileBatches}.
-   *
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad queue name; `DURQ_CLOSED`.
-   */
-  listActiveBatches(queue = "default"): Promise<Batch[]> { return reads.listActiveBatches(this.#ctx, queue); }
-
-  /**
-   * The stored step outputs of a run, in name order (`[]` for none).
-   *
-   * @throws {DurqError} `DURQ_CLOSED`.
-   */
-  getSteps(id: string): Promise<StepRecord[]> { return reads.getSteps(this.#ctx, id); }
-
-  /**
-   * The log lines of a run, oldest first (`[]` for none).
-   *
-   * @throws {DurqError} `DURQ_CLOSED`.
-   */
-  getLogs(id: string): Promise<LogRecord[]> { return reads.getLogs(this.#ctx, id); }
-
-  /**
-   * Counts runs by status (scans the status index: O(runs)).
-   *
-   * @throws {DurqError} `DURQ_CLOSED`.
-   */
-  stats(): Promise<RunStats> { return reads.stats(this.#ctx); }
-
-  /**
-   * Runs SQLite's `PRAGMA integrity_check` and returns its lines: `["ok"]`
-   * when the database is sound.
-   *
-   * @throws {DurqError} `DURQ_CLOSED`.
-   */
-  integrityCheck(): Promise<string[]> { return reads.integrityCheck(this.#ctx); }
-
-  /**
-   * Resolves with the run once it is terminal (completed, failed or
-   * cancelled), at once if it already is. Changes committed by this process
-   * are seen immediately; others by re-reading every `pollMs`.
-   *
-   * @throws {DurqError} `DURQ_TIMEOUT` after `timeoutMs`; `DURQ_NOT_FOUND`
-   *   if the run does not exist or is deleted meanwhile; `DURQ_CLOSED` if the
-   *   database is (or gets) closed.
-   */
-  waitForRun<I = unknown, O = unknown>(id: string, options?: WaitOptions): Promise<Run<I, O>> { return this.#ctx.waits.run<I, O>(id, options); }
-
-  /**
-   * Resolves with the batch once it is terminal (`completed`, `failed` or
-   * `cancelled`), at once if it already is. Changes committed by this
-   * process are seen immediately; others by re-reading every `pollMs`.
-   *
-   * @throws {DurqError} `DURQ_TIMEOUT` after `timeoutMs`; `DURQ_NOT_FOUND`
-   *   if the batch does not exist (or is purged meanwhile); `DURQ_CLOSED` if
-   *   the database is (or gets) closed.
-   */
-  waitForBatch(id: string, options?: WaitOptions): Promise<Batch> { return this.#ctx.waits.batch(id, options); }
+  importRuns(source: Iterable<ImportRun> | AsyncIterable<ImportRun>, options?: ImportOptions): Promise<ImportResult> {
+    return writes.importRuns(this.#ctx, source, options);
+  }
 
   /**
    * Enqueues a run and waits for it to finish (a worker, in this process or
@@ -398,7 +277,9 @@ export class Durq {
    * @throws {DurqError} as {@link Durq.enqueue} and {@link Durq.waitForRun}
    *   (`DURQ_TIMEOUT`: the run is left in the queue).
    */
-  triggerAndWait<I, O = unknown>(job: Job<I, O> | string, input: I, options?: EnqueueOptions & WaitOptions): Promise<Run<I, O>> { return this.#ctx.waits.triggerAndWait<I, O>(options, (o) => this.enqueue(job, input, o)); }
+  triggerAndWait<I, O = unknown>(job: Job<I, O> | string, input: I, options?: EnqueueOptions & WaitOptions): Promise<Run<I, O>> {
+    return this.#ctx.waits.triggerAndWait<I, O>(options, (o) => this.enqueue(job, input, o));
+  }
 
   /**
    * Makes a worker for `jobs` on one queue. It does nothing until
@@ -406,7 +287,9 @@ export class Durq {
    *
    * @throws {DurqError} `DURQ_INVALID_INPUT` for bad options; `DURQ_CLOSED`.
    */
-  worker(options: WorkerOptions): Worker { return this.#ctx.worker(options); }
+  worker(options: WorkerOptions): Worker {
+    return this.#ctx.worker(options);
+  }
 
   /**
    * The alarms of `namespace`: Durable-Object-style, at most one per actor
@@ -421,7 +304,9 @@ export class Durq {
    *   created); `DURQ_CLOSED`; `SQLITE_CANTOPEN` if the file cannot be
    *   created; `DURQ_SCHEMA_TOO_NEW` if a newer durq wrote it.
    */
-  alarms(namespace: string): AlarmNamespace { return this.#ctx.alarms(namespace); }
+  alarms(namespace: string): AlarmNamespace {
+    return this.#ctx.alarms(namespace);
+  }
 
   /**
    * Registers the handler that the alarms of `namespace` fire. Alarms
@@ -440,10 +325,14 @@ export class Durq {
    *   or option; `DURQ_INVALID_STATE` if the namespace already has a
    *   handler; `DURQ_CLOSED`; open errors as {@link Durq.alarms}.
    */
-  onAlarm(namespace: string, handler: AlarmHandler, options?: AlarmHandlerOptions): () => Promise<void> { return this.#ctx.onAlarm(namespace, handler, options); }
+  onAlarm(namespace: string, handler: AlarmHandler, options?: AlarmHandlerOptions): () => Promise<void> {
+    return this.#ctx.onAlarm(namespace, handler, options);
+  }
 
   /** The time (ms) the database's one timer is armed for, or `undefined`. For tests and diagnostics. */
-  get nextTimerAt(): number | undefined { return this.#ctx.scheduler.armedAt; }
+  get nextTimerAt(): number | undefined {
+    return this.#ctx.scheduler.armedAt;
+  }
 
   /**
    * Calls a memoized effect (made by {@link defineEffect}) with `input`:
@@ -464,7 +353,10 @@ export class Durq {
    *   `DURQ_CLOSED` after `close()`; whatever `effect.run` throws (not
    *   cached).
    */
-  async callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> { this.#ctx.checkOpen(); return this.#ctx.effects.call(effect, input); }
+  async callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O> {
+    this.#ctx.checkOpen();
+    return this.#ctx.effects.call(effect, input);
+  }
 
   /**
    * Deletes cached outputs from memory and the database: of `effect` (all
@@ -475,7 +367,9 @@ export class Durq {
    * @throws {DurqError} `DURQ_INVALID_INPUT` if `effect` was not made by
    *   `defineEffect`; `DURQ_CLOSED` after `close()`.
    */
-  deleteEffects(effect?: Effect<any, any>): Promise<{ deleted: number }> { return this.#ctx.effects.delete(effect); }
+  deleteEffects(effect?: Effect<any, any>): Promise<{ deleted: number }> {
+    return this.#ctx.effects.delete(effect);
+  }
 
   /**
    * The effect cache's counters: entries in memory (and how many wait for
@@ -483,7 +377,9 @@ export class Durq {
    * evictions by tier, writes that waited, and how effect calls were
    * answered. A snapshot; cheap.
    */
-  cacheStats(): CacheStats { return this.#ctx.cache.stats(); }
+  cacheStats(): CacheStats {
+    return this.#ctx.cache.stats();
+  }
 
   /**
    * Closes the database: stops its one timer, its workers and its alarm
@@ -494,5 +390,7 @@ export class Durq {
    * after `close()` reject with `DURQ_CLOSED`. Calling it again returns the
    * same promise.
    */
-  close(): Promise<void> { return this.#ctx.close(); }
+  close(): Promise<void> {
+    return this.#ctx.close();
+  }
 }

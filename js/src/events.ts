@@ -100,10 +100,25 @@ export type DurqEventName = keyof DurqEvents;
 
 /** Every event name. @internal */
 export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
-  "run:enqueued", "run:leased", "run:completed", "run:failed", "run:retrying", "run:cancelled", "run:deleted",
-  "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log",
-  "batch:enqueued", "batch:completed", "batch:failed", "batch:cancelled",
-  "alarm:failed", "alarm:abandoned", "error",
+  "run:enqueued",
+  "run:leased",
+  "run:completed",
+  "run:failed",
+  "run:retrying",
+  "run:cancelled",
+  "run:deleted",
+  "run:lease-lost",
+  "run:lease-expired",
+  "step:completed",
+  "run:progress",
+  "run:log",
+  "batch:enqueued",
+  "batch:completed",
+  "batch:failed",
+  "batch:cancelled",
+  "alarm:failed",
+  "alarm:abandoned",
+  "error",
 ]);
 
 /** A listener of event `E`. It may be async; a rejection is reported like a throw. */
@@ -120,7 +135,10 @@ export class Emitter {
 
   on<E extends DurqEventName>(name: E, fn: DurqListener<E>): () => void {
     let set = this.#listeners.get(name);
-    if (set === undefined) this.#listeners.set(name, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(name, set);
+    }
     set.add(fn as (payload: never) => unknown);
     return () => this.off(name, fn);
   }

@@ -146,12 +146,19 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
   const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock"]);
   const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);
   const clock = o.clock ?? realClock;
-  if (typeof clock !== "object" || clock === null || typeof clock.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
+  if (
+    typeof clock !== "object" ||
+    clock === null ||
+    typeof clock.now !== "function" ||
+    typeof clock.setTimeout !== "function" ||
+    typeof clock.clearTimeout !== "function"
+  ) {
     throw invalidInput("clock must be an object with now(), setTimeout(fn, ms) and clearTimeout(handle)");
   }
   const synchronous = o.synchronous ?? "full";
   if (synchronous !== "full" && synchronous !== "normal") throw invalidInput(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
-  if (o.waitForLock !== undefined && typeof o.waitForLock !== "boolean") throw invalidInput(`waitForLock must be a boolean, got ${JSON.stringify(o.waitForLock)}`);
+  if (o.waitForLock !== undefined && typeof o.waitForLock !== "boolean")
+    throw invalidInput(`waitForLock must be a boolean, got ${JSON.stringify(o.waitForLock)}`);
   const workerId = o.workerId === undefined ? p.defaultWorkerId() : checkName("workerId", o.workerId);
 
   const glue = await p.load();
@@ -181,9 +188,7 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
  * claim recovers it at once instead of after its `leaseMs`.
  */
 function expireOrphanedLeases(core: CoreHandle, now: number): void {
-  const out = parseResult<({ ok: unknown } | { err: { code: string; message: string } })[]>(
-    coreCall(() => core.apply(now, ops.expireLeasesBatch())),
-  );
+  const out = parseResult<({ ok: unknown } | { err: { code: string; message: string } })[]>(coreCall(() => core.apply(now, ops.expireLeasesBatch())));
   const first = out[0];
   if (first !== undefined && "err" in first) throw new DurqError(first.err.code as DurqErrorCode, first.err.message);
 }

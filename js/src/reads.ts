@@ -14,10 +14,35 @@ import { DurqError, invalidInput } from "./errors.js";
 import { resolveJob } from "./job.js";
 import type { BatchFilter, RunFilter } from "./options.js";
 import { exportRuns as exportRunsWith, type ExportOptions } from "./transfer.js";
-import { BATCH_STATES, RUN_STATUSES, type Batch, type BatchPage, type LogRecord, type Run, type RunEvent, type RunPage, type RunStats, type SearchStatus, type StepRecord } from "./types.js";
+import {
+  BATCH_STATES,
+  RUN_STATUSES,
+  type Batch,
+  type BatchPage,
+  type LogRecord,
+  type Run,
+  type RunEvent,
+  type RunPage,
+  type RunStats,
+  type SearchStatus,
+  type StepRecord,
+} from "./types.js";
 import { checkId, checkInt, checkLabels, checkName, checkOptions, checkTime } from "./validate.js";
 
-const FILTER_KEYS = ["job", "status", "queue", "labels", "createdAfter", "createdBefore", "limit", "cursor", "batchId", "search", "searchSyntax", "order"] as const;
+const FILTER_KEYS = [
+  "job",
+  "status",
+  "queue",
+  "labels",
+  "createdAfter",
+  "createdBefore",
+  "limit",
+  "cursor",
+  "batchId",
+  "search",
+  "searchSyntax",
+  "order",
+] as const;
 
 /** {@link Durq.getRun}. @internal */
 export async function getRun<I = unknown, O = unknown>(ctx: DbContext, id: string): Promise<Run<I, O>> {
@@ -31,32 +56,33 @@ export async function listRuns<I = unknown, O = unknown>(ctx: DbContext, filter?
   ctx.checkOpen();
   const f = checkOptions("listRuns filter", filter, FILTER_KEYS);
   const out: Record<string, unknown> = {};
-  if (f.job != null) out["job"] = typeof f.job === "string" ? checkName("job name", f.job) : resolveJob(f.job).name;
+  if (f.job != null) out.job = typeof f.job === "string" ? checkName("job name", f.job) : resolveJob(f.job).name;
   if (f.status != null) {
     if (!RUN_STATUSES.includes(f.status)) throw invalidInput(`status must be one of ${RUN_STATUSES.join(", ")}, got ${JSON.stringify(f.status)}`);
-    out["status"] = f.status;
+    out.status = f.status;
   }
-  if (f.queue != null) out["queue"] = checkName("queue name", f.queue);
-  if (f.labels != null) out["labels"] = checkLabels("labels", f.labels);
-  if (f.createdAfter != null) out["createdAfter"] = checkTime("createdAfter", f.createdAfter);
-  if (f.createdBefore != null) out["createdBefore"] = checkTime("createdBefore", f.createdBefore);
-  if (f.limit != null) out["limit"] = checkInt("limit", f.limit, 1, 1000);
+  if (f.queue != null) out.queue = checkName("queue name", f.queue);
+  if (f.labels != null) out.labels = checkLabels("labels", f.labels);
+  if (f.createdAfter != null) out.createdAfter = checkTime("createdAfter", f.createdAfter);
+  if (f.createdBefore != null) out.createdBefore = checkTime("createdBefore", f.createdBefore);
+  if (f.limit != null) out.limit = checkInt("limit", f.limit, 1, 1000);
   if (f.cursor != null) {
     if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listRuns page");
-    out["cursor"] = f.cursor;
+    out.cursor = f.cursor;
   }
-  if (f.batchId != null) out["batchId"] = checkId(f.batchId, "batchId");
+  if (f.batchId != null) out.batchId = checkId(f.batchId, "batchId");
   if (f.search != null) {
     if (typeof f.search !== "string") throw invalidInput(`search must be a string, got ${typeof f.search}`);
-    out["search"] = f.search;
+    out.search = f.search;
   }
   if (f.searchSyntax != null) {
-    if (f.searchSyntax !== "words" && f.searchSyntax !== "fts5") throw invalidInput(`searchSyntax must be "words" or "fts5", got ${JSON.stringify(f.searchSyntax)}`);
-    out["searchSyntax"] = f.searchSyntax;
+    if (f.searchSyntax !== "words" && f.searchSyntax !== "fts5")
+      throw invalidInput(`searchSyntax must be "words" or "fts5", got ${JSON.stringify(f.searchSyntax)}`);
+    out.searchSyntax = f.searchSyntax;
   }
   if (f.order != null) {
     if (f.order !== "newest" && f.order !== "relevance") throw invalidInput(`order must be "newest" or "relevance", got ${JSON.stringify(f.order)}`);
-    out["order"] = f.order;
+    out.order = f.order;
   }
   return parseResult<RunPage<I, O>>(coreCall(() => ctx.core.listRuns(JSON.stringify(out))));
 }
@@ -94,15 +120,15 @@ export async function listBatches(ctx: DbContext, filter?: BatchFilter): Promise
   ctx.checkOpen();
   const f = checkOptions("listBatches filter", filter, ["queue", "state", "limit", "cursor"]);
   const out: Record<string, unknown> = {};
-  if (f.queue != null) out["queue"] = checkName("queue name", f.queue);
+  if (f.queue != null) out.queue = checkName("queue name", f.queue);
   if (f.state != null) {
     if (!BATCH_STATES.includes(f.state)) throw invalidInput(`state must be one of ${BATCH_STATES.join(", ")}, got ${JSON.stringify(f.state)}`);
-    out["state"] = f.state;
+    out.state = f.state;
   }
-  if (f.limit != null) out["limit"] = checkInt("limit", f.limit, 1, 1000);
+  if (f.limit != null) out.limit = checkInt("limit", f.limit, 1, 1000);
   if (f.cursor != null) {
     if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listBatches page");
-    out["cursor"] = f.cursor;
+    out.cursor = f.cursor;
   }
   return parseResult<BatchPage>(coreCall(() => ctx.core.listBatches(JSON.stringify(out))));
 }

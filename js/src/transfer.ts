@@ -150,7 +150,11 @@ export class IndexDeferral {
 }
 
 function isIterable(v: unknown): v is Iterable<unknown> | AsyncIterable<unknown> {
-  return v != null && (typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function" || typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function");
+  return (
+    v != null &&
+    (typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function" ||
+      typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function")
+  );
 }
 
 /** {@link Durq.importRuns}. */

@@ -26,5 +26,4 @@ function channelTurn(): (fn: () => void) => void {
 }
 
 /** Runs `fn` at a later turn of the event loop (see the module comment). */
-export const nextTurn: (fn: () => void) => void =
-  typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : channelTurn();
+export const nextTurn: (fn: () => void) => void = typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : channelTurn();

@@ -175,7 +175,9 @@ export function toJsonText(what: string, value: unknown): string {
     } catch {
       problem = undefined;
     }
-    throw invalidInput(`${what} is not JSON-serializable: ${problem ?? (e instanceof NotJson ? "it holds a value JSON cannot represent" : e instanceof Error ? e.message : String(e))}`);
+    throw invalidInput(
+      `${what} is not JSON-serializable: ${problem ?? (e instanceof NotJson ? "it holds a value JSON cannot represent" : e instanceof Error ? e.message : String(e))}`,
+    );
   }
   if (text === undefined) throw invalidInput(`${what} is not JSON-serializable: ${describe(value)} has no JSON form`);
   if (text.length > MAX_JSON_BYTES) {
@@ -217,7 +219,7 @@ function jsonSafe(v: unknown, depth: number): boolean {
       if (typeof (v as { toJSON?: unknown }).toJSON === "function") return true;
       if (v instanceof Map || v instanceof Set) return false;
       for (const k in v) {
-        if (Object.prototype.hasOwnProperty.call(v, k) && !jsonSafe((v as Record<string, unknown>)[k], depth + 1)) return false;
+        if (Object.hasOwn(v, k) && !jsonSafe((v as Record<string, unknown>)[k], depth + 1)) return false;
       }
       return true;
     }

@@ -48,12 +48,26 @@ export class Waits {
 
   /** {@link Durq.waitForRun}. */
   run<I = unknown, O = unknown>(id: string, options?: WaitOptions): Promise<Run<I, O>> {
-    return this.#waitFor<Run<I, O>>("run", id, options, () => this.#host.readRun<I, O>(id), (r) => isTerminal(r.status), (r) => r.status);
+    return this.#waitFor<Run<I, O>>(
+      "run",
+      id,
+      options,
+      () => this.#host.readRun<I, O>(id),
+      (r) => isTerminal(r.status),
+      (r) => r.status,
+    );
   }
 
   /** {@link Durq.waitForBatch}. */
   batch(id: string, options?: WaitOptions): Promise<Batch> {
-    return this.#waitFor<Batch>("batch", id, options, () => this.#host.readBatch(id), (b) => b.state !== "active", (b) => b.state);
+    return this.#waitFor<Batch>(
+      "batch",
+      id,
+      options,
+      () => this.#host.readBatch(id),
+      (b) => b.state !== "active",
+      (b) => b.state,
+    );
   }
 
   /**
@@ -61,7 +75,10 @@ export class Waits {
    * with the other options, then waits for the run; `timeoutMs` counts from
    * the call.
    */
-  async triggerAndWait<I, O>(options: (EnqueueOptions & WaitOptions) | undefined, enqueue: (options: EnqueueOptions | undefined) => Promise<EnqueueResult>): Promise<Run<I, O>> {
+  async triggerAndWait<I, O>(
+    options: (EnqueueOptions & WaitOptions) | undefined,
+    enqueue: (options: EnqueueOptions | undefined) => Promise<EnqueueResult>,
+  ): Promise<Run<I, O>> {
     const { timeoutMs, pollMs, ...enqueueOptions } = options ?? {};
     // Check the wait options before enqueueing: a bad one must not leave a run behind.
     if (timeoutMs != null) checkDuration("timeoutMs", timeoutMs, 0);
@@ -88,7 +105,14 @@ export class Waits {
   }
 
   /** The body of {@link Waits.run} and {@link Waits.batch}. */
-  #waitFor<T>(what: "run" | "batch", id: string, options: WaitOptions | undefined, read: () => T, done: (t: T) => boolean, state: (t: T) => string): Promise<T> {
+  #waitFor<T>(
+    what: "run" | "batch",
+    id: string,
+    options: WaitOptions | undefined,
+    read: () => T,
+    done: (t: T) => boolean,
+    state: (t: T) => string,
+  ): Promise<T> {
     const host = this.#host;
     const clock = host.clock;
     let timeoutMs: number | undefined;
@@ -124,7 +148,7 @@ export class Waits {
         if (timeout !== undefined) clock.clearTimeout(timeout);
         if (poll !== undefined) clock.clearTimeout(poll);
         const set = this.#waiters.get(id);
-        if (set !== undefined && set.delete(waiter) && set.size === 0) this.#waiters.delete(id);
+        if (set?.delete(waiter) && set.size === 0) this.#waiters.delete(id);
         f();
       };
       const armPoll = (): void => {
@@ -137,7 +161,10 @@ export class Waits {
       waiter.check();
       if (settled) return;
       let set = this.#waiters.get(id);
-      if (set === undefined) this.#waiters.set(id, (set = new Set()));
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(id, set);
+      }
       set.add(waiter);
       armPoll();
       if (timeoutMs !== undefined) {
@@ -146,7 +173,9 @@ export class Waits {
           waiter.check();
           if (settled) return;
           finish(() =>
-            reject(new DurqError("DURQ_TIMEOUT", `${what} ${id} did not finish within ${timeoutMs} ms (it is ${last === undefined ? "unknown" : state(last)})`)),
+            reject(
+              new DurqError("DURQ_TIMEOUT", `${what} ${id} did not finish within ${timeoutMs} ms (it is ${last === undefined ? "unknown" : state(last)})`),
+            ),
           );
         }, timeoutMs);
       }

@@ -86,7 +86,8 @@ export class Worker {
   /** @internal Use {@link Durq.worker}. */
   constructor(host: WorkerHost, id: string, options: WorkerOptions) {
     const o = checkOptions("worker options", options, ["jobs", "concurrency", "leaseMs", "queue", "pollMs"]);
-    if (!Array.isArray(o.jobs) || o.jobs.length === 0) throw new DurqError("DURQ_INVALID_INPUT", "worker needs jobs: a non-empty array of jobs made by defineJob()");
+    if (!Array.isArray(o.jobs) || o.jobs.length === 0)
+      throw new DurqError("DURQ_INVALID_INPUT", "worker needs jobs: a non-empty array of jobs made by defineJob()");
     for (const j of o.jobs) {
       if (!isJob(j)) throw new DurqError("DURQ_INVALID_INPUT", "worker jobs must be jobs made by defineJob()");
       if (this.#jobs.has(j.name)) throw new DurqError("DURQ_INVALID_INPUT", `worker jobs name ${JSON.stringify(j.name)} twice`);

@@ -52,10 +52,13 @@ function meta(run: ops.RunArgs): EnqueuedMeta {
 
 /** {@link Durq.enqueue}. @internal */
 export function enqueue<I>(ctx: DbContext, job: Job<I, any> | string, input: I, options?: EnqueueOptions): Promise<EnqueueResult> {
-  let run: ops.RunArgs;
+  let run: ops.RunArgs | undefined;
   return ctx.write<EnqueueResult>(
-    () => ops.enqueue((run = checkRun(job, input, options, ""))),
-    (r) => ctx.enqueued(r, meta(run)),
+    () => {
+      run = checkRun(job, input, options, "");
+      return ops.enqueue(run);
+    },
+    (r) => ctx.enqueued(r, meta(run as ops.RunArgs)),
   );
 }
 

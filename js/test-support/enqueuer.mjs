@@ -56,7 +56,7 @@ for (let batch = 0; seq < 100_000 && Date.now() - started < 60_000; batch++) {
     await Promise.all(runs.map((run) => db.enqueue(job, run.input, { labels: run.labels }).then((r) => ack(r, run))));
   } else {
     const results = await db.enqueueMany(runs.map((run) => ({ job, input: run.input, options: { labels: run.labels } })));
-    results.forEach((r, i) => ack(r, runs[i]));
+    for (const [i, r] of results.entries()) ack(r, runs[i]);
   }
 }
 await db.close();

@@ -101,8 +101,19 @@ export function throwsCode(fn, code) {
 /** Collects every event of `db` in order as [name, payload] pairs. */
 export function recordEvents(db, names) {
   const all = names ?? [
-    "run:enqueued", "run:leased", "run:completed", "run:failed", "run:retrying", "run:cancelled",
-    "run:deleted", "run:lease-lost", "run:lease-expired", "step:completed", "run:progress", "run:log", "error",
+    "run:enqueued",
+    "run:leased",
+    "run:completed",
+    "run:failed",
+    "run:retrying",
+    "run:cancelled",
+    "run:deleted",
+    "run:lease-lost",
+    "run:lease-expired",
+    "step:completed",
+    "run:progress",
+    "run:log",
+    "error",
   ];
   const log = [];
   for (const n of all) db.on(n, (p) => log.push([n, p]));

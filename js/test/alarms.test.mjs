@@ -50,7 +50,10 @@ for (const kind of STORAGES) {
       assert.deepEqual(page.alarms, [{ actorId: "b", scheduledTime: T0 + 6000, retryCount: 0 }]);
       const rest = await rooms.list({ limit: 1, cursor: page.nextCursor });
       assert.deepEqual(rest, { alarms: [{ actorId: "a", scheduledTime: T0 + 7000, retryCount: 0 }], nextCursor: null });
-      assert.deepEqual((await rooms.list({ before: T0 + 6500 })).alarms.map((a) => a.actorId), ["b"]);
+      assert.deepEqual(
+        (await rooms.list({ before: T0 + 6500 })).alarms.map((a) => a.actorId),
+        ["b"],
+      );
       assert.equal(await rooms.delete("a"), true);
       assert.equal(await rooms.delete("a"), false);
       assert.equal(await rooms.get("a"), null);
@@ -165,7 +168,11 @@ for (const kind of STORAGES) {
       assert.equal(await n.get("b"), null, "the newly set alarm is gone");
       clock.advance(60_000);
       await settle(8);
-      assert.deepEqual(calls.map((c) => c[0]), ["a", "b", "a"], "only a fires again");
+      assert.deepEqual(
+        calls.map((c) => c[0]),
+        ["a", "b", "a"],
+        "only a fires again",
+      );
       await db.close();
     });
 
@@ -245,7 +252,11 @@ for (const kind of STORAGES) {
       throwsCode(() => db.onAlarm("n", () => {}, { speed: 1 }), "DURQ_INVALID_INPUT");
       db.onAlarm("n", () => {});
       throwsCode(() => db.onAlarm("n", () => {}), "DURQ_INVALID_STATE");
-      assert.deepEqual((await n.list()).alarms.map((a) => a.actorId), ["keep"], "nothing stored was lost");
+      assert.deepEqual(
+        (await n.list()).alarms.map((a) => a.actorId),
+        ["keep"],
+        "nothing stored was lost",
+      );
       await db.close();
     });
 
@@ -292,7 +303,10 @@ for (const kind of STORAGES) {
       for (let i = 0; i < 500 && (await n.list({ before: T0 + 1, limit: 1 })).alarms.length > 0; i++) await settle(4);
       const counts = new Map();
       for (const a of fired) counts.set(a, (counts.get(a) ?? 0) + 1);
-      assert.ok([...counts.values()].every((c) => c === 1), "each once");
+      assert.ok(
+        [...counts.values()].every((c) => c === 1),
+        "each once",
+      );
       assert.equal(counts.has("a300") || counts.has("a599"), false, "deleted while queued: never fired");
       assert.equal(counts.has("a400"), false, "moved to the future: not yet");
       assert.equal(counts.has("early"), true, "set behind the sweep: fired");
@@ -399,7 +413,12 @@ describe("alarms across processes (file)", () => {
     const db = await open({ path });
     assert.deepEqual((await db.alarms("rooms").list()).alarms, [], "delivered: not fired again");
     assert.deepEqual((await db.alarms("sessions").list()).alarms, []);
-    assert.deepEqual(readdirSync(`${path}.alarms`).filter((f) => f.endsWith(".db")).sort(), ["rooms.db", "sessions.db"]);
+    assert.deepEqual(
+      readdirSync(`${path}.alarms`)
+        .filter((f) => f.endsWith(".db"))
+        .sort(),
+      ["rooms.db", "sessions.db"],
+    );
     await db.close();
   });
 

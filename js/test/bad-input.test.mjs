@@ -41,7 +41,14 @@ const NON_JSON_INPUTS = [
   ["a Map", new Map([[1, 2]])],
   ["a nested Set", { s: new Set([1]) }],
   ["a cycle", circular],
-  ["a throwing toJSON", { toJSON() { throw new Error("nope"); } }],
+  [
+    "a throwing toJSON",
+    {
+      toJSON() {
+        throw new Error("nope");
+      },
+    },
+  ],
 ];
 
 for (const kind of STORAGES) {
@@ -88,7 +95,7 @@ for (const kind of STORAGES) {
       const bad = [
         { "": "empty key" },
         { "has space": "v" },
-        { "ключ": "non-ASCII key" },
+        { ключ: "non-ASCII key" },
         { ["k".repeat(65)]: "key too long" },
         { "nul\u0000key": "v" },
         { k: 1 },
@@ -191,7 +198,10 @@ for (const kind of STORAGES) {
       await rejectsCode(open({ path: 5 }), "DURQ_INVALID_INPUT");
       await rejectsCode(open({ path: join(tempDir(), "w.db") }, { waitForLock: true }), "DURQ_INVALID_INPUT");
       // Browser storage in Node: the error names what Node opens instead.
-      const opfs = await open({ opfs: "app.db" }).then(() => undefined, (e) => e);
+      const opfs = await open({ opfs: "app.db" }).then(
+        () => undefined,
+        (e) => e,
+      );
       assert.equal(opfs?.code, "DURQ_OPFS_UNAVAILABLE");
       assert.match(opfs.message, /\{ path: string \}/);
     });
@@ -210,7 +220,10 @@ for (const kind of STORAGES) {
       });
       const { id } = await db.enqueue(j, {});
       await db.worker({ jobs: [j] }).processUntilIdle();
-      await rejectsCode(saved.run("late", () => 1), "DURQ_LEASE_LOST");
+      await rejectsCode(
+        saved.run("late", () => 1),
+        "DURQ_LEASE_LOST",
+      );
       await rejectsCode(saved.progress(1), "DURQ_LEASE_LOST");
       await rejectsCode(saved.log("late"), "DURQ_LEASE_LOST");
       const run = await db.getRun(id);

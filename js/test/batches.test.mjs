@@ -47,7 +47,10 @@ for (const kind of STORAGES) {
       assert.deepEqual(batch.counts, { total: 3, pending: 3, leased: 0, completed: 0, failed: 0, cancelled: 0 });
       assert.equal(batch.createdAt, T0);
       assert.equal(batch.finishedAt, null);
-      assert.deepEqual((await db.listActiveBatches("files")).map((x) => x.id), [b.id]);
+      assert.deepEqual(
+        (await db.listActiveBatches("files")).map((x) => x.id),
+        [b.id],
+      );
       assert.deepEqual(await db.listActiveBatches(), [], "another queue's batches are not listed");
       const run = await db.getRun(b.runs[0].id);
       assert.equal(run.batchId, b.id);
@@ -67,7 +70,11 @@ for (const kind of STORAGES) {
       assert.deepEqual(done.counts, { total: 3, pending: 0, leased: 0, completed: 3, failed: 0, cancelled: 0 });
       assert.deepEqual(await db.listActiveBatches("files"), []);
       const names = events.map(([n]) => n);
-      assert.deepEqual(names, ["batch:enqueued", "run:completed", "run:completed", "run:completed", "batch:completed"], "the batch event follows its last run's, once");
+      assert.deepEqual(
+        names,
+        ["batch:enqueued", "run:completed", "run:completed", "run:completed", "batch:completed"],
+        "the batch event follows its last run's, once",
+      );
       assert.deepEqual(events[0][1], { id: b.id, queue: "files", runs: 3 });
       assert.deepEqual(events.at(-1)[1], { id: b.id, queue: "files", state: "completed", counts: done.counts });
       await db.close();
@@ -76,12 +83,21 @@ for (const kind of STORAGES) {
     test("a batch with a failed run ends failed; waitForBatch returns it", async () => {
       const { db } = await openDb(kind);
       const events = recordEvents(db, ["batch:completed", "batch:failed"]);
-      const b = await db.enqueueBatch({ runs: [{ job: flaky, input: 1 }, { job: flaky, input: -1 }, { job: flaky, input: 2 }] });
+      const b = await db.enqueueBatch({
+        runs: [
+          { job: flaky, input: 1 },
+          { job: flaky, input: -1 },
+          { job: flaky, input: 2 },
+        ],
+      });
       await db.worker({ jobs: [flaky] }).processUntilIdle();
       const done = await db.waitForBatch(b.id, { timeoutMs: 0 });
       assert.equal(done.state, "failed");
       assert.deepEqual(done.counts, { total: 3, pending: 0, leased: 0, completed: 2, failed: 1, cancelled: 0 });
-      assert.deepEqual(events.map(([n]) => n), ["batch:failed"]);
+      assert.deepEqual(
+        events.map(([n]) => n),
+        ["batch:failed"],
+      );
       await db.close();
     });
 
@@ -99,7 +115,13 @@ for (const kind of STORAGES) {
         },
       });
       const events = recordEvents(db, ["batch:cancelled", "batch:failed", "run:cancelled"]);
-      const b = await db.enqueueBatch({ runs: [{ job: slow, input: 0 }, { job: slow, input: 1 }, { job: slow, input: 2 }] });
+      const b = await db.enqueueBatch({
+        runs: [
+          { job: slow, input: 0 },
+          { job: slow, input: 1 },
+          { job: slow, input: 2 },
+        ],
+      });
       const w = db.worker({ jobs: [slow], concurrency: 1 });
       const processing = w.processOne();
       await started.promise;
@@ -117,7 +139,10 @@ for (const kind of STORAGES) {
       const batch = await db.getBatch(b.id);
       assert.equal(batch.state, "cancelled");
       assert.deepEqual(batch.counts, { total: 3, pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 3 });
-      assert.deepEqual(events.map(([n]) => n), ["run:cancelled", "run:cancelled", "run:cancelled", "batch:cancelled"]);
+      assert.deepEqual(
+        events.map(([n]) => n),
+        ["run:cancelled", "run:cancelled", "run:cancelled", "batch:cancelled"],
+      );
       await rejectsCode(db.cancelBatch(b.id), "DURQ_INVALID_STATE", /already cancelled/);
       await db.close();
     });
@@ -125,23 +150,40 @@ for (const kind of STORAGES) {
     test("the run that ends a batch gets its usual result; the event carries the final counts", async () => {
       const { db } = await openDb(kind);
       const events = recordEvents(db, ["batch:cancelled", "batch:completed"]);
-      const b = await db.enqueueBatch({ runs: [{ job: ok, input: 1 }, { job: ok, input: 2 }] });
+      const b = await db.enqueueBatch({
+        runs: [
+          { job: ok, input: 1 },
+          { job: ok, input: 2 },
+        ],
+      });
       assert.deepEqual(await db.cancel(b.runs[0].id), { status: "cancelled", previous: "pending" });
       assert.deepEqual(await db.deleteRun(b.runs[1].id), { deleted: true });
       assert.deepEqual(events, [
-        ["batch:cancelled", { id: b.id, queue: "default", state: "cancelled", counts: { total: 1, pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 1 } }],
+        [
+          "batch:cancelled",
+          { id: b.id, queue: "default", state: "cancelled", counts: { total: 1, pending: 0, leased: 0, completed: 0, failed: 0, cancelled: 1 } },
+        ],
       ]);
       await db.close();
     });
 
     test("an idempotency key makes enqueueBatch safe to retry", async () => {
       const { db } = await openDb(kind);
-      const first = await db.enqueueBatch({ runs: [{ job: ok, input: 1 }, { job: ok, input: 2 }], idempotencyKey: "import:42" });
+      const first = await db.enqueueBatch({
+        runs: [
+          { job: ok, input: 1 },
+          { job: ok, input: 2 },
+        ],
+        idempotencyKey: "import:42",
+      });
       const events = recordEvents(db, ["batch:enqueued", "run:enqueued"]);
       const again = await db.enqueueBatch({ runs: [{ job: ok, input: 9 }], idempotencyKey: "import:42" });
       assert.equal(again.created, false);
       assert.equal(again.id, first.id);
-      assert.deepEqual(again.runs.map((r) => r.id), first.runs.map((r) => r.id));
+      assert.deepEqual(
+        again.runs.map((r) => r.id),
+        first.runs.map((r) => r.id),
+      );
       assert.deepEqual(events, [], "nothing new, no events");
       assert.equal((await db.stats()).pending, 2);
       assert.equal((await db.getBatch(first.id)).idempotencyKey, "import:42");
@@ -157,14 +199,33 @@ for (const kind of STORAGES) {
       }
       await db.cancelBatch(ids[2]);
       const p1 = await db.listBatches({ queue: "even", limit: 2 });
-      assert.deepEqual(p1.batches.map((b) => b.id), [ids[4], ids[2]]);
+      assert.deepEqual(
+        p1.batches.map((b) => b.id),
+        [ids[4], ids[2]],
+      );
       const p2 = await db.listBatches({ queue: "even", limit: 2, cursor: p1.nextCursor });
-      assert.deepEqual(p2.batches.map((b) => b.id), [ids[0]]);
+      assert.deepEqual(
+        p2.batches.map((b) => b.id),
+        [ids[0]],
+      );
       assert.equal(p2.nextCursor, null);
-      assert.deepEqual((await db.listBatches({ state: "cancelled" })).batches.map((b) => b.id), [ids[2]]);
-      assert.deepEqual((await db.listBatches({ state: "active", queue: "even" })).batches.map((b) => b.id), [ids[4], ids[0]]);
-      assert.deepEqual((await db.listBatches({ state: "active" })).batches.map((b) => b.id), [ids[4], ids[3], ids[1], ids[0]]);
-      assert.deepEqual((await db.listActiveBatches("even")).map((b) => b.id), [ids[0], ids[4]], "oldest first");
+      assert.deepEqual(
+        (await db.listBatches({ state: "cancelled" })).batches.map((b) => b.id),
+        [ids[2]],
+      );
+      assert.deepEqual(
+        (await db.listBatches({ state: "active", queue: "even" })).batches.map((b) => b.id),
+        [ids[4], ids[0]],
+      );
+      assert.deepEqual(
+        (await db.listBatches({ state: "active" })).batches.map((b) => b.id),
+        [ids[4], ids[3], ids[1], ids[0]],
+      );
+      assert.deepEqual(
+        (await db.listActiveBatches("even")).map((b) => b.id),
+        [ids[0], ids[4]],
+        "oldest first",
+      );
       assert.deepEqual(await db.reconcileBatches({ graceMs: 0 }), { added: [], droppedTerminal: [], droppedMissing: [], keptMissing: 0 });
       await db.close();
     });
@@ -184,7 +245,10 @@ for (const kind of STORAGES) {
       const waiting = db.waitForBatch(b.id);
       assert.equal(await db.worker({ jobs: [hang] }).processOne(), false, "nothing to run, but the claim recovered the lease");
       assert.equal((await waiting).state, "failed");
-      assert.deepEqual(events.map(([n, p]) => [n, p.id]), [["batch:failed", b.id]]);
+      assert.deepEqual(
+        events.map(([n, p]) => [n, p.id]),
+        [["batch:failed", b.id]],
+      );
       release.resolve();
       await first;
       await db.close();
@@ -201,14 +265,37 @@ for (const kind of STORAGES) {
       await rejectsCode(db.enqueueBatch({}), "DURQ_INVALID_INPUT");
       await rejectsCode(db.enqueueBatch(), "DURQ_INVALID_INPUT");
       await rejectsCode(db.enqueueBatch({ runs: [{ job: ok, input: 1 }], extra: 1 }), "DURQ_INVALID_INPUT", /extra/);
-      await rejectsCode(db.enqueueBatch({ runs: [{ job: ok, input: 1 }, { job: "no-such-job", input: 2 }] }), "DURQ_UNKNOWN_JOB", /run 1/);
-      await rejectsCode(db.enqueueBatch({ runs: [{ job: ok, input: 1 }, { job: ok, input: () => 0 }] }), "DURQ_INVALID_INPUT", /run 1/);
+      await rejectsCode(
+        db.enqueueBatch({
+          runs: [
+            { job: ok, input: 1 },
+            { job: "no-such-job", input: 2 },
+          ],
+        }),
+        "DURQ_UNKNOWN_JOB",
+        /run 1/,
+      );
+      await rejectsCode(
+        db.enqueueBatch({
+          runs: [
+            { job: ok, input: 1 },
+            { job: ok, input: () => 0 },
+          ],
+        }),
+        "DURQ_INVALID_INPUT",
+        /run 1/,
+      );
       await rejectsCode(db.enqueueBatch({ queue: "a", runs: [{ job: ok, input: 1, queue: "b" }] }), "DURQ_INVALID_INPUT", /its queue/);
       await rejectsCode(db.enqueueBatch({ runs: [{ job: ok, input: 1 }], labels: { "bad key": "x" } }), "DURQ_INVALID_INPUT");
       await rejectsCode(db.enqueueBatch({ runs: [{ job: ok, input: 1, options: {} }] }), "DURQ_INVALID_INPUT", /options/);
       await db.enqueue(ok, 0, { idempotencyKey: "taken" });
       await rejectsCode(
-        db.enqueueBatch({ runs: [{ job: ok, input: 1, labels: { k: "v" } }, { job: ok, input: 2, idempotencyKey: "taken" }] }),
+        db.enqueueBatch({
+          runs: [
+            { job: ok, input: 1, labels: { k: "v" } },
+            { job: ok, input: 2, idempotencyKey: "taken" },
+          ],
+        }),
         "DURQ_INVALID_STATE",
         /run 1/,
       );
@@ -223,7 +310,12 @@ for (const kind of STORAGES) {
       await rejectsCode(db.reconcileBatches({ graceMs: -1 }), "DURQ_INVALID_INPUT");
       await rejectsCode(db.listRuns({ batchId: 7 }), "DURQ_INVALID_INPUT");
       await rejectsCode(
-        db.enqueueBatch({ runs: [{ job: ok, input: 1, idempotencyKey: "same" }, { job: ok, input: 2, idempotencyKey: "same" }] }),
+        db.enqueueBatch({
+          runs: [
+            { job: ok, input: 1, idempotencyKey: "same" },
+            { job: ok, input: 2, idempotencyKey: "same" },
+          ],
+        }),
         "DURQ_INVALID_INPUT",
         /run 1 .* repeats .* run 0/,
       );
@@ -246,10 +338,19 @@ for (const kind of STORAGES) {
 
 test("a batch and its membership survive closing and reopening the file", async () => {
   const { db, path, clock } = await openDb("file");
-  const b = await db.enqueueBatch({ queue: "q", runs: [{ job: ok, input: 1 }, { job: ok, input: 2 }] });
+  const b = await db.enqueueBatch({
+    queue: "q",
+    runs: [
+      { job: ok, input: 1 },
+      { job: ok, input: 2 },
+    ],
+  });
   await db.close();
   const again = await open({ path }, { clock });
-  assert.deepEqual((await again.listActiveBatches("q")).map((x) => x.id), [b.id]);
+  assert.deepEqual(
+    (await again.listActiveBatches("q")).map((x) => x.id),
+    [b.id],
+  );
   await again.worker({ jobs: [ok], queue: "q" }).processUntilIdle();
   assert.equal((await again.getBatch(b.id)).state, "completed");
   await again.close();

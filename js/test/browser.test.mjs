@@ -113,15 +113,24 @@ describe("browser entry in Chromium", () => {
       await a.waitForRun(third.id, { timeoutMs: 10_000 });
       const out = { inputs: [ga.input.who, gb.input.who], seenA: seenA.length, seenB: seenB.length };
       b.close();
-      out.afterClose = await b.getRun(ra.id).then(() => "resolved", (e) => e.code);
+      out.afterClose = await b.getRun(ra.id).then(
+        () => "resolved",
+        (e) => e.code,
+      );
       out.otherStillWorks = (await a.getRun(ra.id)).id === ra.id;
 
       const broken = durq.connect(new Worker("/no-such-worker.js", { type: "module" }));
-      out.broken = await broken.stats().then(() => "resolved", (e) => e.code);
+      out.broken = await broken.stats().then(
+        () => "resolved",
+        (e) => e.code,
+      );
 
       w.postMessage({ stopServing: true });
       await nextMessage(w, "stopped");
-      out.stopped = await a.stats().then(() => "resolved", (e) => e.code);
+      out.stopped = await a.stats().then(
+        () => "resolved",
+        (e) => e.code,
+      );
       return out;
     });
     assert.deepEqual(r.inputs, ["a", "b"]);

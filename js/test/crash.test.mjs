@@ -11,8 +11,6 @@ import { cleanupDirs, startChild, T0, tempDir } from "../test-support/helpers.mj
 
 after(cleanupDirs);
 
-
-
 test("kill -9 inside a handler: the run is resumed and its stored steps are not run again", async () => {
   const path = join(tempDir(), "crash-step.db");
   const { child, next, exited } = startChild("step", path);
@@ -25,7 +23,7 @@ test("kill -9 inside a handler: the run is resumed and its stored steps are not 
   const job = defineJob({
     name: "crash-steps",
     retry: { maxAttempts: 3 },
-    async run(step, input) {
+    async run(step, _input) {
       const a = await step.run("a", () => {
         calls.push("a");
         return -1;
@@ -52,7 +50,13 @@ test("kill -9 inside a handler: the run is resumed and its stored steps are not 
   assert.deepEqual([run.status, run.attempt, run.output], ["completed", 2, { a: 42, b: 84, attempt: 2 }]);
   assert.deepEqual(calls, ["b"], "step a ran before the crash and is replayed");
   const steps = await db.getSteps(run0.id);
-  assert.deepEqual(steps.map((s) => [s.name, s.output, s.attempt]), [["a", 42, 1], ["b", 84, 2]]);
+  assert.deepEqual(
+    steps.map((s) => [s.name, s.output, s.attempt]),
+    [
+      ["a", 42, 1],
+      ["b", 84, 2],
+    ],
+  );
   assert.deepEqual(await db.integrityCheck(), ["ok"]);
   await db.close();
 });

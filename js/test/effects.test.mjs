@@ -87,7 +87,11 @@ describe("effects: calls", () => {
   test("a hit returns the first output; concurrent callers of one input run it once; key order does not matter", async () => {
     const { db } = await openCtl({}, commitControl({ auto: true }));
     const { effect, calls } = counting("fetch");
-    const outs = await Promise.all([db.callEffect(effect, { a: 1, b: [1, 2] }), db.callEffect(effect, { b: [1, 2], a: 1 }), db.callEffect(effect, { a: 1, b: [1, 2] })]);
+    const outs = await Promise.all([
+      db.callEffect(effect, { a: 1, b: [1, 2] }),
+      db.callEffect(effect, { b: [1, 2], a: 1 }),
+      db.callEffect(effect, { a: 1, b: [1, 2] }),
+    ]);
     assert.equal(calls.length, 1);
     assert.deepEqual(outs[0], outs[1]);
     assert.deepEqual(outs[0], outs[2]);
@@ -186,7 +190,10 @@ describe("effects: calls", () => {
       },
     });
     const results = await Promise.allSettled([db.callEffect(flaky, 1), db.callEffect(flaky, 1)]);
-    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["rejected", "rejected"],
+    );
     assert.equal(results[0].reason.message, "upstream 503");
     assert.equal(await db.callEffect(flaky, 1), "ok");
     assert.equal(n, 2);
@@ -195,8 +202,27 @@ describe("effects: calls", () => {
 
   test("bad input gets DURQ_INVALID_INPUT and caches nothing", async () => {
     const { db } = await openCtl({}, commitControl({ auto: true }));
-    for (const bad of [undefined, null, {}, { name: "x" }, { name: "", run() {} }, { name: "a\0b", run() {} }, { name: "x", run() {}, cache: "yes" }, { name: "x", run() {}, version: -1 }, { name: "x", run() {}, version: 1.5 }, { name: "x", run() {}, version: 2 ** 31 }, { name: "x", run() {}, ttl: 5 }, { name: "x", run() {}, maxAgeMs: 0 }, { name: "x", run() {}, maxAgeMs: 2 ** 31 }, { name: "x", run() {}, maxAgeMs: "1h" }]) {
-      assert.throws(() => defineEffect(bad), (e) => e.code === "DURQ_INVALID_INPUT", JSON.stringify(bad));
+    for (const bad of [
+      undefined,
+      null,
+      {},
+      { name: "x" },
+      { name: "", run() {} },
+      { name: "a\0b", run() {} },
+      { name: "x", run() {}, cache: "yes" },
+      { name: "x", run() {}, version: -1 },
+      { name: "x", run() {}, version: 1.5 },
+      { name: "x", run() {}, version: 2 ** 31 },
+      { name: "x", run() {}, ttl: 5 },
+      { name: "x", run() {}, maxAgeMs: 0 },
+      { name: "x", run() {}, maxAgeMs: 2 ** 31 },
+      { name: "x", run() {}, maxAgeMs: "1h" },
+    ]) {
+      assert.throws(
+        () => defineEffect(bad),
+        (e) => e.code === "DURQ_INVALID_INPUT",
+        JSON.stringify(bad),
+      );
     }
     const e = defineEffect({ name: "e", run: async (x) => (x === "fn" ? () => 1 : x === "big" ? 10n : x) });
     await rejectsCode(db.callEffect({ name: "e", run() {}, cache: true, version: 0 }, 1), "DURQ_INVALID_INPUT");
@@ -331,7 +357,14 @@ describe("effects: the bounded store", () => {
 
     // With a commit in flight: writes wait, then go in order as it settles.
     let kicked = 0;
-    const q = { committedGeneration: 0, processedGeneration: 1, kick: () => (kicked++, true) };
+    const q = {
+      committedGeneration: 0,
+      processedGeneration: 1,
+      kick: () => {
+        kicked++;
+        return true;
+      },
+    };
     const s2 = new MemoryStore(1, q);
     const t = [];
     s2.whenRoom(() => t.push(["x", s2.putDirty("x", "1")]));
@@ -341,11 +374,18 @@ describe("effects: the bounded store", () => {
     t[0][1].settled(true);
     s2.settled();
     await waits[0];
-    assert.deepEqual(t.map((x) => x[0]), ["x", "y"], "y went; z waits for y's commit");
+    assert.deepEqual(
+      t.map((x) => x[0]),
+      ["x", "y"],
+      "y went; z waits for y's commit",
+    );
     t[1][1].settled(false); // y's operation failed: its entry is removed
     s2.settled();
     await waits[1];
-    assert.deepEqual(t.map((x) => x[0]), ["x", "y", "z"]);
+    assert.deepEqual(
+      t.map((x) => x[0]),
+      ["x", "y", "z"],
+    );
     assert.equal(s2.size, 1);
     assert.equal(s2.stats().evictions.committed, 1);
   });
@@ -377,7 +417,10 @@ describe("effects: commits", () => {
     ctl.fail();
     await rejectsCode(r2, "SQLITE_IOERR");
     await rejectsCode(r3, "SQLITE_IOERR");
-    assert.deepEqual(errors.map((x) => [x.source, x.error.code]), [["commit", "SQLITE_IOERR"]]);
+    assert.deepEqual(
+      errors.map((x) => [x.source, x.error.code]),
+      [["commit", "SQLITE_IOERR"]],
+    );
     const s = db.cacheStats();
     assert.equal(s.entries, 1, "the failed commit's entry is gone, the committed one stays");
     assert.equal(s.dirty, 0);
@@ -402,7 +445,13 @@ describe("effects: commits", () => {
       retry: { maxAttempts: 3, backoff: { initialMs: 0, jitter: 0 } },
       async run(step) {
         const out = [];
-        for (let i = 0; i < 12; i++) out.push(await step.run(`s${i}`, () => (ran.push(i), { i, attempt: step.attempt })));
+        for (let i = 0; i < 12; i++)
+          out.push(
+            await step.run(`s${i}`, () => {
+              ran.push(i);
+              return { i, attempt: step.attempt };
+            }),
+          );
         if (failOnce) {
           failOnce = false;
           throw new Error("again");
@@ -499,19 +548,26 @@ describe("effects: review cases", () => {
   test("a putEffect that fails on its own is reported (source effect) and dropped; a step saved after its run ended leaves memory once committed", async () => {
     const ctl = commitControl({ auto: true });
     const corrupt = { on: true };
-    const { db } = await openWith({ memory: true }, { clock: new ManualClock(T0) }, {
-      commit: (json, apply) => {
-        // Make the putEffect invalid in the core: it fails alone, the commit succeeds.
-        const ops = JSON.parse(json).map((o) => (o.op === "putEffect" && corrupt.on ? { ...o, args: { ...o.args, version: -1 } } : o));
-        return ctl.hook(JSON.stringify(ops), apply);
+    const { db } = await openWith(
+      { memory: true },
+      { clock: new ManualClock(T0) },
+      {
+        commit: (json, apply) => {
+          // Make the putEffect invalid in the core: it fails alone, the commit succeeds.
+          const ops = JSON.parse(json).map((o) => (o.op === "putEffect" && corrupt.on ? { ...o, args: { ...o.args, version: -1 } } : o));
+          return ctl.hook(JSON.stringify(ops), apply);
+        },
       },
-    }).then((db) => ({ db }));
+    ).then((db) => ({ db }));
     const errors = [];
     db.on("error", (e) => errors.push(e));
     const e = counting("fails-alone");
     await db.callEffect(e.effect, 1);
     await settle(4);
-    assert.deepEqual(errors.map((x) => [x.source, x.error.code]), [["effect", "DURQ_INVALID_INPUT"]]);
+    assert.deepEqual(
+      errors.map((x) => [x.source, x.error.code]),
+      [["effect", "DURQ_INVALID_INPUT"]],
+    );
     assert.equal(db.cacheStats().entries, 0, "the entry the database refused is gone");
     corrupt.on = false;
     await db.callEffect(e.effect, 1);
@@ -528,7 +584,11 @@ describe("effects: review cases", () => {
     });
     const late = await db.enqueue(job, null);
     await db.worker({ jobs: [job] }).processUntilIdle();
-    assert.deepEqual((await db.getSteps(late.id)).map((x) => x.name), ["late"], "the late step was stored");
+    assert.deepEqual(
+      (await db.getSteps(late.id)).map((x) => x.name),
+      ["late"],
+      "the late step was stored",
+    );
     await settle(6);
     assert.equal(db.cacheStats().dirty, 0);
     assert.equal(db.cacheStats().entries, 1, "only the effect output is left: the late step's entry went");
@@ -546,7 +606,14 @@ describe("effects: review cases", () => {
 describe("effects: property", () => {
   test("never returns a value the model does not, and the memory bound holds after every step", async () => {
     const command = fc.oneof(
-      { weight: 6, arbitrary: fc.record({ kind: fc.constant("call"), effect: fc.constantFrom("p", "m", "a"), keys: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 4 }) }) },
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant("call"),
+          effect: fc.constantFrom("p", "m", "a"),
+          keys: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 4 }),
+        }),
+      },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("advance"), ms: fc.oneof(fc.constantFrom(1, 500, 999, 1000), fc.integer({ min: 1, max: 700 })) }) },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant("steps"), names: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 4 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("failNextCommit") }) },
@@ -555,127 +622,132 @@ describe("effects: property", () => {
     );
     let round = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), async (commands, max, hops) => {
-        const path = join(tempDir(), `prop-${round++}.db`);
-        const clock = new ManualClock(T0);
-        // The model: a map written through synchronously, each value with
-        // the time it was computed.
-        const model = new Map(); // "<effect>:<k>" or "s:<step>" -> { value, at }
-        let executions = 0;
-        const effects = {
-          p: defineEffect({ name: "p", run: async () => `p#${++executions}` }),
-          m: defineEffect({ name: "m", cache: false, run: async () => `m#${++executions}` }),
-          a: defineEffect({ name: "a", maxAgeMs: 1000, run: async () => `a#${++executions}` }),
-        };
-        const MAX_AGE = 1000;
-        const execOf = (v) => Number(v.split("#")[1]);
-        let names = [];
-        const seen = [];
-        const stepper = defineJob({
-          name: "stepper",
-          retry: { maxAttempts: 1000, backoff: { initialMs: 0, jitter: 0 } },
-          async run(step) {
-            for (const n of names) {
-              const before = executions;
-              let v;
+      fc.asyncProperty(
+        fc.array(command, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (commands, max, hops) => {
+          const path = join(tempDir(), `prop-${round++}.db`);
+          const clock = new ManualClock(T0);
+          // The model: a map written through synchronously, each value with
+          // the time it was computed.
+          const model = new Map(); // "<effect>:<k>" or "s:<step>" -> { value, at }
+          let executions = 0;
+          const effects = {
+            p: defineEffect({ name: "p", run: async () => `p#${++executions}` }),
+            m: defineEffect({ name: "m", cache: false, run: async () => `m#${++executions}` }),
+            a: defineEffect({ name: "a", maxAgeMs: 1000, run: async () => `a#${++executions}` }),
+          };
+          const MAX_AGE = 1000;
+          const execOf = (v) => Number(v.split("#")[1]);
+          let names = [];
+          const seen = [];
+          const stepper = defineJob({
+            name: "stepper",
+            retry: { maxAttempts: 1000, backoff: { initialMs: 0, jitter: 0 } },
+            async run(step) {
+              for (const n of names) {
+                const before = executions;
+                let v;
+                try {
+                  v = await step.run(`s${n}`, () => `s#${++executions}`);
+                } catch {
+                  continue; // its commit failed: not stored
+                }
+                seen.push([`s:${n}`, v, executions !== before]);
+              }
+              throw new Error("stay pending"); // retried at once: the next `steps` command replays
+            },
+          });
+          const ctl = commitControl({ auto: true, hops });
+          // A failed commit undoes the outputs written in it. A caller may
+          // have read such an output from memory while its commit was in
+          // flight, in the command during which the commit failed.
+          let current = 0;
+          const lostAt = new Map(); // value -> index of the command during which its commit failed
+          ctl.onFail = (ops) => {
+            for (const op of ops) {
+              if (op.op !== "putEffect") continue;
+              const { output, name, input } = op.args;
+              lostAt.set(output, current);
+              const key = `${name}:${JSON.parse(input)}`;
+              if (model.get(key)?.value === output) model.delete(key);
+            }
+          };
+          let { db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path });
+          db.on("error", () => {});
+          await db.enqueue(stepper, null);
+          const check = (label) => {
+            const s = db.cacheStats();
+            assert.ok(s.entries <= max, `${label}: ${s.entries} entries > ${max}`);
+            assert.equal(s.overflows, 0, label);
+          };
+          for (const [i, c] of commands.entries()) {
+            current = i;
+            const execBefore = executions;
+            if (c.kind === "call") {
+              const results = await Promise.allSettled(c.keys.map((k) => db.callEffect(effects[c.effect], k).then((v) => [k, v])));
+              const now = clock.now();
+              for (const r of results) {
+                assert.equal(r.status, "fulfilled");
+                const [k, v] = r.value;
+                const key = `${c.effect}:${k}`;
+                if (lostAt.has(v)) {
+                  assert.equal(lostAt.get(v), i, `${key}: ${v} was served after its commit failed`);
+                  continue;
+                }
+                const fresh = execOf(v) > execBefore; // computed during this command
+                const known = model.get(key);
+                if (known === undefined) {
+                  assert.ok(fresh, `${key}: ${v} is not in the model, so it must be computed now`);
+                } else if (c.effect === "a" && now - known.at >= MAX_AGE) {
+                  assert.ok(fresh, `${key}: the model's ${known.value} is ${now - known.at} ms old, so ${v} must be computed now`);
+                } else if (v !== known.value) {
+                  // Only a memory-only output may be forgotten and computed again.
+                  assert.ok(c.effect === "m" && fresh, `${key}: got ${v}, the model has ${known.value}`);
+                }
+                if (fresh || known === undefined) model.set(key, { value: v, at: now });
+              }
+              // Concurrent callers of one key got one value.
+              const byKey = new Map();
+              for (const r of results) {
+                const [k, v] = r.value;
+                if (byKey.has(k)) assert.equal(byKey.get(k), v);
+                byKey.set(k, v);
+              }
+            } else if (c.kind === "advance") {
+              clock.advance(c.ms);
+            } else if (c.kind === "steps") {
+              names = c.names;
+              seen.length = 0;
+              clock.advance(60_000); // a lease left by a failed commit has expired
+              const w = db.worker({ jobs: [stepper] });
               try {
-                v = await step.run(`s${n}`, () => `s#${++executions}`);
-              } catch {
-                continue; // its commit failed: not stored
+                await w.processOne();
+              } catch (e) {
+                if (e.code !== "SQLITE_IOERR") throw e; // the claim's own commit failed
               }
-              seen.push([`s:${n}`, v, executions !== before]);
+              for (const [key, v, executed] of seen) {
+                const known = model.get(key);
+                if (known !== undefined) assert.equal(v, known.value, `${key} replayed`);
+                else assert.ok(executed, `${key} must run the first time`);
+                model.set(key, { value: v, at: clock.now() });
+              }
+            } else if (c.kind === "failNextCommit") {
+              ctl.failNext = 1;
+            } else if (c.kind === "settle") {
+              await settle();
+            } else {
+              await db.close();
+              for (const k of [...model.keys()]) if (k.startsWith("m:")) model.delete(k);
+              ({ db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path }));
+              db.on("error", () => {});
             }
-            throw new Error("stay pending"); // retried at once: the next `steps` command replays
-          },
-        });
-        const ctl = commitControl({ auto: true, hops });
-        // A failed commit undoes the outputs written in it. A caller may
-        // have read such an output from memory while its commit was in
-        // flight, in the command during which the commit failed.
-        let current = 0;
-        const lostAt = new Map(); // value -> index of the command during which its commit failed
-        ctl.onFail = (ops) => {
-          for (const op of ops) {
-            if (op.op !== "putEffect") continue;
-            const { output, name, input } = op.args;
-            lostAt.set(output, current);
-            const key = `${name}:${JSON.parse(input)}`;
-            if (model.get(key)?.value === output) model.delete(key);
+            check(c.kind);
           }
-        };
-        let { db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path });
-        db.on("error", () => {});
-        await db.enqueue(stepper, null);
-        const check = (label) => {
-          const s = db.cacheStats();
-          assert.ok(s.entries <= max, `${label}: ${s.entries} entries > ${max}`);
-          assert.equal(s.overflows, 0, label);
-        };
-        for (const [i, c] of commands.entries()) {
-          current = i;
-          const execBefore = executions;
-          if (c.kind === "call") {
-            const results = await Promise.allSettled(c.keys.map((k) => db.callEffect(effects[c.effect], k).then((v) => [k, v])));
-            const now = clock.now();
-            for (const r of results) {
-              assert.equal(r.status, "fulfilled");
-              const [k, v] = r.value;
-              const key = `${c.effect}:${k}`;
-              if (lostAt.has(v)) {
-                assert.equal(lostAt.get(v), i, `${key}: ${v} was served after its commit failed`);
-                continue;
-              }
-              const fresh = execOf(v) > execBefore; // computed during this command
-              const known = model.get(key);
-              if (known === undefined) {
-                assert.ok(fresh, `${key}: ${v} is not in the model, so it must be computed now`);
-              } else if (c.effect === "a" && now - known.at >= MAX_AGE) {
-                assert.ok(fresh, `${key}: the model's ${known.value} is ${now - known.at} ms old, so ${v} must be computed now`);
-              } else if (v !== known.value) {
-                // Only a memory-only output may be forgotten and computed again.
-                assert.ok(c.effect === "m" && fresh, `${key}: got ${v}, the model has ${known.value}`);
-              }
-              if (fresh || known === undefined) model.set(key, { value: v, at: now });
-            }
-            // Concurrent callers of one key got one value.
-            const byKey = new Map();
-            for (const r of results) {
-              const [k, v] = r.value;
-              if (byKey.has(k)) assert.equal(byKey.get(k), v);
-              byKey.set(k, v);
-            }
-          } else if (c.kind === "advance") {
-            clock.advance(c.ms);
-          } else if (c.kind === "steps") {
-            names = c.names;
-            seen.length = 0;
-            clock.advance(60_000); // a lease left by a failed commit has expired
-            const w = db.worker({ jobs: [stepper] });
-            try {
-              await w.processOne();
-            } catch (e) {
-              if (e.code !== "SQLITE_IOERR") throw e; // the claim's own commit failed
-            }
-            for (const [key, v, executed] of seen) {
-              const known = model.get(key);
-              if (known !== undefined) assert.equal(v, known.value, `${key} replayed`);
-              else assert.ok(executed, `${key} must run the first time`);
-              model.set(key, { value: v, at: clock.now() });
-            }
-          } else if (c.kind === "failNextCommit") {
-            ctl.failNext = 1;
-          } else if (c.kind === "settle") {
-            await settle();
-          } else {
-            await db.close();
-            for (const k of [...model.keys()]) if (k.startsWith("m:")) model.delete(k);
-            ({ db } = await openCtl({ maxInMemoryChanges: max, clock }, ctl, { path }));
-            db.on("error", () => {});
-          }
-          check(c.kind);
-        }
-        await db.close();
-      }),
+          await db.close();
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -60,7 +60,16 @@ async function waitForRows(page, pred, arg, shown = { tenant: "", status: "" }) 
     ([src, a, shown]) => {
       const tbody = document.querySelector("#runs");
       if (tbody.dataset.tenant !== shown.tenant || tbody.dataset.status !== shown.status) return false;
-      const rs = [...tbody.rows].map((tr) => ({ ...tr.dataset, done: Number(tr.dataset.done), total: Number(tr.dataset.total), replayed: Number(tr.dataset.replayed), attempt: Number(tr.dataset.attempt) }));
+      const rs = [...tbody.rows].map((tr) => ({
+        ...tr.dataset,
+        done: Number(tr.dataset.done),
+        total: Number(tr.dataset.total),
+        replayed: Number(tr.dataset.replayed),
+        attempt: Number(tr.dataset.attempt),
+      }));
+      // The predicate crosses into the page as source text (Playwright passes no functions).
+      // biome-ignore lint/security/noGlobalEval: indirect eval of the test's own predicate, inside the test page
+      // biome-ignore lint/complexity/noCommaOperator: `(0, eval)` is the indirect-eval idiom (global scope)
       return (0, eval)(`(${src})`)(rs, a) && rs;
     },
     [pred.toString(), arg, { tenant: "", status: "", ...shown }],
@@ -94,7 +103,11 @@ test("the dashboard enqueues, filters, and resumes runs after a reload without r
     await enqueue(page, { job: "export", tenant: "acme", failAttempts: 3 }); // fails all its 3 attempts
     const all = await waitForRows(page, (rs) => rs.length === 5);
     const byId = new Map(all.map((r) => [r.id, r]));
-    const ids = (pred) => all.filter(pred).map((r) => r.id).sort();
+    const ids = (pred) =>
+      all
+        .filter(pred)
+        .map((r) => r.id)
+        .sort();
     assert.deepEqual(all.map((r) => `${r.job}/${r.tenant}`).sort(), ["export/acme", "export/globex", "render/acme", "render/acme", "render/globex"]);
 
     // Two runs at a time make progress: step counts grow.
@@ -103,10 +116,16 @@ test("the dashboard enqueues, filters, and resumes runs after a reload without r
     // The label filter shows globex's runs only, the status filter narrows further.
     await setFilter(page, { tenant: "globex" });
     let shown = await waitForRows(page, () => true, null, { tenant: "globex" });
-    assert.deepEqual(shown.map((r) => r.id).sort(), ids((r) => r.tenant === "globex"));
+    assert.deepEqual(
+      shown.map((r) => r.id).sort(),
+      ids((r) => r.tenant === "globex"),
+    );
     await setFilter(page, { tenant: "acme", status: "leased" });
     shown = await waitForRows(page, () => true, null, { tenant: "acme", status: "leased" });
-    assert.ok(shown.every((r) => r.status === "leased" && ids((x) => x.tenant === "acme").includes(r.id)), JSON.stringify(shown));
+    assert.ok(
+      shown.every((r) => r.status === "leased" && ids((x) => x.tenant === "acme").includes(r.id)),
+      JSON.stringify(shown),
+    );
     await setFilter(page, {});
     await waitForRows(page, (rs) => rs.length === 5);
 
@@ -122,11 +141,7 @@ test("the dashboard enqueues, filters, and resumes runs after a reload without r
 
     // Every run ends: the export asked to fail 3 times fails, the others complete.
     const failing = all.find((r) => r.job === "export" && r.tenant === "acme").id;
-    const end = await waitForRows(
-      page,
-      (rs, failing) => rs.length === 5 && rs.every((r) => r.status === (r.id === failing ? "failed" : "completed")),
-      failing,
-    );
+    const end = await waitForRows(page, (rs, failing) => rs.length === 5 && rs.every((r) => r.status === (r.id === failing ? "failed" : "completed")), failing);
     const endById = new Map(end.map((r) => [r.id, r]));
     assert.equal(endById.get(failing).attempt, 3);
     await page.waitForSelector(`#runs tr[data-id="${failing}"] .err`, WAIT);
@@ -149,7 +164,11 @@ test("the dashboard enqueues, filters, and resumes runs after a reload without r
       if (run.status !== "completed") continue;
       assert.equal(steps.length, run.progress.total);
       // The handler's output holds what each step returned: the stored outputs, attempt included.
-      assert.deepEqual(run.output.steps.map((s) => s.attempt), run.output.steps.map((s) => steps.find((x) => x.name === s.step).attempt), `run ${id}`);
+      assert.deepEqual(
+        run.output.steps.map((s) => s.attempt),
+        run.output.steps.map((s) => steps.find((x) => x.name === s.step).attempt),
+        `run ${id}`,
+      );
       const early = steps.filter((s) => s.attempt < run.attempt).length;
       assert.equal(run.output.replayed, early, `run ${id}: steps stored by earlier attempts are the ones replayed`);
     }

@@ -136,9 +136,16 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
   assert.match(output, /\nSummary\n {2}completed: \d+\n {2}failed: +\d+\n {2}batches: +\d+ completed, \d+ failed .*\n {2}ESM packages/);
   assert.match(output, /durq: \d+ batches, one per top-level directory \(0 new\)/, "the restart found every batch by its idempotency key");
   assert.match(output, /; 0 active batches; \d+ batches finished this session/, "it reports the active batches");
-  assert.match(output, /\nSearch\n {2}"typescript": [1-9]\d* runs match\n {4}typescript\/package\.json: typescript@\S+ Apache-2\.0 commonjs/, "search finds the typescript package first");
+  assert.match(
+    output,
+    /\nSearch\n {2}"typescript": [1-9]\d* runs match\n {4}typescript\/package\.json: typescript@\S+ Apache-2\.0 commonjs/,
+    "search finds the typescript package first",
+  );
   assert.match(output, /failed runs whose error mentions JSON: \d+/);
-  assert.match(output, /\nDependency lookups \(effect package-metadata, cached across files\)\n {2}\d+ lookups this session: \d+ ran, \d+ answered from memory, \d+ from the database \(an earlier start\)\n {2}dependency licences: /);
+  assert.match(
+    output,
+    /\nDependency lookups \(effect package-metadata, cached across files\)\n {2}\d+ lookups this session: \d+ ran, \d+ answered from memory, \d+ from the database \(an earlier start\)\n {2}dependency licences: /,
+  );
   assert.match(output, /history of the best match: enqueued -> leased -> (.* -> )?step read -> (.* -> )?step summarize -> completed\n/);
   assert.match(output, /durq: done in \d+ ms$/);
 
@@ -171,9 +178,16 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
       const b = await db.getBatch(id);
       assert.ok(!dirs.has(b.labels.dir), `one batch for directory ${b.labels.dir}`);
       dirs.add(b.labels.dir);
-      assert.ok(members.every((r) => r.labels.dir === b.labels.dir), `batch ${b.labels.dir} holds only its directory's runs`);
+      assert.ok(
+        members.every((r) => r.labels.dir === b.labels.dir),
+        `batch ${b.labels.dir} holds only its directory's runs`,
+      );
       const failedHere = members.filter((r) => r.status === "failed").length;
-      assert.deepEqual(b.counts, { total: members.length, pending: 0, leased: 0, completed: members.length - failedHere, failed: failedHere, cancelled: 0 }, b.labels.dir);
+      assert.deepEqual(
+        b.counts,
+        { total: members.length, pending: 0, leased: 0, completed: members.length - failedHere, failed: failedHere, cancelled: 0 },
+        b.labels.dir,
+      );
       assert.equal(b.state, failedHere > 0 ? "failed" : "completed", b.labels.dir);
     }
     assert.equal(dirs.size, new Set(runs.map((r) => r.labels.dir)).size, "every directory has its batch");
@@ -186,7 +200,10 @@ test("the scan-packages example, killed with SIGKILL halfway, resumes on restart
     const rerun = journal.filter((j) => j.pid === second.child.pid && storedBefore.has(`${j.runId} ${j.step}`));
     assert.deepEqual(rerun, [], "steps stored before the kill were executed again");
     // The dependency lookups (a cached effect) ran at most once per package name in each process.
-    const lookups = readFileSync(journalPath, "utf8").split("\n").map((l) => /^(\d+) lookup (\S+)$/.exec(l)).filter((m) => m !== null);
+    const lookups = readFileSync(journalPath, "utf8")
+      .split("\n")
+      .map((l) => /^(\d+) lookup (\S+)$/.exec(l))
+      .filter((m) => m !== null);
     for (const pid of pids) {
       const names = lookups.filter((m) => Number(m[1]) === pid).map((m) => m[2]);
       assert.equal(new Set(names).size, names.length, `process ${pid} looked a dependency up twice`);

@@ -124,9 +124,13 @@ async function verify(path, acked, rounds, context) {
       const ackedHere = acked.filter((a) => a.round === String(round));
       const storedIds = new Set(stored.map((r) => r.id));
       assert.equal(storedIds.size, stored.length, `${context}: listRuns pages repeat no run`);
-      for (const a of ackedHere) assert.ok(storedIds.has(a.id), `${context}: acknowledged run ${a.id} missing from listRuns({ labels: { round: "${round}" } })`);
+      for (const a of ackedHere)
+        assert.ok(storedIds.has(a.id), `${context}: acknowledged run ${a.id} missing from listRuns({ labels: { round: "${round}" } })`);
       // Runs committed after the last line the child printed may be there too, but nothing else.
-      assert.ok(stored.length >= ackedHere.length && stored.length <= ackedHere.length + 60, `${context}: round ${round}: ${stored.length} stored, ${ackedHere.length} acknowledged`);
+      assert.ok(
+        stored.length >= ackedHere.length && stored.length <= ackedHere.length + 60,
+        `${context}: round ${round}: ${stored.length} stored, ${ackedHere.length} acknowledged`,
+      );
       const bySeq = new Map();
       const byBatch = new Map();
       for (const r of stored) {
@@ -144,7 +148,11 @@ async function verify(path, acked, rounds, context) {
       // Two labels ANDed, through the label index.
       for (const a of ackedHere.filter((_, i) => i % 17 === 0)) {
         const page = await db.listRuns({ labels: { round: a.round, seq: a.seq } });
-        assert.deepEqual(page.runs.map((r) => r.id), [a.id], `${context}: listRuns by round and seq`);
+        assert.deepEqual(
+          page.runs.map((r) => r.id),
+          [a.id],
+          `${context}: listRuns by round and seq`,
+        );
       }
       for (const kind of ["single", "many"]) {
         const ofKind = await allRuns(db, { labels: { round: String(round), kind } });

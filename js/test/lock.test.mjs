@@ -15,7 +15,6 @@ after(cleanupDirs);
 
 const job = defineJob({ name: "lock-job", run: () => 1 });
 
-
 test("a second process opening the same file gets DURQ_LOCKED naming the holder", async () => {
   const path = join(tempDir(), "locked.db");
   const { child, next, exited } = startChild("hold", path);

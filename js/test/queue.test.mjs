@@ -100,7 +100,7 @@ for (const kind of STORAGES) {
       const started = [];
       const job = defineJob({
         name: "keyed",
-        run: async (step, input) => {
+        run: async (_step, input) => {
           started.push(input);
           const g = deferred();
           gates.set(input, g);
@@ -180,7 +180,11 @@ for (const kind of STORAGES) {
       assert.match(run.error.stack, /queue\.test\.mjs/);
       assert.deepEqual(
         events.map(([n, p]) => [n, p.attempt]),
-        [["run:retrying", 1], ["run:retrying", 2], ["run:failed", 3]],
+        [
+          ["run:retrying", 1],
+          ["run:retrying", 2],
+          ["run:failed", 3],
+        ],
       );
       assert.equal(events[0][1].runAt, T0 + 1000);
       assert.equal(calls, 3);
@@ -261,9 +265,19 @@ for (const kind of STORAGES) {
       assert.deepEqual(run.output, { a: 42, b: { a: 42, at: "1970-01-01T00:00:00.000Z" }, none: null, again: 42, runId: id, attempt: 1 });
       assert.deepEqual(run.progress, { done: 1, of: 2 });
       const steps = await db.getSteps(id);
-      assert.deepEqual(steps.map((s) => [s.name, s.output, s.attempt]).sort(), [["a", 42, 1], ["b", { a: 42, at: "1970-01-01T00:00:00.000Z" }, 1], ["none", null, 1]]);
+      assert.deepEqual(steps.map((s) => [s.name, s.output, s.attempt]).sort(), [
+        ["a", 42, 1],
+        ["b", { a: 42, at: "1970-01-01T00:00:00.000Z" }, 1],
+        ["none", null, 1],
+      ]);
       const logs = await db.getLogs(id);
-      assert.deepEqual(logs.map((l) => [l.level, l.message, l.attempt]), [["info", "hello", 1], ["warn", "careful", 1]]);
+      assert.deepEqual(
+        logs.map((l) => [l.level, l.message, l.attempt]),
+        [
+          ["info", "hello", 1],
+          ["warn", "careful", 1],
+        ],
+      );
       await db.close();
     });
 
@@ -341,11 +355,23 @@ for (const kind of STORAGES) {
       assert.equal(firstSignal.reason.code, "DURQ_LEASE_LOST");
       const after = await db.getRun(id);
       assert.deepEqual([after.status, after.output], ["completed", { a: 2, b: 20 }], "the old holder changed nothing");
-      assert.deepEqual((await db.getSteps(id)).map((s) => [s.name, s.output, s.attempt]), [["a", 2, 1], ["b", 20, 2]]);
+      assert.deepEqual(
+        (await db.getSteps(id)).map((s) => [s.name, s.output, s.attempt]),
+        [
+          ["a", 2, 1],
+          ["b", 20, 2],
+        ],
+      );
       assert.deepEqual(
         events.map(([n, p]) => [n, p.attempt ?? p.status]),
         // The stuck attempt is told its lease is gone before the new attempt starts.
-        [["run:leased", 1], ["run:lease-lost", 1], ["run:lease-expired", "pending"], ["run:leased", 2], ["run:completed", 2]],
+        [
+          ["run:leased", 1],
+          ["run:lease-lost", 1],
+          ["run:lease-expired", "pending"],
+          ["run:leased", 2],
+          ["run:completed", 2],
+        ],
       );
       await db.close();
     });
@@ -426,7 +452,13 @@ for (const kind of STORAGES) {
       const run = await db.getRun(running.id);
       assert.equal(run.status, "cancelled");
       assert.equal(run.finishedAt, T0);
-      assert.deepEqual(events.map(([n, e]) => [n, e.previous]), [["run:cancelled", "pending"], ["run:cancelled", "leased"]]);
+      assert.deepEqual(
+        events.map(([n, e]) => [n, e.previous]),
+        [
+          ["run:cancelled", "pending"],
+          ["run:cancelled", "leased"],
+        ],
+      );
       await rejectsCode(db.cancel(running.id), "DURQ_INVALID_STATE");
       await rejectsCode(db.cancel("0190e0e0-0000-7000-8000-000000000000"), "DURQ_NOT_FOUND");
       await db.close();
@@ -439,7 +471,7 @@ for (const kind of STORAGES) {
       const order = [];
       const job = defineJob({
         name: "exclusive",
-        async run(step, input) {
+        async run(_step, input) {
           order.push(`start ${input}`);
           if (input === 1) {
             started.resolve();
@@ -482,7 +514,10 @@ for (const kind of STORAGES) {
       await rejectsCode(db.getRun(id), "DURQ_NOT_FOUND");
       assert.deepEqual(await db.getSteps(id), []);
       assert.deepEqual(await db.getLogs(id), []);
-      assert.deepEqual((await db.listRuns({ labels: { del: "yes" } })).runs.map((r) => r.id), [keep.id]);
+      assert.deepEqual(
+        (await db.listRuns({ labels: { del: "yes" } })).runs.map((r) => r.id),
+        [keep.id],
+      );
       assert.deepEqual(events, [["run:deleted", { id }]]);
       await rejectsCode(db.deleteRun(id), "DURQ_NOT_FOUND");
       await db.close();
@@ -563,12 +598,24 @@ for (const kind of STORAGES) {
       }
       await db.enqueue(other, "x", { labels: { tenant: "even" }, queue: "elsewhere" });
       const even = await db.listRuns({ labels: { tenant: "even", all: "yes" } });
-      assert.deepEqual(even.runs.map((r) => r.input), [6, 4, 2, 0]);
+      assert.deepEqual(
+        even.runs.map((r) => r.input),
+        [6, 4, 2, 0],
+      );
       assert.equal(even.nextCursor, null);
       assert.deepEqual((await db.listRuns({ labels: { tenant: "even" } })).runs.length, 5);
-      assert.deepEqual((await db.listRuns({ job: other })).runs.map((r) => r.input), ["x"]);
-      assert.deepEqual((await db.listRuns({ queue: "elsewhere" })).runs.map((r) => r.input), ["x"]);
-      assert.deepEqual((await db.listRuns({ job: "echo", createdAfter: T0 + 2, createdBefore: T0 + 4 })).runs.map((r) => r.input), [3, 2]);
+      assert.deepEqual(
+        (await db.listRuns({ job: other })).runs.map((r) => r.input),
+        ["x"],
+      );
+      assert.deepEqual(
+        (await db.listRuns({ queue: "elsewhere" })).runs.map((r) => r.input),
+        ["x"],
+      );
+      assert.deepEqual(
+        (await db.listRuns({ job: "echo", createdAfter: T0 + 2, createdBefore: T0 + 4 })).runs.map((r) => r.input),
+        [3, 2],
+      );
       assert.deepEqual((await db.listRuns({ labels: { tenant: "none" } })).runs, []);
 
       const seen = [];
@@ -584,7 +631,10 @@ for (const kind of STORAGES) {
       assert.deepEqual(seen, [...ids].reverse());
 
       await db.worker({ jobs: [echo] }).processOne();
-      assert.deepEqual((await db.listRuns({ status: "completed" })).runs.map((r) => r.input), [0]);
+      assert.deepEqual(
+        (await db.listRuns({ status: "completed" })).runs.map((r) => r.input),
+        [0],
+      );
       assert.equal((await db.listRuns({ status: "pending", job: "echo" })).runs.length, 6);
       await db.close();
     });
@@ -686,7 +736,10 @@ for (const kind of STORAGES) {
       const events = recordEvents(db);
       const { id } = await db.enqueue(job, {}, { queue: "default" });
       await db.worker({ jobs: [job] }).processUntilIdle();
-      assert.deepEqual(events.map(([n]) => n), ["run:enqueued", "run:leased", "step:completed", "run:progress", "run:log", "run:completed"]);
+      assert.deepEqual(
+        events.map(([n]) => n),
+        ["run:enqueued", "run:leased", "step:completed", "run:progress", "run:log", "run:completed"],
+      );
       const byName = Object.fromEntries(events);
       assert.deepEqual(byName["run:enqueued"], { id, job: "evented", queue: "default" });
       assert.equal(byName["run:leased"].attempt, 1);
@@ -713,7 +766,13 @@ for (const kind of STORAGES) {
       const a = await db.enqueue(echo, 1);
       await settle();
       assert.deepEqual(seen, [a.id]);
-      assert.deepEqual(errors.map((e) => [e.source, e.error.message]), [["listener", "listener bug"], ["listener", "async listener bug"]]);
+      assert.deepEqual(
+        errors.map((e) => [e.source, e.error.message]),
+        [
+          ["listener", "listener bug"],
+          ["listener", "async listener bug"],
+        ],
+      );
       off();
       const b = await db.enqueue(echo, 2);
       assert.deepEqual(seen, [a.id], "unsubscribed");
@@ -781,7 +840,10 @@ for (const kind of STORAGES) {
       const { db: again } = await openDb(kind, { path, clock: new ManualClock(T0 + 1) });
       assert.deepEqual(await again.integrityCheck(), ["ok"]);
       assert.equal((await again.stats()).completed, 20);
-      assert.deepEqual((await again.listRuns({ labels: { i: "7" } })).runs.map((r) => r.id), [made[7]]);
+      assert.deepEqual(
+        (await again.listRuns({ labels: { i: "7" } })).runs.map((r) => r.id),
+        [made[7]],
+      );
       // New ids still sort after the old ones.
       const { id } = await again.enqueue(echo, "new");
       assert.ok(id > made[19]);

@@ -98,7 +98,10 @@ for (const kind of STORAGES) {
       const lone = "😀".slice(0, 1);
       await rejectsCode(db.enqueue(job, 1, { labels: { k: `a${lone}` } }), "DURQ_INVALID_INPUT", /surrogate/);
       await rejectsCode(db.enqueue(job, 1, { idempotencyKey: lone }), "DURQ_INVALID_INPUT", /surrogate/);
-      assert.throws(() => defineJob({ name: `job${lone}`, run: () => 1 }), (e) => e.code === "DURQ_INVALID_INPUT");
+      assert.throws(
+        () => defineJob({ name: `job${lone}`, run: () => 1 }),
+        (e) => e.code === "DURQ_INVALID_INPUT",
+      );
       assert.equal((await db.stats()).pending, 0);
       await db.close();
     });

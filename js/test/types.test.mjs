@@ -14,7 +14,7 @@ test("usage.ts type-checks against the built declarations", () => {
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });
 
-test("the browser entry's types (export condition \"browser\", DOM, no Node types) type-check for browser/usage.ts", () => {
+test('the browser entry\'s types (export condition "browser", DOM, no Node types) type-check for browser/usage.ts', () => {
   const tsc = fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url));
   const project = fileURLToPath(new URL("../test-support/types/browser/tsconfig.json", import.meta.url));
   const r = spawnSync(process.execPath, [tsc, "-p", project], { encoding: "utf8" });

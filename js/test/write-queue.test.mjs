@@ -20,7 +20,10 @@ for (const kind of STORAGES) {
       assert.equal(new Set(results.map((r) => r.id)).size, 100);
       assert.ok(results.every((r) => r.created));
       // Ids are time-ordered: creation order within the transaction.
-      assert.deepEqual(results.map((r) => r.id), [...results.map((r) => r.id)].sort());
+      assert.deepEqual(
+        results.map((r) => r.id),
+        [...results.map((r) => r.id)].sort(),
+      );
       assert.equal((await db.stats()).pending, 100);
 
       // Operations issued across ticks are separate transactions.
@@ -43,7 +46,10 @@ for (const kind of STORAGES) {
         db.enqueue(job, 3),
       ]);
       assert.equal(db.transactions - before, 1, "one transaction for the five");
-      assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "rejected", "fulfilled", "rejected", "fulfilled"]);
+      assert.deepEqual(
+        settled.map((s) => s.status),
+        ["fulfilled", "rejected", "fulfilled", "rejected", "fulfilled"],
+      );
       assert.equal(settled[1].reason.code, "DURQ_NOT_FOUND");
       assert.equal(settled[3].reason.code, "DURQ_INVALID_STATE");
       for (const i of [0, 2, 4]) assert.equal((await db.getRun(settled[i].value.id)).status, "pending");
@@ -72,7 +78,10 @@ for (const kind of STORAGES) {
         { job, input: 4, options: { idempotencyKey: "same" } },
       ]);
       assert.equal(db.transactions - before, 1);
-      assert.deepEqual(results.map((r) => r.created), [true, true, true, false]);
+      assert.deepEqual(
+        results.map((r) => r.created),
+        [true, true, true, false],
+      );
       assert.equal(results[3].id, results[2].id);
       const second = await db.getRun(results[1].id);
       assert.deepEqual([second.job, second.priority, second.labels], [other.name, 5, { k: "v" }]);
@@ -84,10 +93,36 @@ for (const kind of STORAGES) {
       const { db } = await openDb(kind);
       await db.enqueue(job, "kept");
       // Refused in JS before anything is queued: the item is named.
-      await rejectsCode(db.enqueueMany([{ job, input: 1 }, { job, input: () => 1 }]), "DURQ_INVALID_INPUT", /item 1/);
-      await rejectsCode(db.enqueueMany([{ job, input: 1 }, { job: "no-such-job", input: 1 }]), "DURQ_UNKNOWN_JOB");
-      await rejectsCode(db.enqueueMany([{ job, input: 1 }, { job, input: 2, options: { runAt: -1 } }]), "DURQ_INVALID_INPUT", /item 1/);
-      await rejectsCode(db.enqueueMany([{ job, input: 1 }, { job, input: 2, options: { labels: { "bad key": "v" } } }]), "DURQ_INVALID_INPUT");
+      await rejectsCode(
+        db.enqueueMany([
+          { job, input: 1 },
+          { job, input: () => 1 },
+        ]),
+        "DURQ_INVALID_INPUT",
+        /item 1/,
+      );
+      await rejectsCode(
+        db.enqueueMany([
+          { job, input: 1 },
+          { job: "no-such-job", input: 1 },
+        ]),
+        "DURQ_UNKNOWN_JOB",
+      );
+      await rejectsCode(
+        db.enqueueMany([
+          { job, input: 1 },
+          { job, input: 2, options: { runAt: -1 } },
+        ]),
+        "DURQ_INVALID_INPUT",
+        /item 1/,
+      );
+      await rejectsCode(
+        db.enqueueMany([
+          { job, input: 1 },
+          { job, input: 2, options: { labels: { "bad key": "v" } } },
+        ]),
+        "DURQ_INVALID_INPUT",
+      );
       assert.equal((await db.stats()).pending, 1, "no partial batch");
       await db.close();
     });
@@ -120,18 +155,21 @@ describe("WriteQueue (stand-in apply)", async () => {
     const calls = [];
     const nows = [];
     const commitErrors = [];
-    const q = new WriteQueue({
-      apply: (now, text) => {
-        nows.push(now);
-        calls.push(JSON.parse(text));
-        return apply(JSON.parse(text));
+    const q = new WriteQueue(
+      {
+        apply: (now, text) => {
+          nows.push(now);
+          calls.push(JSON.parse(text));
+          return apply(JSON.parse(text));
+        },
+        now: () => 1234,
+        onCommitError: (e, n) => commitErrors.push([e.code, n]),
+        onHookError: (e) => {
+          throw e;
+        },
       },
-      now: () => 1234,
-      onCommitError: (e, n) => commitErrors.push([e.code, n]),
-      onHookError: (e) => {
-        throw e;
-      },
-    }, 3);
+      3,
+    );
     return { q, calls, nows, commitErrors };
   }
 
@@ -141,9 +179,18 @@ describe("WriteQueue (stand-in apply)", async () => {
     const ps = [1, 2, 3, 4, 5].map((n) => q.submit(opJson("x", { n }), (r) => hooks.push(r.echo)));
     assert.equal(q.size, 5);
     const results = await Promise.all(ps);
-    assert.deepEqual(results.map((r) => r.echo), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      results.map((r) => r.echo),
+      [1, 2, 3, 4, 5],
+    );
     assert.deepEqual(hooks, [1, 2, 3, 4, 5]);
-    assert.deepEqual(calls.map((c) => c.map((o) => o.args.n)), [[1, 2, 3], [4, 5]]);
+    assert.deepEqual(
+      calls.map((c) => c.map((o) => o.args.n)),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+    );
     assert.deepEqual(nows, [1234, 1234], "the clock goes with the commit, not with each op");
     assert.ok(calls.flat().every((o) => o.op === "x" && !("now" in o.args)));
     assert.equal(q.transactions, 2);
@@ -151,7 +198,10 @@ describe("WriteQueue (stand-in apply)", async () => {
 
   test("the builders lay out { op, args } with op first and splice raw JSON values in verbatim", () => {
     const run = { job: "j", maxAttempts: 3, backoff: { initialMs: 1, factor: 2, maxMs: 3, jitter: 0 }, inputJson: '{"a" : [1,2]}' };
-    assert.equal(ops.enqueue(run), '{"op":"enqueue","args":{"job":"j","maxAttempts":3,"backoff":{"initialMs":1,"factor":2,"maxMs":3,"jitter":0},"input":{"a" : [1,2]}}}');
+    assert.equal(
+      ops.enqueue(run),
+      '{"op":"enqueue","args":{"job":"j","maxAttempts":3,"backoff":{"initialMs":1,"factor":2,"maxMs":3,"jitter":0},"input":{"a" : [1,2]}}}',
+    );
     assert.equal(ops.enqueueMany([run]), `{"op":"enqueueMany","args":{"runs":[${ops.enqueue(run).slice('{"op":"enqueue","args":'.length, -1)}]}}`);
     assert.equal(ops.saveStep({ id: "r", token: 2, name: "s", outputJson: "null" }), '{"op":"saveStep","args":{"id":"r","token":2,"name":"s","output":null}}');
     assert.equal(ops.restoreSearchIndex(), '{"op":"restoreSearchIndex"}');
@@ -162,7 +212,8 @@ describe("WriteQueue (stand-in apply)", async () => {
   test("a committed op's finished batches reach observe(); an error keeps SQLite's extendedCode", async () => {
     const seen = [];
     const q = new WriteQueue({
-      apply: () => JSON.stringify([{ ok: {}, finishedBatches: [{ id: "b" }] }, { ok: {} }, { err: { code: "SQLITE_IOERR", message: "io", extendedCode: 778 } }]),
+      apply: () =>
+        JSON.stringify([{ ok: {}, finishedBatches: [{ id: "b" }] }, { ok: {} }, { err: { code: "SQLITE_IOERR", message: "io", extendedCode: 778 } }]),
       now: () => 1,
       onCommitError: () => {},
       onHookError: (e) => {
@@ -181,7 +232,13 @@ describe("WriteQueue (stand-in apply)", async () => {
     });
     const hooks = [];
     const settled = await Promise.allSettled([1, 2].map((n) => q.submit(opJson("x", { n }), () => hooks.push(n))));
-    assert.deepEqual(settled.map((s) => [s.status, s.reason.code, s.reason.message]), [["rejected", "SQLITE_FULL", "disk full"], ["rejected", "SQLITE_FULL", "disk full"]]);
+    assert.deepEqual(
+      settled.map((s) => [s.status, s.reason.code, s.reason.message]),
+      [
+        ["rejected", "SQLITE_FULL", "disk full"],
+        ["rejected", "SQLITE_FULL", "disk full"],
+      ],
+    );
     assert.deepEqual(commitErrors, [["SQLITE_FULL", 2]]);
     assert.deepEqual(hooks, [], "no event for an op that did not commit");
   });
@@ -218,21 +275,31 @@ describe("WriteQueue (stand-in apply)", async () => {
       await Promise.resolve();
     }
     assert.equal(immediate, false, "no macrotask ran");
-    assert.deepEqual(calls.map((c) => c.length), [3, 3], "two full batches of maxBatch (3) committed; the 7th op waits for the turn");
+    assert.deepEqual(
+      calls.map((c) => c.length),
+      [3, 3],
+      "two full batches of maxBatch (3) committed; the 7th op waits for the turn",
+    );
     await q.drain();
-    assert.deepEqual(calls.map((c) => c.length), [3, 3, 1]);
+    assert.deepEqual(
+      calls.map((c) => c.length),
+      [3, 3, 1],
+    );
   });
 
   test("an asynchronous apply keeps one commit in flight; the next gathers everything queued meanwhile; generations count commits", async () => {
     const pending = [];
-    const q = new WriteQueue({
-      apply: (_now, text) => new Promise((resolve) => pending.push(() => resolve(JSON.stringify(JSON.parse(text).map(() => ({ ok: null })))))),
-      now: () => 1,
-      onCommitError: () => {},
-      onHookError: (e) => {
-        throw e;
+    const q = new WriteQueue(
+      {
+        apply: (_now, text) => new Promise((resolve) => pending.push(() => resolve(JSON.stringify(JSON.parse(text).map(() => ({ ok: null })))))),
+        now: () => 1,
+        onCommitError: () => {},
+        onHookError: (e) => {
+          throw e;
+        },
       },
-    }, 100);
+      100,
+    );
     const seen = [];
     const track = (name) => ({ assigned: (g) => seen.push(`${name}@${g}`), settled: (ok) => seen.push(`${name}:${ok}`) });
     const a = q.submit(opJson("a"), undefined, track("a"));

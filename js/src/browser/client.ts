@@ -110,7 +110,9 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
   const onError = (event: Event) => {
     if (serving || closed) return; // an error inside a serving worker is its own (its calls still answer)
     event.preventDefault?.();
-    shutdown(new DurqError("DURQ_CLOSED", `the worker failed before serving the database: ${(event as ErrorEvent).message ?? "script error"} (does it call serve()?)`));
+    shutdown(
+      new DurqError("DURQ_CLOSED", `the worker failed before serving the database: ${(event as ErrorEvent).message ?? "script error"} (does it call serve()?)`),
+    );
   };
 
   const onMessage = (event: MessageEvent) => {
@@ -166,7 +168,8 @@ export function connect(endpoint: MessageEndpoint): DurqClient {
     return ns as RemoteAlarmNamespace;
   };
   client.on = (name: string, listener: (payload: unknown) => void) => {
-    if (!(EVENT_NAMES as readonly string[]).includes(name)) throw new DurqError("DURQ_INVALID_INPUT", `unknown event ${JSON.stringify(name)}; known: ${EVENT_NAMES.join(", ")}`);
+    if (!(EVENT_NAMES as readonly string[]).includes(name))
+      throw new DurqError("DURQ_INVALID_INPUT", `unknown event ${JSON.stringify(name)}; known: ${EVENT_NAMES.join(", ")}`);
     if (typeof listener !== "function") throw new DurqError("DURQ_INVALID_INPUT", "the listener must be a function");
     let set = listeners.get(name);
     if (set === undefined) {

@@ -11,7 +11,7 @@
  */
 
 // The wasm-bindgen glue is generated into pkg/wasm/ by scripts/build.sh.
-// @ts-ignore: not present when tsc runs; typed as Glue below
+// @ts-expect-error: not present when tsc runs; typed as Glue below
 import * as generatedGlue from "../../wasm/durq.js";
 import { coreCall, instantiate, instantiated, type CoreHandle, type Glue, type OpfsPoolHandle } from "../core.js";
 import { DurqError, fromCoreError } from "../errors.js";
@@ -79,7 +79,9 @@ export function acquireWebLock(name: string, wait: boolean): Promise<(() => void
         // Held until the returned promise settles: until release() is called.
         return new Promise<void>((release) => resolve(() => release()));
       })
-      .catch((e: unknown) => reject(new DurqError("DURQ_OPFS", `the Web Lock ${JSON.stringify(name)} was refused: ${(e as Error)?.message ?? e}`, { cause: e })));
+      .catch((e: unknown) =>
+        reject(new DurqError("DURQ_OPFS", `the Web Lock ${JSON.stringify(name)} was refused: ${(e as Error)?.message ?? e}`, { cause: e })),
+      );
   });
 }
 

@@ -25,10 +25,33 @@ import { isPlainObject } from "../validate.js";
 
 /** The {@link Durq} methods a {@link DurqClient} forwards: those whose arguments and results can be structured-cloned. */
 export const REMOTE_METHODS = [
-  "enqueue", "enqueueMany", "enqueueBatch", "cancelBatch", "reconcileBatches", "cancel", "deleteRun", "retrigger", "purgeRuns",
-  "getRun", "listRuns", "getRunEvents", "getSearchStatus", "restoreSearchIndex", "importRuns", "getBatch", "listBatches",
-  "listActiveBatches", "getSteps", "getLogs", "stats", "integrityCheck", "waitForRun", "waitForBatch", "triggerAndWait",
-  "deleteEffects", "cacheStats",
+  "enqueue",
+  "enqueueMany",
+  "enqueueBatch",
+  "cancelBatch",
+  "reconcileBatches",
+  "cancel",
+  "deleteRun",
+  "retrigger",
+  "purgeRuns",
+  "getRun",
+  "listRuns",
+  "getRunEvents",
+  "getSearchStatus",
+  "restoreSearchIndex",
+  "importRuns",
+  "getBatch",
+  "listBatches",
+  "listActiveBatches",
+  "getSteps",
+  "getLogs",
+  "stats",
+  "integrityCheck",
+  "waitForRun",
+  "waitForBatch",
+  "triggerAndWait",
+  "deleteEffects",
+  "cacheStats",
 ] as const;
 
 /** The {@link AlarmNamespace} methods a {@link RemoteAlarmNamespace} forwards. */
@@ -91,7 +114,15 @@ export type ChannelMessage =
 
 /** The page's messages, by kind. @internal */
 export const pageMessage = {
-  call: (client: string, id: number, target: Target, method: string, args: unknown[]): PageMessage => ({ __durq: 1, client, kind: "call", id, target, method, args }),
+  call: (client: string, id: number, target: Target, method: string, args: unknown[]): PageMessage => ({
+    __durq: 1,
+    client,
+    kind: "call",
+    id,
+    target,
+    method,
+    args,
+  }),
   on: (client: string, name: string): PageMessage => ({ __durq: 1, client, kind: "on", name }),
   off: (client: string, name: string): PageMessage => ({ __durq: 1, client, kind: "off", name }),
 };
@@ -178,7 +209,10 @@ export function fromWirePayload(v: unknown, depth = 0): unknown {
 export function toWireArgs(v: unknown, path: string, depth = 0): unknown {
   if (isJob(v)) return v.name;
   if (typeof v === "function") {
-    throw new DurqError("DURQ_INVALID_INPUT", `${path} is a function, which cannot be sent to the worker: pass jobs by name or object, and run code in the worker (job handlers, setup in serve())`);
+    throw new DurqError(
+      "DURQ_INVALID_INPUT",
+      `${path} is a function, which cannot be sent to the worker: pass jobs by name or object, and run code in the worker (job handlers, setup in serve())`,
+    );
   }
   if (depth > 4 || typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) return v.map((x, i) => toWireArgs(x, `${path}[${i}]`, depth + 1));

@@ -96,10 +96,12 @@ interface PendingCall {
 /** Runs a call on the database this worker owns. */
 async function invoke(db: Durq, target: Target, method: string, args: unknown[]): Promise<unknown> {
   if (target === null) {
-    if (!(REMOTE_METHODS as readonly string[]).includes(method)) throw new DurqError("DURQ_INVALID_INPUT", `${method} cannot be called through connect(); callable: ${REMOTE_METHODS.join(", ")}`);
+    if (!(REMOTE_METHODS as readonly string[]).includes(method))
+      throw new DurqError("DURQ_INVALID_INPUT", `${method} cannot be called through connect(); callable: ${REMOTE_METHODS.join(", ")}`);
     return (db[method as RemoteMethod] as (...a: unknown[]) => unknown)(...args);
   }
-  if (!(REMOTE_ALARM_METHODS as readonly string[]).includes(method)) throw new DurqError("DURQ_INVALID_INPUT", `alarms().${method} cannot be called through connect(); callable: ${REMOTE_ALARM_METHODS.join(", ")}`);
+  if (!(REMOTE_ALARM_METHODS as readonly string[]).includes(method))
+    throw new DurqError("DURQ_INVALID_INPUT", `alarms().${method} cannot be called through connect(); callable: ${REMOTE_ALARM_METHODS.join(", ")}`);
   const ns = db.alarms(target[1]);
   return (ns[method as RemoteAlarmMethod] as (...a: unknown[]) => unknown).apply(ns, args);
 }
@@ -134,7 +136,8 @@ function stoppedError(): DurqError {
  *   owns the database.
  */
 export function serve(options: ServeOptions): Server {
-  if (!isPlainObject(options) || !isPlainObject(options.target)) throw new DurqError("DURQ_INVALID_INPUT", "serve() needs { target: { opfs: name } | { memory: true }, options?, setup? }");
+  if (!isPlainObject(options) || !isPlainObject(options.target))
+    throw new DurqError("DURQ_INVALID_INPUT", "serve() needs { target: { opfs: name } | { memory: true }, options?, setup? }");
   if (options.setup !== undefined && typeof options.setup !== "function") throw new DurqError("DURQ_INVALID_INPUT", "serve(): setup must be a function");
   const s = new Serving(options);
   return {
@@ -251,7 +254,14 @@ class Serving {
     for (const [id, f] of this.#forwarded) {
       if (f.owner === next) continue;
       this.#forwarded.delete(id);
-      this.#reply(f.call, false, new DurqError("DURQ_OWNER_CHANGED", "the tab that owned the database closed before answering; the call may or may not have taken effect: retry it (an idempotencyKey makes an enqueue safe to retry)"));
+      this.#reply(
+        f.call,
+        false,
+        new DurqError(
+          "DURQ_OWNER_CHANGED",
+          "the tab that owned the database closed before answering; the call may or may not have taken effect: retry it (an idempotencyKey makes an enqueue safe to retry)",
+        ),
+      );
     }
     const s = this.#state;
     if (s.kind === "opening" || s.kind === "taking" || s.kind === "failed") this.#state = { ...s, owner: next };
@@ -268,7 +278,8 @@ class Serving {
     const s = this.#state;
     switch (s.kind) {
       case "closed":
-        return this.#reply(c.call, false, stoppedError());
+        this.#reply(c.call, false, stoppedError());
+        return;
       case "owner":
         invoke(s.db, c.target, c.method, c.args).then(
           (v) => this.#reply(c.call, true, v),
@@ -281,7 +292,10 @@ class Serving {
       case "failed":
       case "opening":
         if (s.owner === undefined) {
-          if (s.kind === "failed") return this.#reply(c.call, false, s.error);
+          if (s.kind === "failed") {
+            this.#reply(c.call, false, s.error);
+            return;
+          }
           this.#waiting.push(c);
           this.#post({ kind: "who" });
           return;
@@ -294,11 +308,19 @@ class Serving {
     const id = this.#nextId++;
     this.#forwarded.set(id, { call: c.call, owner });
     const m: ChannelMessage = { kind: "call", owner, from: this.#me, id, target: c.target, method: c.method, args: c.args };
-    postOr((x) => this.#post(x as ChannelMessage), m, () => {
-      this.#forwarded.delete(id);
-      this.#reply(c.call, false, new DurqError("DURQ_INVALID_INPUT", `${c.method}: an argument cannot be sent to the tab that owns the database (structured clone failed)`));
-      return { kind: "who" };
-    });
+    postOr(
+      (x) => this.#post(x as ChannelMessage),
+      m,
+      () => {
+        this.#forwarded.delete(id);
+        this.#reply(
+          c.call,
+          false,
+          new DurqError("DURQ_INVALID_INPUT", `${c.method}: an argument cannot be sent to the tab that owns the database (structured clone failed)`),
+        );
+        return { kind: "who" };
+      },
+    );
   }
 
   /** Sends the waiting calls again (the owner changed, or opening failed). */
@@ -310,9 +332,14 @@ class Serving {
 
   #reply(call: PageCall, ok: boolean, value: unknown): void {
     const fail = (error: unknown): WorkerMessage => workerMessage.error(call, toWireError(error));
-    if (!ok) return this.#toPage(fail(value));
-    postOr((m) => this.#toPage(m as WorkerMessage), workerMessage.ok(call, value), () =>
-      fail(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the page (structured clone failed)")),
+    if (!ok) {
+      this.#toPage(fail(value));
+      return;
+    }
+    postOr(
+      (m) => this.#toPage(m as WorkerMessage),
+      workerMessage.ok(call, value),
+      () => fail(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the page (structured clone failed)")),
     );
   }
 
@@ -329,8 +356,18 @@ class Serving {
       name,
       d.on(name as DurqEventName, (payload: unknown) => {
         const wire = toWirePayload(payload);
-        if (this.#pageWants(name)) postOr((m) => this.#toPage(m as WorkerMessage), workerMessage.event(name, wire), () => workerMessage.event(name, jsonCopy(wire)));
-        if (this.#channelEvents.has(name)) postOr((m) => this.#post(m as ChannelMessage), { kind: "event", name, payload: wire }, () => ({ kind: "event", name, payload: jsonCopy(wire) }));
+        if (this.#pageWants(name))
+          postOr(
+            (m) => this.#toPage(m as WorkerMessage),
+            workerMessage.event(name, wire),
+            () => workerMessage.event(name, jsonCopy(wire)),
+          );
+        if (this.#channelEvents.has(name))
+          postOr(
+            (m) => this.#post(m as ChannelMessage),
+            { kind: "event", name, payload: wire },
+            () => ({ kind: "event", name, payload: jsonCopy(wire) }),
+          );
       }),
     );
   }
@@ -349,7 +386,10 @@ class Serving {
     else if (m.kind === "on") {
       if (this.#closed() || !(EVENT_NAMES as readonly string[]).includes(m.name)) return;
       let clients = this.#pageEvents.get(m.name);
-      if (clients === undefined) this.#pageEvents.set(m.name, (clients = new Set()));
+      if (clients === undefined) {
+        clients = new Set();
+        this.#pageEvents.set(m.name, clients);
+      }
       clients.add(m.client);
       if (this.#db() !== undefined) this.#listen(m.name);
       else this.#post({ kind: "subscribe", name: m.name });
@@ -372,7 +412,17 @@ class Serving {
         if (m.owner !== me) break;
         const answer = (ok: boolean, value: unknown) =>
           ok
-            ? postOr((x) => this.#post(x as ChannelMessage), { kind: "result", to: m.from, id: m.id, ok: true, value }, () => ({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the other tab (structured clone failed)")) }))
+            ? postOr(
+                (x) => this.#post(x as ChannelMessage),
+                { kind: "result", to: m.from, id: m.id, ok: true, value },
+                () => ({
+                  kind: "result",
+                  to: m.from,
+                  id: m.id,
+                  ok: false,
+                  error: toWireError(new DurqError("DURQ_INTERNAL", "the result cannot be sent to the other tab (structured clone failed)")),
+                }),
+              )
             : this.#post({ kind: "result", to: m.from, id: m.id, ok: false, error: toWireError(value) });
         if (s.kind !== "owner") {
           answer(false, new DurqError("DURQ_OWNER_CHANGED", "the database is not open here any more: retry"));

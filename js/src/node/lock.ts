@@ -86,7 +86,10 @@ function lockedError(dbPath: string, lockPath: string, holder: Holder): DurqErro
       `database ${dbPath} is already open in this process (pid ${process.pid}, lock file ${lockPath}); close() the other Durq first`,
     );
   }
-  const who = holder.pid === undefined ? "another process" : `process ${holder.pid}${holder.host !== undefined && holder.host !== hostname() ? ` on host ${holder.host}` : ""}`;
+  const who =
+    holder.pid === undefined
+      ? "another process"
+      : `process ${holder.pid}${holder.host !== undefined && holder.host !== hostname() ? ` on host ${holder.host}` : ""}`;
   return new DurqError(
     "DURQ_LOCKED",
     `database ${dbPath} is open in ${who} (lock file ${lockPath}); close it there first. A lock left by a process that died is taken over automatically`,

@@ -1,5 +1,27 @@
 // Compile-only check of the public types (tsc --noEmit); not run.
-import { defineJob, open, ManualClock, DurqError, DEFER_MIN_RUNS, type AlarmDelivery, type AlarmNamespace, type AlarmPage, type Batch, type BatchState, type ImportProgress, type ImportResult, type Run, type RunEvent, type RunEventKind, type RunPage, type SearchStatus, type Step, defineEffect, type Effect, type CacheStats } from "durq";
+import {
+  defineJob,
+  open,
+  ManualClock,
+  DurqError,
+  DEFER_MIN_RUNS,
+  type AlarmDelivery,
+  type AlarmNamespace,
+  type AlarmPage,
+  type Batch,
+  type BatchState,
+  type ImportProgress,
+  type ImportResult,
+  type Run,
+  type RunEvent,
+  type RunEventKind,
+  type RunPage,
+  type SearchStatus,
+  type Step,
+  defineEffect,
+  type Effect,
+  type CacheStats,
+} from "durq";
 
 const thumbnail = defineJob({
   name: "thumbnail",
@@ -22,7 +44,10 @@ async function main(): Promise<void> {
   const created: boolean = r.created;
   // @ts-expect-error: the input type comes from the job
   await db.enqueue(thumbnail, { url: 1 });
-  await db.enqueueMany([{ job: thumbnail, input: { url: "y" } }, { job: "other", input: 1, options: { priority: 2 } }]);
+  await db.enqueueMany([
+    { job: thumbnail, input: { url: "y" } },
+    { job: "other", input: 1, options: { priority: 2 } },
+  ]);
   const w = db.worker({ jobs: [thumbnail], concurrency: 4, leaseMs: 10_000 });
   w.start();
   const n: number = await w.processUntilIdle();
@@ -57,7 +82,9 @@ async function main(): Promise<void> {
   const when: number | null = await rooms.get("room-1");
   const existed: boolean = await rooms.delete("room-2");
   const alarmPage: AlarmPage = await rooms.list({ before: Date.now(), limit: 10 });
-  const stopAlarms: () => Promise<void> = db.onAlarm("rooms", async (actorId: string, d: AlarmDelivery) => void [actorId, d.retryCount, d.isRetry], { concurrency: 4 });
+  const stopAlarms: () => Promise<void> = db.onAlarm("rooms", async (actorId: string, d: AlarmDelivery) => void [actorId, d.retryCount, d.isRetry], {
+    concurrency: 4,
+  });
   db.on("alarm:abandoned", (e) => void [e.actorId, e.retryCount]);
   // @ts-expect-error: an alarm time is a number or a Date
   await rooms.set("room-3", "tomorrow");
@@ -80,7 +107,13 @@ async function main(): Promise<void> {
   const stale: SearchStatus = await db.getSearchStatus();
   await db.restoreSearchIndex();
   void [kind, imported.deferred, stale.deferred, DEFER_MIN_RUNS];
-  const meta: Effect<{ pkg: string }, { size: number }> = defineEffect({ name: "meta", version: 1, cache: true, maxAgeMs: 60_000, run: async (i: { pkg: string }) => ({ size: i.pkg.length }) });
+  const meta: Effect<{ pkg: string }, { size: number }> = defineEffect({
+    name: "meta",
+    version: 1,
+    cache: true,
+    maxAgeMs: 60_000,
+    run: async (i: { pkg: string }) => ({ size: i.pkg.length }),
+  });
   const size2: number = (await db.callEffect(meta, { pkg: "typescript" })).size;
   // @ts-expect-error: the input must match the effect's
   await db.callEffect(meta, { package: "x" });
