@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/: the Rust core to wasm32 (release:
 # lto, opt-level "s"), the JS glue with the wasm-bindgen CLI, wasm-opt -Oz
-# (binaryen from npm; Debian's is too old, see TOOLCHAIN.md), the TypeScript
+# (binaryen from npm; Debian's is too old, see docs/toolchain.md), the TypeScript
 # façade with tsc, and package.json/README from pkg-template/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the build needs on a fresh Debian 12 machine (see
-# ../shared/TOOLCHAIN.md): clang (sqlite-wasm-rs compiles sqlite3.c for
+# docs/toolchain.md): clang (sqlite-wasm-rs compiles sqlite3.c for
 # wasm32 with it), the wasm32 target, the wasm-bindgen CLI at the exact
 # version in Cargo.lock, and the npm packages from package-lock.json.
 # `scripts/setup.sh --tests` (what scripts/test.sh runs) adds what the tests
@@ -40,7 +40,7 @@ fi
 
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
-  log "installing wasm-bindgen-cli $WB_VERSION (about 5 minutes; --locked fails on this registry, see TOOLCHAIN.md)"
+  log "installing wasm-bindgen-cli $WB_VERSION (about 5 minutes; --locked fails on this registry, see docs/toolchain.md)"
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 

@@ -1,5 +1,5 @@
 //! Group commit on the main database: a batch of operations in ONE
-//! transaction, each failing alone (DESIGN.md, capability 7).
+//! transaction, each failing alone (docs/architecture.md, capability 7).
 //!
 //! An open savepoint makes SQLite copy every page an operation touches to
 //! a statement journal, which cost 40% of enqueue throughput here

@@ -6,7 +6,7 @@
 //! the old entry in place, so an effect whose output schema changed does not
 //! accumulate stale rows. The in-memory side (entries stamped with commit
 //! generations, commit-gated eviction, backpressure) lives in the façade
-//! (`js/src/cache.ts`); see `../shared/DESIGN.md`, capability 8.
+//! (`js/src/cache.ts`); see `docs/architecture.md`, capability 8.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 //! Ids sort (as lowercase hyphenated text) in creation order, so `id` order
 //! is the queue's FIFO tie-breaker and the key of cursor pagination. With
 //! random ids, inserts in small transactions were measured 5x slower here
-//! (DESIGN.md): a time-ordered key appends at the right edge of the b-tree.
+//! (docs/architecture.md): a time-ordered key appends at the right edge of the b-tree.
 
 use uuid::{Builder, Uuid};
 

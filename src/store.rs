@@ -275,9 +275,17 @@ impl Store {
     /// # Ok::<(), durq::Error>(())
     /// ```
     pub fn apply_json(&mut self, now: i64, ops_json: &str) -> Result<String> {
-        let raw: Vec<&RawValue> = serde_json::from_str(ops_json)
-            .map_err(|e| Error::invalid(format!("operations must be a JSON array: {e}")))?;
-        let ops: Vec<Result<Op>> = raw.iter().map(|r| Op::parse(r.get())).collect();
+        // One pass over the text when every operation is well formed (the
+        // façade's always are); otherwise each is parsed on its own, so a
+        // bad one fails alone.
+        let ops: Vec<Result<Op>> = match serde_json::from_str::<Vec<Op>>(ops_json) {
+            Ok(ops) => ops.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let raw: Vec<&RawValue> = serde_json::from_str(ops_json)
+                    .map_err(|e| Error::invalid(format!("operations must be a JSON array: {e}")))?;
+                raw.iter().map(|r| Op::parse(r.get())).collect()
+            }
+        };
         let outcomes = self.apply(now, &ops)?;
         Ok(serde_json::to_string(&outcomes).expect("outcomes serialize"))
     }

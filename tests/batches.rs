@@ -2,7 +2,7 @@
 //! the target (natively and as wasm in Node, like `tests/core.rs`): counts
 //! that move with every run transition, terminal states, cancellation,
 //! idempotency, bad input, and the four membership invariants of
-//! DESIGN.md capability 4, including injected faults.
+//! docs/architecture.md capability 4, including injected faults.
 //!
 //! Faults are injected with TEMP triggers that `RAISE(ABORT)` on the
 //! statement to break (<https://www.sqlite.org/lang_createtrigger.html#the_raise_function>):

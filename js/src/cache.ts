@@ -1,7 +1,7 @@
 /**
  * The in-memory store of the effect cache: effect outputs and the step
  * outputs of running runs, bounded by `maxInMemoryChanges` entries, with
- * commit-gated eviction and tiered backpressure (../shared/DESIGN.md,
+ * commit-gated eviction and tiered backpressure (docs/architecture.md,
  * capability 8).
  *
  * Every entry is in one of three tiers:

@@ -9,7 +9,7 @@ import { createServer, preview } from "vite";
 /** Debian's Chromium (scripts/setup.sh installs it). */
 export const CHROMIUM = process.env.DURQ_CHROMIUM ?? "/usr/bin/chromium";
 
-/** The flags Chromium needs on this machine kind (see ../shared/TOOLCHAIN.md). */
+/** The flags Chromium needs on this machine kind (see docs/toolchain.md). */
 const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
 
 /**

@@ -1,4 +1,4 @@
-// The effect cache (issue 6; ../shared/DESIGN.md capabilities 7 and 8):
+// The effect cache (issue 6; docs/architecture.md capabilities 7 and 8):
 // defineEffect, the bounded in-memory store shared with step outputs,
 // commit-gated eviction, tiered backpressure, one commit in flight, failed
 // commits. Commits are injected (`openWith(..., { commit })`, or a stand-in

@@ -1,7 +1,7 @@
 //! Batches: runs enqueued together in one queue, with per-status counts that
 //! move in the same transaction as every run transition of the batch, and
 //! the advisory `active_batches(queue, batch_id)` membership that lists a
-//! queue's live batches without touching batch history (DESIGN.md,
+//! queue's live batches without touching batch history (docs/architecture.md,
 //! capability 4).
 //!
 //! The batch row is authoritative; membership is advisory:
