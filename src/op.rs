@@ -240,14 +240,6 @@ impl From<&Error> for ErrorBody {
     }
 }
 
-/// A result as a raw JSON value (for callers that splice it verbatim).
-///
-/// # Panics
-/// Never: every result type serializes.
-pub fn to_raw(r: &OpResult) -> Box<RawValue> {
-    serde_json::value::to_raw_value(r).expect("results serialize")
-}
-
 /// Applies one operation of the main database in `w`'s transaction.
 ///
 /// # Errors

@@ -95,14 +95,6 @@ impl<'c> Write<'c> {
     pub fn take_finished(&mut self) -> Vec<FinishedBatch> {
         std::mem::take(&mut self.finished)
     }
-
-    /// Opens a savepoint on this operation's transaction.
-    ///
-    /// # Errors
-    /// An SQLite error if the savepoint cannot be opened.
-    pub fn savepoint(&self) -> Result<Savepoint<'c>> {
-        Savepoint::open(self.conn)
-    }
 }
 
 /// An open savepoint (<https://www.sqlite.org/lang_savepoint.html>):
