@@ -45,10 +45,6 @@ pub struct CheckedRun<'a> {
 }
 
 impl CheckedRun<'_> {
-    /// The run as given.
-    pub fn run(&self) -> &NewRun {
-        self.run
-    }
     /// Queue name.
     pub fn queue(&self) -> &str {
         self.queue

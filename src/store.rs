@@ -202,19 +202,16 @@ impl Store {
     pub fn apply(&mut self, now: i64, ops: &[Result<Op>]) -> Result<Vec<Outcome>> {
         validate::time("now", now)?;
         let is_alarm = |op: &Result<Op>| matches!(op, Ok(op) if op.as_alarm().is_some());
+        if !ops.iter().any(is_alarm) {
+            // Nearly every commit: no alarm operation to route elsewhere.
+            let all: Vec<&Result<Op>> = ops.iter().collect();
+            return self.apply_main(now, &all);
+        }
         let mut out: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
         let main: Vec<usize> = (0..ops.len()).filter(|&i| !is_alarm(&ops[i])).collect();
         if !main.is_empty() {
             let list: Vec<&Result<Op>> = main.iter().map(|&i| &ops[i]).collect();
-            let outcomes = commit::apply(&mut self.conn, &mut self.state, now, &list)?;
-            let restored = list
-                .iter()
-                .zip(&outcomes)
-                .any(|(op, o)| matches!((op, o), (Ok(Op::RestoreSearchIndex), Outcome::Ok { .. })));
-            if restored {
-                self.search_open_error = None;
-            }
-            for (i, o) in main.iter().zip(outcomes) {
+            for (i, o) in main.iter().zip(self.apply_main(now, &list)?) {
                 out[*i] = Some(o);
             }
         }
@@ -255,6 +252,20 @@ impl Store {
             .into_iter()
             .map(|o| o.expect("every operation has an outcome"))
             .collect())
+    }
+
+    /// The group commit of the main database's operations; a successful
+    /// `restoreSearchIndex` clears the error kept from the open.
+    fn apply_main(&mut self, now: i64, ops: &[&Result<Op>]) -> Result<Vec<Outcome>> {
+        let outcomes = commit::apply(&mut self.conn, &mut self.state, now, ops)?;
+        let restored = ops
+            .iter()
+            .zip(&outcomes)
+            .any(|(op, o)| matches!((op, o), (Ok(Op::RestoreSearchIndex), Outcome::Ok { .. })));
+        if restored {
+            self.search_open_error = None;
+        }
+        Ok(outcomes)
     }
 
     /// [`Store::apply`] on a JSON array of operation objects

@@ -28,6 +28,7 @@ import { EffectCalls, type EffectHost } from "./effect-calls.js";
 import { closedError, DurqError, invalidInput } from "./errors.js";
 import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./events.js";
 import type { OpenedStorage } from "./platform.js";
+import type { BatchState as CoreBatchState, FinishedBatch as CoreFinishedBatch } from "./generated/boundary.js";
 import { Scheduler, type Sleeper } from "./scheduler.js";
 import { IndexDeferral, type TransferHost } from "./transfer.js";
 import type { Batch, EnqueueResult, Run, SearchStatus } from "./types.js";
@@ -48,13 +49,8 @@ export interface DbInit {
   commit?: ((opsJson: string, apply: (opsJson: string) => string) => string | PromiseLike<string>) | undefined;
 }
 
-/** A batch that turned terminal in an operation (its outcome's `finishedBatches`: terminal states only). */
-interface FinishedBatch {
-  id: string;
-  queue: string;
-  state: "completed" | "failed" | "cancelled";
-  counts: Batch["counts"];
-}
+/** A batch that turned terminal in an operation (its outcome's `finishedBatches`): the core's type, whose state is never `active`. */
+type FinishedBatch = Omit<CoreFinishedBatch, "state"> & { state: Exclude<CoreBatchState, "active"> };
 
 /** Job and queue of a run just enqueued, for its `run:enqueued` event. @internal */
 export interface EnqueuedMeta {
