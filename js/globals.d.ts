@@ -51,4 +51,25 @@ declare namespace WebAssembly {
   class Module {
     constructor(bytes: BufferSource);
   }
+  function compile(bytes: BufferSource): Promise<Module>;
+}
+
+declare class URL {
+  constructor(url: string, base?: string | URL);
+  readonly href: string;
+  readonly pathname: string;
+}
+declare class Response {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly url: string;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+declare function fetch(input: string | URL): Promise<Response>;
+declare function btoa(data: string): string;
+declare function atob(data: string): string;
+
+/** A message event of `postMessage` (its `data`). */
+interface MessageEvent {
+  readonly data: unknown;
 }

@@ -5,24 +5,28 @@
 //! (<https://developers.cloudflare.com/durable-objects/api/alarms/>) and
 //! workerd's alarm scheduler:
 //! - `setAlarm` is an upsert: one alarm per actor, a new time replaces the
-//!   old one (and resets its retry count);
+//!   old one (and resets its retry count); a time in the past is raised to
+//!   the commit's `now` (workerd stores `max(time, now)`), and a time ≤ 0
+//!   is refused (workerd throws for it);
 //! - an alarm is delivered at least once: its row is deleted only when the
 //!   handler reports success ([`AlarmDoneOp`]), and only if the row is still
 //!   the alarm that fired (its `version`), so an alarm set while the handler
 //!   ran survives the handler's completion;
-//! - a failed handler is retried with exponential backoff from
+//! - a failed handler is retried with exponential backoff as workerd does:
 //!   [`RETRY_START_MS`] (workerd's `ALARM_RETRY_START_SECONDS = 2`),
-//!   doubling, capped at [`RETRY_MAX_MS`], with up to [`RETRY_JITTER`] of
-//!   the delay removed at random, at most [`MAX_RETRIES`] times (workerd's
+//!   doubling (2, 4, 8, 16, 32, 64 s), with up to [`RETRY_JITTER`] of the
+//!   delay added at random, at most [`MAX_RETRIES`] times (workerd's
 //!   `ALARM_RETRY_MAX_TRIES = 6`); then the alarm is abandoned (deleted).
-//!   The retry count is stored in the row, so a restart does not reset it
-//!   (workerd keeps it in memory only).
+//!   During retries the alarm keeps its `scheduled_time` (what `get` and
+//!   the handler's `scheduledTime` report, as workerd's `getAlarm()` and
+//!   `alarmInfo`) and is delivered at its `deliver_at`. The retry count is
+//!   stored in the row, so a restart does not reset it (workerd keeps it in
+//!   memory only: durq's choice, so that a crash loop cannot retry forever).
 //!
 //! Handlers run in JavaScript between core calls; this module stores and
 //! orders alarms and applies the outcome a handler reports.
 
 use crate::error::{Error, Result};
-use crate::model::Backoff;
 use crate::page::check_limit;
 use crate::validate;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -34,23 +38,25 @@ pub const MAX_NAMESPACE_BYTES: usize = 128;
 /// First retry delay after a failed handler, ms (workerd:
 /// `ALARM_RETRY_START_SECONDS = 2`).
 pub const RETRY_START_MS: f64 = 2_000.0;
-/// Longest retry delay, ms (durq's choice: one minute, so the sixth retry
-/// waits 60 s instead of 64 s).
-pub const RETRY_MAX_MS: f64 = 60_000.0;
-/// Fraction of a retry delay removed at random (subtractive jitter, as for
-/// runs: "Exponential Backoff And Jitter", AWS Architecture Blog, 2015).
+/// Largest fraction of a retry delay added at random (workerd adds up to
+/// 25% to each alarm retry delay).
 pub const RETRY_JITTER: f64 = 0.25;
 /// Retries after the first failed delivery before the alarm is abandoned
 /// (workerd: `ALARM_RETRY_MAX_TRIES = 6`).
 pub const MAX_RETRIES: i64 = 6;
 
-/// The retry backoff of alarms: 2 s, doubling, capped at 60 s, 25% jitter.
-pub const RETRY_BACKOFF: Backoff = Backoff {
-    initial_ms: RETRY_START_MS,
-    factor: 2.0,
-    max_ms: RETRY_MAX_MS,
-    jitter: RETRY_JITTER,
-};
+/// The delay before retry `retry` (1 for the first), ms: `2 s · 2^(retry-1)`
+/// plus `random · 25%` of it (`random` in [0, 1)), as workerd's alarm
+/// retries: 2, 4, 8, 16, 32, 64 s before jitter.
+pub fn retry_delay_ms(retry: i64, random: f64) -> i64 {
+    let base = RETRY_START_MS * 2f64.powi((retry.clamp(1, 62) - 1) as i32);
+    let r = if random.is_finite() {
+        random.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (base * (1.0 + RETRY_JITTER * r)).round() as i64
+}
 
 /// Migrations of an alarm database (`PRAGMA user_version`), append-only.
 pub const MIGRATIONS: &[&str] = &[
@@ -75,6 +81,12 @@ pub const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY NOT NULL,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
+    "#,
+    // 2: the time an alarm was set for, kept while retries move its
+    // delivery (`scheduled_time`, the indexed due time). NULL: the same as
+    // `scheduled_time` (no retry yet).
+    r#"
+    ALTER TABLE alarms ADD COLUMN set_time INTEGER;
     "#,
 ];
 
@@ -117,8 +129,13 @@ pub fn validate_namespace(ns: &str) -> Result<()> {
 pub struct Alarm {
     /// The actor it belongs to.
     pub actor_id: String,
-    /// When it fires next, ms since the epoch (a retry time after a failed delivery).
+    /// The time it was set for, ms since the epoch (raised to the time of
+    /// the `set` if that was in the past); unchanged by retries, as workerd's
+    /// `getAlarm()`.
     pub scheduled_time: i64,
+    /// When it is delivered next, ms: `scheduled_time`, or after a failed
+    /// delivery the retry time.
+    pub deliver_at: i64,
     /// Failed deliveries so far of this alarm (0 for a fresh `set`).
     pub retry_count: i64,
     /// Identifies the `set` that made it; handed back by `alarmDone` and `alarmFailed`.
@@ -129,7 +146,7 @@ pub struct Alarm {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlarmFilter {
-    /// Only alarms with `scheduled_time < before`, ms.
+    /// Only alarms delivered before `before` (`deliver_at < before`), ms.
     #[serde(default)]
     pub before: Option<i64>,
     /// Page size, 1..=1000 (default 50).
@@ -140,7 +157,7 @@ pub struct AlarmFilter {
     pub cursor: Option<String>,
 }
 
-/// A page of alarms, earliest first (by time, then actor id).
+/// A page of alarms, earliest delivery first (by `deliver_at`, then actor id).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmPage {
@@ -158,7 +175,8 @@ pub struct SetAlarmOp {
     pub namespace: String,
     /// Actor id (1..=256 bytes, no NUL).
     pub actor_id: String,
-    /// When it fires, ms since the epoch (a past time fires at once).
+    /// When it fires, ms since the epoch, > 0 (a past time is raised to
+    /// now and fires at once).
     pub time: i64,
 }
 
@@ -226,7 +244,7 @@ pub enum FailOutcome {
 #[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AlarmSet {
-    /// When it fires, ms.
+    /// When it fires, ms: the time asked, or now if that was in the past.
     pub scheduled_time: i64,
 }
 
@@ -284,7 +302,8 @@ pub struct AlarmDb {
 
 const NEXT_VERSION_KEY: &str = "next_version";
 
-const SELECT_ALARM: &str = "SELECT actor_id, scheduled_time, retry_count, version FROM alarms";
+const SELECT_ALARM: &str =
+    "SELECT actor_id, coalesce(set_time, scheduled_time), retry_count, version, scheduled_time FROM alarms";
 
 fn row_alarm(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alarm> {
     Ok(Alarm {
@@ -292,6 +311,7 @@ fn row_alarm(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alarm> {
         scheduled_time: r.get(1)?,
         retry_count: r.get(2)?,
         version: r.get(3)?,
+        deliver_at: r.get(4)?,
     })
 }
 
@@ -393,7 +413,7 @@ impl AlarmDb {
             alarms.truncate(limit as usize);
             alarms
                 .last()
-                .map(|a| format!("{}:{}", a.scheduled_time, a.actor_id))
+                .map(|a| format!("{}:{}", a.deliver_at, a.actor_id))
         } else {
             None
         };
@@ -403,7 +423,7 @@ impl AlarmDb {
         })
     }
 
-    /// The earliest `scheduled_time` strictly after `after`, ms: one index seek.
+    /// The earliest delivery time strictly after `after`, ms: one index seek.
     ///
     /// # Errors
     /// An SQLite error if the read fails.
@@ -440,18 +460,25 @@ fn apply_op(
         AlarmOp::Set(o) => {
             validate::name("actor id", &o.actor_id)?;
             validate::time("alarm time", o.time)?;
+            if o.time <= 0 {
+                return Err(Error::invalid(format!(
+                    "alarm time must be after the Unix epoch (> 0 ms), got {}",
+                    o.time
+                )));
+            }
+            let time = o.time.max(now);
             let version = *next_version;
             c.prepare_cached(
-                "INSERT INTO alarms (actor_id, scheduled_time, retry_count, version, set_at)
-                 VALUES (?1, ?2, 0, ?3, ?4)
+                "INSERT INTO alarms (actor_id, scheduled_time, retry_count, version, set_at, set_time)
+                 VALUES (?1, ?2, 0, ?3, ?4, NULL)
                  ON CONFLICT (actor_id) DO UPDATE SET
                    scheduled_time = excluded.scheduled_time, retry_count = 0,
-                   version = excluded.version, set_at = excluded.set_at",
+                   version = excluded.version, set_at = excluded.set_at, set_time = NULL",
             )?
-            .execute(params![o.actor_id, o.time, version, now])?;
+            .execute(params![o.actor_id, time, version, now])?;
             *next_version += 1;
             Ok(AlarmResult::Set(AlarmSet {
-                scheduled_time: o.time,
+                scheduled_time: time,
             }))
         }
         AlarmOp::Delete(o) => {
@@ -484,10 +511,11 @@ fn apply_op(
                     FailOutcome::Abandoned { retry_count: n + 1 }
                 }
                 Some(n) => {
-                    let delay = RETRY_BACKOFF.delay_ms(n + 1, o.random);
+                    let delay = retry_delay_ms(n + 1, o.random);
                     let at = now.saturating_add(delay).min(validate::MAX_TIME_MS);
                     c.prepare_cached(
-                        "UPDATE alarms SET scheduled_time = ?3, retry_count = ?4
+                        "UPDATE alarms SET set_time = coalesce(set_time, scheduled_time),
+                           scheduled_time = ?3, retry_count = ?4
                          WHERE actor_id = ?1 AND version = ?2",
                     )?
                     .execute(params![o.actor_id, o.version, at, n + 1])?;

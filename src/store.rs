@@ -26,6 +26,15 @@ pub enum Synchronous {
     /// `synchronous=NORMAL`: a commit survives the process being killed but
     /// may be rolled back by a power failure.
     Normal,
+    /// The host makes each commit atomic and durable as a whole (a
+    /// Cloudflare Durable Object, which runs every group commit inside
+    /// `ctx.storage.transactionSync()`): `journal_mode=MEMORY` (the rollback
+    /// journal that statement and savepoint rollbacks need stays in memory;
+    /// <https://www.sqlite.org/pragma.html#pragma_journal_mode>) and
+    /// `synchronous=OFF`. Each commit then writes only whole pages of the
+    /// database file, once; a crash mid-commit is undone by the host's
+    /// transaction, not by SQLite's journal.
+    External,
 }
 
 impl Synchronous {
@@ -37,8 +46,9 @@ impl Synchronous {
         match s {
             "full" => Ok(Synchronous::Full),
             "normal" => Ok(Synchronous::Normal),
+            "external" => Ok(Synchronous::External),
             _ => Err(Error::invalid(format!(
-                "synchronous must be \"full\" or \"normal\", got {s:?}"
+                "synchronous must be \"full\", \"normal\" or \"external\", got {s:?}"
             ))),
         }
     }
@@ -570,7 +580,8 @@ fn open_file(path: &str, options: &StoreOptions) -> Result<Connection> {
     })
 }
 
-/// The pragmas of every durq connection: a file gets WAL with
+/// The pragmas of every durq connection: a file gets WAL (or, for
+/// [`Synchronous::External`], an in-memory rollback journal) with
 /// `locking_mode=EXCLUSIVE` (<https://www.sqlite.org/wal.html#noshm>) and
 /// the chosen `synchronous`; every connection gets a 32 MiB page cache,
 /// temporary storage in memory and no foreign keys.
@@ -578,11 +589,16 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(128);
     if file {
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        let want = if sync == Synchronous::External {
+            "memory"
+        } else {
+            "wal"
+        };
         let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update_and_check(None, "journal_mode", want, |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case(want) {
             return Err(Error::invalid(format!(
-                "could not switch the database to WAL mode (got {mode})"
+                "could not switch the database to journal_mode {want} (got {mode})"
             )));
         }
         conn.pragma_update(
@@ -591,6 +607,7 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
             match sync {
                 Synchronous::Full => "FULL",
                 Synchronous::Normal => "NORMAL",
+                Synchronous::External => "OFF",
             },
         )?;
     }

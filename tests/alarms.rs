@@ -33,7 +33,7 @@ fn due(s: &mut Store, ns: &str, now: i64) -> Vec<(String, i64, i64, i64)> {
         .unwrap()
         .alarms
         .into_iter()
-        .map(|a| (a.actor_id, a.scheduled_time, a.retry_count, a.version))
+        .map(|a| (a.actor_id, a.deliver_at, a.retry_count, a.version))
         .collect()
 }
 
@@ -198,8 +198,14 @@ fn failures_back_off_from_two_seconds_then_abandon() {
         }
         assert_eq!(
             delays,
-            [2000, 4000, 8000, 16_000, 32_000, 60_000],
-            "{name}: 2 s doubling, capped at 60 s"
+            [2000, 4000, 8000, 16_000, 32_000, 64_000],
+            "{name}: 2 s doubling, as workerd"
+        );
+        assert!(
+            s.get_alarm("n", "a")
+                .unwrap()
+                .is_some_and(|a| a.scheduled_time == T0),
+            "{name}: retries keep the time the alarm was set for"
         );
         let r = failed(&mut s, "n", "a", v, now, 0.0);
         assert_eq!(r["outcome"], "abandoned", "{name}");
@@ -209,12 +215,18 @@ fn failures_back_off_from_two_seconds_then_abandon() {
             None,
             "{name}: abandoned = gone"
         );
-        // jitter removes up to 25%
+        // jitter adds up to 25%, as workerd's
         set(&mut s, "n", "j", T0);
         let v = due(&mut s, "n", T0)[0].3;
         let r = failed(&mut s, "n", "j", v, T0, 0.999);
         let delay = r["retryAt"].as_i64().unwrap() - T0;
-        assert!((1500..=1502).contains(&delay), "{name}: {delay}");
+        assert!((2498..=2500).contains(&delay), "{name}: {delay}");
+        let a = s.get_alarm("n", "j").unwrap().unwrap();
+        assert_eq!(
+            (a.scheduled_time, a.deliver_at),
+            (T0, T0 + delay),
+            "{name}: set time kept, delivery moved"
+        );
         // a new set resets the retry count
         set(&mut s, "n", "j", T0 + 10);
         assert_eq!(
@@ -246,7 +258,11 @@ fn retry_count_and_versions_survive_a_reopen() {
         let mut s = Store::open(&path, &options).unwrap();
         let a = s.get_alarm("n", "a").unwrap().expect(name);
         assert_eq!((a.retry_count, a.version), (2, v), "{name}: kept on disk");
-        assert_eq!(a.scheduled_time, T0 + 2000 + 4000, "{name}");
+        assert_eq!(a.deliver_at, T0 + 2000 + 4000, "{name}");
+        assert_eq!(
+            a.scheduled_time, T0,
+            "{name}: the set time, kept on disk too"
+        );
         // versions handed out after the reopen are new ones
         set(&mut s, "n", "b", T0);
         let vb = s.get_alarm("n", "b").unwrap().unwrap().version;
@@ -437,6 +453,39 @@ fn next_wake_is_the_earliest_of_queues_and_namespaces() {
                 .code(),
             "DURQ_INVALID_INPUT",
             "{name}"
+        );
+    }
+}
+
+#[test]
+fn past_times_are_raised_to_now_and_times_up_to_zero_refused() {
+    for (name, mut s) in backends_ready() {
+        // workerd: setAlarm(t) with t in the past stores now; t <= 0 throws.
+        let r = ok(
+            &mut s,
+            json!({"op": "setAlarm", "namespace": "n", "actorId": "p", "time": T0 - 60_000, "now": T0}),
+        );
+        assert_eq!(r["scheduledTime"], T0, "{name}: raised to now");
+        let a = s.get_alarm("n", "p").unwrap().expect(name);
+        assert_eq!((a.scheduled_time, a.deliver_at), (T0, T0), "{name}");
+        for bad in [0, -5] {
+            let out = apply(
+                &mut s,
+                json!([{"op": "setAlarm", "namespace": "n", "actorId": "z", "time": bad, "now": T0}]),
+            );
+            assert_eq!(
+                out[0]["err"]["code"], "DURQ_INVALID_INPUT",
+                "{name}: time {bad} refused"
+            );
+        }
+        assert_eq!(
+            s.get_alarm("n", "z").unwrap(),
+            None,
+            "{name}: nothing stored"
+        );
+        assert!(
+            s.get_alarm("n", "p").unwrap().is_some(),
+            "{name}: the earlier alarm stays"
         );
     }
 }

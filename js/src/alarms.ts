@@ -10,8 +10,9 @@
  * - alarms already due when a handler is registered fire at once;
  * - at least once: the alarm is removed only after its handler resolves; a
  *   crash during the handler fires it again after the next open;
- * - a handler that throws is retried after 2 s, 4 s, 8 s, 16 s, 32 s and
- *   60 s (each less up to 25% at random), then abandoned with an
+ * - a handler that throws (or runs past 15 minutes) is retried after 2 s,
+ *   4 s, 8 s, 16 s, 32 s and 64 s (each up to 25% more at random, as
+ *   workerd's alarm retries), then abandoned with an
  *   `alarm:abandoned` event; the retry count is stored, so a restart does
  *   not reset it;
  * - `set` while the handler runs schedules a new alarm that its completion
@@ -22,7 +23,7 @@
  */
 
 import type { Clock } from "./clock.js";
-import { invalidInput } from "./errors.js";
+import { DurqError, invalidInput } from "./errors.js";
 import { checkInt, checkName, checkOptions, checkTime, MAX_TIME_MS } from "./validate.js";
 import type { Emitter } from "./events.js";
 import * as ops from "./ops.js";
@@ -32,13 +33,15 @@ import type { Sleeper } from "./scheduler.js";
 export interface AlarmInfo {
   /** The actor it belongs to. */
   actorId: string;
-  /** When it fires next, ms since the epoch (after a failed delivery: the retry time). */
+  /** The time it was set for, ms since the epoch (a past time raised to the time of the `set`); unchanged by retries, as `getAlarm()` in a Durable Object. */
   scheduledTime: number;
+  /** When it is delivered next, ms: `scheduledTime`, or after a failed delivery the retry time. */
+  deliverAt: number;
   /** Failed deliveries of this alarm so far (0 until its handler first throws). */
   retryCount: number;
 }
 
-/** A page of alarms, earliest first (by time, then actor id). */
+/** A page of alarms, earliest delivery first (by `deliverAt`, then actor id). */
 export interface AlarmPage {
   alarms: AlarmInfo[];
   /** Pass as `cursor` to get the next page; `null` on the last page. */
@@ -47,7 +50,7 @@ export interface AlarmPage {
 
 /** Options of {@link AlarmNamespace.list}. */
 export interface AlarmListOptions {
-  /** Only alarms scheduled before this time (exclusive), ms since the epoch or a `Date`. */
+  /** Only alarms delivered before this time (`deliverAt`, exclusive), ms since the epoch or a `Date`. */
   before?: number | Date;
   /** Page size, 1..=1000 (default 50). */
   limit?: number;
@@ -57,13 +60,24 @@ export interface AlarmListOptions {
 
 /** What an alarm handler is told about the delivery. */
 export interface AlarmDelivery {
-  /** The time this delivery was scheduled for, ms (the retry time on a retry). */
+  /** The time the alarm was set for, ms: on a retry too, as `alarmInfo` in a Durable Object (not the retry time). */
   scheduledTime: number;
   /** Earlier failed deliveries of this alarm (0 on the first). */
   retryCount: number;
   /** `retryCount > 0`, as in the Durable Objects `alarmInfo`. */
   isRetry: boolean;
+  /** Aborted (reason: a `DURQ_TIMEOUT` error) when the handler has run for {@link ALARM_HANDLER_TIMEOUT_MS}; the delivery then counts as failed and is retried. */
+  signal: AbortSignal;
 }
+
+/**
+ * Longest an alarm handler may run, ms (15 minutes, workerd's limit on an
+ * `alarm()` handler's wall time:
+ * https://developers.cloudflare.com/durable-objects/api/alarms/). Past it,
+ * the handler's `signal` is aborted and the delivery counts as failed (a
+ * retry is scheduled), whether or not the handler returns later.
+ */
+export const ALARM_HANDLER_TIMEOUT_MS = 15 * 60_000;
 
 /** An alarm handler: resolves when the alarm's work is done; throwing (or rejecting) retries it. */
 export type AlarmHandler = (actorId: string, delivery: AlarmDelivery) => unknown;
@@ -124,10 +138,12 @@ export class AlarmNamespace {
   /**
    * Schedules the actor's alarm at `time` (ms since the epoch, or a `Date`),
    * replacing the one it had (at most one per actor) and resetting its
-   * retry count. A time in the past fires as soon as a handler is
-   * registered.
+   * retry count. A time in the past is stored as the time of the commit
+   * (what {@link AlarmNamespace.get} then returns) and fires as soon as a
+   * handler is registered, as `setAlarm()` in a Durable Object.
    *
-   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id or time;
+   * @throws {DurqError} `DURQ_INVALID_INPUT` for a bad actor id or a time
+   *   ≤ 0 (workerd refuses those too) or out of range;
    *   `DURQ_CLOSED`; `SQLITE_*` if the commit failed.
    */
   set(actorId: string, time: number | Date): Promise<void> {
@@ -190,7 +206,10 @@ export class AlarmNamespace {
       filter.cursor = o.cursor;
     }
     const page = this.#host.listAlarms(this.namespace, JSON.stringify(filter));
-    return { alarms: page.alarms.map(({ actorId, scheduledTime, retryCount }) => ({ actorId, scheduledTime, retryCount })), nextCursor: page.nextCursor };
+    return {
+      alarms: page.alarms.map(({ actorId, scheduledTime, deliverAt, retryCount }) => ({ actorId, scheduledTime, deliverAt, retryCount })),
+      nextCursor: page.nextCursor,
+    };
   }
 }
 
@@ -224,6 +243,7 @@ export class AlarmDispatcher implements Sleeper {
   #rewind = false;
   #wakeQueued = false;
   #stopped = false;
+  #starts = 0;
 
   constructor(host: AlarmHost, ns: string, handler: AlarmHandler, concurrency: number) {
     this.#host = host;
@@ -296,7 +316,7 @@ export class AlarmDispatcher implements Sleeper {
         // The page may be stale: the alarm may have been deleted, moved or
         // set anew since. Fire what the row says now (one primary-key read).
         const a = host.getAlarm(this.#ns, read.actorId);
-        if (a === undefined || a.scheduledTime > now) continue;
+        if (a === undefined || a.deliverAt > now) continue;
         this.#fire(a);
         free--;
       }
@@ -311,6 +331,16 @@ export class AlarmDispatcher implements Sleeper {
     }
   }
 
+  /** Handlers in flight (for {@link Durq.runDue}). */
+  pending(): Promise<void>[] {
+    return [...this.#inFlight.values()];
+  }
+
+  /** How many deliveries this dispatcher has started so far (for {@link Durq.runDue}). */
+  get starts(): number {
+    return this.#starts;
+  }
+
   /** Starts no handler from now on; resolves when the running ones have reported their outcome. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -318,7 +348,28 @@ export class AlarmDispatcher implements Sleeper {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight.values()]);
   }
 
+  /** Runs the handler for `a`, failing it (and aborting its signal) after {@link ALARM_HANDLER_TIMEOUT_MS}. */
+  async #runHandler(a: StoredAlarm): Promise<void> {
+    const clock = this.#host.clock;
+    const controller = new AbortController();
+    let timer: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => {
+        const error = new DurqError("DURQ_TIMEOUT", `the alarm handler of ${JSON.stringify(a.actorId)} ran past ${ALARM_HANDLER_TIMEOUT_MS} ms`);
+        controller.abort(error);
+        reject(error);
+      }, ALARM_HANDLER_TIMEOUT_MS);
+    });
+    try {
+      const delivery = { scheduledTime: a.scheduledTime, retryCount: a.retryCount, isRetry: a.retryCount > 0, signal: controller.signal };
+      await Promise.race([Promise.resolve(this.#handler(a.actorId, delivery)), timeout]);
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
   #fire(a: StoredAlarm): void {
+    this.#starts++;
     const host = this.#host;
     const ns = this.#ns;
     const p = (async () => {
@@ -327,7 +378,7 @@ export class AlarmDispatcher implements Sleeper {
       try {
         await undefined; // the handler starts on its own microtask, never inside a commit hook
         if (this.#stopped) return; // close() or unregister came first: the row stays for the next open
-        await this.#handler(a.actorId, { scheduledTime: a.scheduledTime, retryCount: a.retryCount, isRetry: a.retryCount > 0 });
+        await this.#runHandler(a);
       } catch (e) {
         failed = true;
         error = e;

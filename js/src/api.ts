@@ -7,6 +7,8 @@
 
 export { open } from "./open.js";
 export type { OpenTarget, OpenOptions } from "./open.js";
+export type { WasmSource } from "./wasm-source.js";
+export type { DurableObjectStorageLike, DurableObjectKvLike } from "./workerd/storage.js";
 export { Durq } from "./db.js";
 export { PURGE_CHUNK } from "./writes.js";
 export type {
@@ -27,7 +29,7 @@ export type { Effect, EffectDefinition } from "./effect.js";
 export { DEFAULT_MAX_IN_MEMORY_CHANGES } from "./cache.js";
 export type { CacheStats } from "./cache.js";
 export { Worker, DEFAULT_LEASE_MS } from "./worker.js";
-export { AlarmNamespace, DEFAULT_ALARM_CONCURRENCY } from "./alarms.js";
+export { AlarmNamespace, DEFAULT_ALARM_CONCURRENCY, ALARM_HANDLER_TIMEOUT_MS } from "./alarms.js";
 export type { AlarmInfo, AlarmPage, AlarmListOptions, AlarmDelivery, AlarmHandler, AlarmHandlerOptions } from "./alarms.js";
 export type { WorkerOptions } from "./worker.js";
 export type { Step, LogLevel } from "./step.js";

@@ -28,8 +28,8 @@ import { setPlatform } from "./platform.js";
 setPlatform(browserPlatform);
 
 export * from "./api.js";
-export { REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./browser/protocol.js";
-export type { RemoteMethod, MessageEndpoint } from "./browser/protocol.js";
+export { REMOTE_METHODS, REMOTE_ALARM_METHODS } from "./protocol.js";
+export type { RemoteMethod, MessageEndpoint } from "./protocol.js";
 export { connect } from "./browser/client.js";
 export type { DurqClient, RemoteAlarmNamespace } from "./browser/client.js";
 export { serve } from "./browser/server.js";

@@ -99,8 +99,11 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     this.clock = init.clock;
     this.#workerId = init.workerId;
     const commit = init.commit;
+    const transact = init.storage?.transact?.bind(init.storage);
+    const applyCore =
+      transact === undefined ? (now: number, j: string) => this.core.apply(now, j) : (now: number, j: string) => transact(() => this.core.apply(now, j));
     this.queue = new WriteQueue({
-      apply: (now, json) => (commit === undefined ? this.core.apply(now, json) : commit(json, (j) => this.core.apply(now, j))),
+      apply: (now, json) => (commit === undefined ? applyCore(now, json) : commit(json, (j) => applyCore(now, j))),
       onSettled: () => this.cache.settled(),
       now: () => this.clock.now(),
       onCommitError: (error) => {
@@ -117,7 +120,8 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       },
     });
     this.cache = new MemoryStore(init.maxInMemoryChanges, this.queue);
-    this.scheduler = new Scheduler(this.clock);
+    const storage = init.storage;
+    this.scheduler = new Scheduler(this.clock, storage?.timerChanged === undefined ? undefined : (at) => storage.timerChanged?.(at));
     // An import that died left the search index deferred; the core repaired
     // it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
     // until restoreSearchIndex() succeeds); the database is usable. Emitted
@@ -320,7 +324,8 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     coreCall(() => this.core.validateNamespace(namespace));
     const dir = coreCall(() => this.core.alarmDir());
     this.storage?.prepareAlarms(dir, this.#namespaces.size);
-    coreCall(() => this.core.openAlarms(namespace));
+    const transact = this.storage?.transact?.bind(this.storage);
+    coreCall(() => (transact === undefined ? this.core.openAlarms(namespace) : transact(() => this.core.openAlarms(namespace))));
     const handle = new AlarmNamespace(this, namespace);
     this.#namespaces.set(namespace, handle);
     return handle;
@@ -391,6 +396,36 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   /** A failure of the search index's restore that cannot reject anything: an `error` event from `"search"`. */
   reportError(error: unknown): void {
     this.events.emit("error", { error, source: "search" });
+  }
+
+  // ---- due work ---------------------------------------------------------------------------
+
+  /** {@link Durq.runDue}. */
+  async runDue(): Promise<void> {
+    this.checkOpen();
+    const starts = (): number => {
+      let n = 0;
+      for (const w of this.#workers) n += w.starts;
+      for (const d of this.#dispatchers.values()) n += d.starts;
+      return n;
+    };
+    for (;;) {
+      if (this.#closing) return;
+      const before = starts();
+      this.scheduler.fireDue();
+      for (const w of this.#workers) w.wake();
+      for (const d of this.#dispatchers.values()) d.wake();
+      const pending = [...[...this.#workers].flatMap((w) => w.pending()), ...[...this.#dispatchers.values()].flatMap((d) => d.pending())];
+      if (pending.length === 0) break;
+      await Promise.allSettled(pending);
+      if (
+        starts() === before &&
+        ![...this.#workers].some((w) => w.pending().length > 0) &&
+        ![...this.#dispatchers.values()].some((d) => d.pending().length > 0)
+      )
+        break;
+    }
+    await this.queue.drain();
   }
 
   // ---- closing ---------------------------------------------------------------------------

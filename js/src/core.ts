@@ -10,6 +10,7 @@
  */
 
 import { fromCoreError } from "./errors.js";
+import { resolveWasm, wasmUnavailable, type WasmSource } from "./wasm-source.js";
 
 /** The synchronous file operations the Node file VFS calls (built by `nodeHostFs()`). */
 export type HostFs = object;
@@ -73,9 +74,9 @@ export interface CoreHandle {
 /** The static side of the wasm `Core` class. */
 export interface CoreClass {
   openMemory(seed: number): CoreHandle;
-  openFile(path: string, host: HostFs, seed: number, synchronous: "full" | "normal"): CoreHandle;
+  openFile(path: string, host: HostFs, seed: number, synchronous: "full" | "normal" | "external"): CoreHandle;
   /** Opens `path` through the registered SQLite VFS `vfs` (an OPFS pool's). */
-  openVfs(path: string, vfs: string, seed: number, synchronous: "full" | "normal"): CoreHandle;
+  openVfs(path: string, vfs: string, seed: number, synchronous: "full" | "normal" | "external"): CoreHandle;
 }
 
 /** An installed OPFS pool (src/wasm/opfs.rs): one database and its alarm namespaces. */
@@ -112,12 +113,36 @@ let loaded: Glue | undefined;
  * Instantiates the wasm module once, synchronously, from `bytes` (the
  * contents of `durq_bg.wasm`, or a compiled module) with the entry's glue;
  * later calls return the glue instantiated first.
+ *
+ * @throws {DurqError} `DURQ_WASM_UNAVAILABLE` if the runtime refuses the
+ * module (not durq's wasm, or a runtime that forbids compiling bytes).
  */
 export function instantiate(glue: Glue, bytes: BufferSource | WebAssembly.Module): Glue {
   if (loaded !== undefined) return loaded;
-  glue.initSync({ module: bytes });
+  try {
+    glue.initSync({ module: bytes });
+  } catch (e) {
+    throw wasmUnavailable("cannot instantiate durq's wasm module", e);
+  }
   loaded = glue;
   return loaded;
+}
+
+/**
+ * The entry's glue, instantiated on first call from `source` (the
+ * `open()` option) if given, else from what `locate()` finds (each entry's
+ * own way: a file beside the glue, a fetch, an imported module). Later
+ * calls return the first instance and ignore `source`.
+ *
+ * @throws {DurqError} `DURQ_WASM_UNAVAILABLE` when the module cannot be
+ * found, fetched or instantiated; `DURQ_INVALID_INPUT` for a `source` of
+ * no accepted type.
+ */
+export async function loadGlue(glue: Glue, source: WasmSource | undefined, locate: () => Promise<BufferSource | WebAssembly.Module>): Promise<Glue> {
+  const done = loaded;
+  if (done !== undefined) return done;
+  const module = source === undefined ? await locate() : await resolveWasm(source);
+  return instantiate(glue, module);
 }
 
 /** The glue if {@link instantiate} ran, else `undefined`. */

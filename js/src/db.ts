@@ -313,8 +313,9 @@ export class Durq extends DurqReads {
    * already due fire at once; later ones when their time comes (by this
    * database's clock, on its one timer). A handler that resolves removes
    * the alarm (unless it was set anew meanwhile); one that throws is
-   * retried with backoff (2 s doubling to 60 s, up to 25% less at random, 6
-   * retries; then `alarm:abandoned`). At most `concurrency` handlers of the
+   * retried with backoff (2 s doubling to 64 s, up to 25% more at random, 6
+   * retries, as workerd; then `alarm:abandoned`); one that runs past
+   * {@link ALARM_HANDLER_TIMEOUT_MS} (15 minutes) counts as failed. At most `concurrency` handlers of the
    * namespace run at once, never two for one actor.
    *
    * @returns a function that unregisters the handler: no alarm of the
@@ -327,6 +328,27 @@ export class Durq extends DurqReads {
    */
   onAlarm(namespace: string, handler: AlarmHandler, options?: AlarmHandlerOptions): () => Promise<void> {
     return this.#ctx.onAlarm(namespace, handler, options);
+  }
+
+  /**
+   * Runs what is due now and resolves once it has settled: wakes every
+   * started worker ({@link Worker.start}) and every alarm handler
+   * ({@link Durq.onAlarm}) as their timers would, and waits until the runs
+   * and alarms they started have finished and no more is due (runs due
+   * later, a retry's backoff, stay for later); then waits for the commits.
+   * Workers that were not started and namespaces without a handler are left
+   * alone. This is the hook of a host that sleeps between wake-ups: call it
+   * from a Durable Object's `alarm()` (durq mirrors its next timer into
+   * `ctx.storage.setAlarm()`), or from a cron-triggered script.
+   *
+   * @example
+   * ```ts
+   * async alarm() { await this.db.runDue(); }
+   * ```
+   * @throws {DurqError} `DURQ_CLOSED` if the database was closed.
+   */
+  runDue(): Promise<void> {
+    return this.#ctx.runDue();
   }
 
   /** The time (ms) the database's one timer is armed for, or `undefined`. For tests and diagnostics. */

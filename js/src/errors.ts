@@ -40,6 +40,10 @@
  *   gave up waiting.
  * - `DURQ_CANCELLED`: the reason of a handler's `AbortSignal` when its run
  *   was cancelled.
+ * - `DURQ_WASM_UNAVAILABLE`: durq's WebAssembly module could not be
+ *   loaded (a bundle that left `durq_bg.wasm` behind, a runtime that forbids
+ *   compiling wasm from bytes); the message names the fix, usually
+ *   `open(target, { wasm })`.
  * - `DURQ_INTERNAL`: a bug in durq (an unexpected failure of the core).
  * - `SQLITE_*`: SQLite's primary result codes, e.g. `SQLITE_FULL` (disk
  *   full), `SQLITE_IOERR`, `SQLITE_BUSY`.
@@ -59,6 +63,7 @@ export type DurqErrorCode =
   | "DURQ_TIMEOUT"
   | "DURQ_CANCELLED"
   | "DURQ_INTERNAL"
+  | "DURQ_WASM_UNAVAILABLE"
   | "DURQ_OPFS_UNAVAILABLE"
   | "DURQ_OPFS"
   | "DURQ_OWNER_CHANGED"

@@ -15,8 +15,10 @@ import { DurqError, invalidInput, type DurqErrorCode } from "./errors.js";
 import * as ops from "./ops.js";
 import { platform } from "./platform.js";
 import { checkName, checkOptions, isPlainObject } from "./validate.js";
+import type { WasmSource } from "./wasm-source.js";
+import type { DurableObjectStorageLike } from "./workerd/storage.js";
 
-/** Where the database lives: a file (Node), OPFS (a browser's dedicated worker) or memory. */
+/** Where the database lives: a file (Node, Deno, Bun), OPFS (a browser's dedicated worker), a Durable Object's storage (workerd) or memory. */
 export type OpenTarget =
   | {
       /** Node: path of the SQLite database file; created (with its parent directories) if missing. A lock file `<path>.lock` sits beside it while it is open. */
@@ -32,6 +34,18 @@ export type OpenTarget =
        * (Web Lock `durq:opfs:<name>`).
        */
       opfs: string;
+    }
+  | {
+      /**
+       * Cloudflare Workers, inside a SQLite-backed Durable Object: the
+       * object's `ctx.storage`. The database and its alarm namespaces live in
+       * the object's own storage, as blocks in its synchronous KV API
+       * (`ctx.storage.kv`), each group commit inside one
+       * `ctx.storage.transactionSync()`; durq's next timer is mirrored into
+       * `ctx.storage.setAlarm()`, so call {@link Durq.runDue} from the
+       * object's `alarm()`. See the README's "Cloudflare Workers" section.
+       */
+      durableObject: DurableObjectStorageLike;
     }
   | {
       /** An in-memory database, gone when closed. Works everywhere. */
@@ -67,6 +81,15 @@ export interface OpenOptions {
    * dropped. See {@link Durq.cacheStats}.
    */
   maxInMemoryChanges?: number;
+  /**
+   * durq's WebAssembly module, for bundlers and runtimes that cannot find
+   * `durq_bg.wasm` beside the package's glue (esbuild, Rollup without an
+   * asset plugin): a `WebAssembly.Module`, the file's bytes, a URL to fetch
+   * it from, a `Response`, or a promise of one (see {@link WasmSource}).
+   * Read by the first `open()` of the process only: the module is
+   * instantiated once and shared by every database.
+   */
+  wasm?: WasmSource;
 }
 
 /**
@@ -143,7 +166,7 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
     }
     throw invalidInput(`open() needs exactly one of ${help}, got keys ${JSON.stringify(keys)}`);
   }
-  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock"]);
+  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock", "wasm"]);
   const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);
   const clock = o.clock ?? realClock;
   if (
@@ -161,14 +184,16 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
     throw invalidInput(`waitForLock must be a boolean, got ${JSON.stringify(o.waitForLock)}`);
   const workerId = o.workerId === undefined ? p.defaultWorkerId() : checkName("workerId", o.workerId);
 
-  const glue = await p.load();
+  const glue = await p.load(o.wasm as WasmSource | undefined);
   if (memory) {
     const core = coreCall(() => glue.Core.openMemory(randomSeed()));
     return new Durq(new DbContext(core, { clock, workerId, storage: undefined, maxInMemoryChanges, commit: hooks.commit }));
   }
   const opened = await p.open({ target: t, seed: randomSeed(), synchronous, waitForLock: o.waitForLock === true }, glue);
   try {
-    expireOrphanedLeases(opened.core, Math.floor(clock.now()));
+    const now = Math.floor(clock.now());
+    if (opened.transact === undefined) expireOrphanedLeases(opened.core, now);
+    else opened.transact(() => expireOrphanedLeases(opened.core, now));
     return new Durq(new DbContext(opened.core, { clock, workerId, storage: opened, maxInMemoryChanges, commit: hooks.commit }));
   } catch (e) {
     try {

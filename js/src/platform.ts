@@ -11,6 +11,7 @@
 
 import type { CoreHandle, Glue } from "./core.js";
 import { DurqError } from "./errors.js";
+import type { WasmSource } from "./wasm-source.js";
 
 /** A database opened on the platform's storage. */
 export interface OpenedStorage {
@@ -21,6 +22,19 @@ export interface OpenedStorage {
   prepareAlarms(dir: string | null | undefined, opened: number): void;
   /** Releases locks and storage handles after the core closed. Never throws. */
   release(): void;
+  /**
+   * Runs a core call that writes (a group commit, opening an alarm
+   * namespace) as one transaction of the host's storage, where the host
+   * provides atomicity itself (a Durable Object's `transactionSync`);
+   * absent where SQLite's own journal does.
+   */
+  transact?<T>(f: () => T): T;
+  /**
+   * The database's one timer was armed for `atMs` (ms since the epoch), or
+   * disarmed (`undefined`): a host that can be put to sleep mirrors it into
+   * its own wake-up (a Durable Object's `setAlarm`). Never throws.
+   */
+  timerChanged?(atMs: number | undefined): void;
 }
 
 /** How the core opens a non-memory target. */
@@ -28,17 +42,17 @@ export interface StorageRequest {
   /** The target object given to `open()` (already checked to be a plain object). */
   target: Record<string, unknown>;
   seed: number;
-  synchronous: "full" | "normal";
+  synchronous: "full" | "normal" | "external";
   /** `open()`'s `waitForLock` option. */
   waitForLock: boolean;
 }
 
-/** A runtime: Node or a browser. */
+/** A runtime: Node (also Deno and Bun), a browser, or workerd (Cloudflare Workers). */
 export interface Platform {
-  /** `"node"` or `"browser"`, for messages. */
+  /** `"Node"`, `"a browser"` or `"workerd"`, for messages. */
   readonly name: string;
-  /** The wasm glue, instantiated (loads `durq_bg.wasm` on first call). */
-  load(): Promise<Glue>;
+  /** The wasm glue, instantiated on first call from `wasm` (the `open()` option) or, without it, from `durq_bg.wasm` found the platform's way. Throws `DURQ_WASM_UNAVAILABLE`. */
+  load(wasm?: WasmSource): Promise<Glue>;
   /** Default prefix of worker ids (lease owners). */
   defaultWorkerId(): string;
   /** The target keys this platform opens besides `memory`, for messages (e.g. `"{ path: string }"`). */

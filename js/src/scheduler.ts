@@ -31,8 +31,24 @@ export class Scheduler {
   #timerAt = Infinity;
   #stopped = false;
 
-  constructor(clock: Clock) {
+  readonly #onArm: ((atMs: number | undefined) => void) | undefined;
+  /** The last time given to `onArm` (Infinity: disarmed). */
+  #reported = Infinity;
+
+  /**
+   * @param clock - the database's clock
+   * @param onArm - told each time the timer is armed for a new time or
+   *   disarmed (`undefined`), not when {@link Scheduler.stop} clears it: a
+   *   host that can sleep mirrors it (a Durable Object's `setAlarm`)
+   */
+  constructor(clock: Clock, onArm?: (atMs: number | undefined) => void) {
     this.#clock = clock;
+    this.#onArm = onArm;
+  }
+
+  /** Wakes, now, every sleeper whose time has come (by the clock), as the timer would. */
+  fireDue(): void {
+    if (!this.#stopped) this.#fire();
   }
 
   /** Wakes `s` at `atMs` (ms since the epoch), replacing any earlier request; `undefined` cancels it. */
@@ -68,6 +84,10 @@ export class Scheduler {
     for (const t of this.#at.values()) if (t < min) min = t;
     if (min === this.#timerAt && this.#timer !== undefined) return;
     this.#clear();
+    if (min !== this.#reported) {
+      this.#reported = min;
+      this.#onArm?.(min === Infinity ? undefined : min);
+    }
     if (min === Infinity) return;
     this.#timerAt = min;
     this.#timer = this.#clock.setTimeout(() => this.#fire(), min - this.#clock.now());

@@ -82,6 +82,7 @@ export class Worker {
   #epoch = 0;
   #ticking = false;
   #again = false;
+  #starts = 0;
 
   /** @internal Use {@link Durq.worker}. */
   constructor(host: WorkerHost, id: string, options: WorkerOptions) {
@@ -199,6 +200,16 @@ export class Worker {
     return count;
   }
 
+  /** Claims and handlers in flight (for {@link Durq.runDue}). @internal */
+  pending(): Promise<unknown>[] {
+    return [...this.#claims, ...this.#inFlight];
+  }
+
+  /** How many runs this worker has started so far (for {@link Durq.runDue}). @internal */
+  get starts(): number {
+    return this.#starts;
+  }
+
   /** Re-examines the queue now (after an enqueue, a finished run, ...). @internal */
   wake(): void {
     if (!this.#started) return;
@@ -301,6 +312,7 @@ export class Worker {
   }
 
   #execute(run: ClaimedRun): Promise<void> {
+    this.#starts++;
     const attempt = new Attempt(this, this.#host, run, this.#jobs.get(run.job));
     const p = attempt.run().finally(() => {
       this.#inFlight.delete(p);

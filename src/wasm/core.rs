@@ -45,8 +45,10 @@ impl Core {
 
     /// Opens (creating if missing) the database file at `path` through the
     /// host VFS, whose file I/O is done by `host` (see `js/src/node/host-fs.ts`).
-    /// `synchronous` is `"full"` (fsync at every commit; the default) or
-    /// `"normal"`.
+    /// `synchronous` is `"full"` (fsync at every commit; the default),
+    /// `"normal"`, or `"external"` when the host makes each `apply` atomic
+    /// itself (a Durable Object's `transactionSync`; see
+    /// [`crate::store::Synchronous::External`]).
     ///
     /// Throws `DURQ_INVALID_INPUT` for a bad `synchronous`, `SQLITE_CANTOPEN`
     /// if the file cannot be opened, `SQLITE_NOTADB` if it is not a database,

@@ -27,7 +27,7 @@ import {
   type RemoteAlarmMethod,
   type RemoteMethod,
   type Target,
-} from "./protocol.js";
+} from "../protocol.js";
 
 /** Methods whose type parameters a mapped type would erase: declared one by one in {@link DurqClient}. */
 type GenericMethod = "enqueue" | "getRun" | "listRuns" | "waitForRun" | "triggerAndWait";

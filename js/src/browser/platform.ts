@@ -13,7 +13,8 @@
 // The wasm-bindgen glue is generated into pkg/wasm/ by scripts/build.sh.
 // @ts-expect-error: not present when tsc runs; typed as Glue below
 import * as generatedGlue from "../../wasm/durq.js";
-import { coreCall, instantiate, instantiated, type CoreHandle, type Glue, type OpfsPoolHandle } from "../core.js";
+import { coreCall, loadGlue, type CoreHandle, type Glue, type OpfsPoolHandle } from "../core.js";
+import { resolveWasm, wasmUnavailable, type WasmSource } from "../wasm-source.js";
 import { DurqError, fromCoreError } from "../errors.js";
 import type { OpenedStorage, Platform, StorageRequest } from "../platform.js";
 
@@ -31,19 +32,22 @@ export const OPFS_SPARE_NAMESPACES = 16;
 /** How long `open({ opfs })` retries a pool still held by a context that just released its Web Lock (a closing tab frees its lock and its file handles separately), ms. */
 export const OPFS_HANDOVER_MS = 5000;
 
-async function load(): Promise<Glue> {
-  const done = instantiated();
-  if (done !== undefined) return done;
-  const url = new URL("../../wasm/durq_bg.wasm", import.meta.url);
-  let module: WebAssembly.Module;
+/** Fetches and compiles `durq_bg.wasm` beside the glue (`<package>/wasm/`), where Vite and webpack 5 put it. */
+async function locate(): Promise<WebAssembly.Module> {
+  let url: URL;
   try {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    module = await WebAssembly.compile(await response.arrayBuffer());
+    url = new URL("../../wasm/durq_bg.wasm", import.meta.url);
   } catch (e) {
-    throw fromCoreError(new Error(`cannot load the durq wasm module from ${url.href}: ${(e as Error).message}`));
+    throw wasmUnavailable(
+      "cannot locate durq's wasm module: import.meta.url is not a URL here (a bundle for a runtime without it, such as workerd: use durq's workerd entry)",
+      e,
+    );
   }
-  return instantiate(generatedGlue as unknown as Glue, module);
+  return resolveWasm(url);
+}
+
+function load(wasm?: WasmSource): Promise<Glue> {
+  return loadGlue(generatedGlue as unknown as Glue, wasm, locate);
 }
 
 /** Where OPFS sync access handles cannot work, the reason and the fix; `undefined` where they can. */

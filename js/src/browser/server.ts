@@ -26,8 +26,7 @@ import {
   randomId,
   readChannelMessage,
   readPageMessage,
-  REMOTE_ALARM_METHODS,
-  REMOTE_METHODS,
+  invoke,
   toWireError,
   toWirePayload,
   workerMessage,
@@ -35,11 +34,9 @@ import {
   type MessageEndpoint,
   type PageCall,
   type PageMessage,
-  type RemoteAlarmMethod,
-  type RemoteMethod,
   type Target,
   type WorkerMessage,
-} from "./protocol.js";
+} from "../protocol.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -91,19 +88,6 @@ interface PendingCall {
   target: Target;
   method: string;
   args: unknown[];
-}
-
-/** Runs a call on the database this worker owns. */
-async function invoke(db: Durq, target: Target, method: string, args: unknown[]): Promise<unknown> {
-  if (target === null) {
-    if (!(REMOTE_METHODS as readonly string[]).includes(method))
-      throw new DurqError("DURQ_INVALID_INPUT", `${method} cannot be called through connect(); callable: ${REMOTE_METHODS.join(", ")}`);
-    return (db[method as RemoteMethod] as (...a: unknown[]) => unknown)(...args);
-  }
-  if (!(REMOTE_ALARM_METHODS as readonly string[]).includes(method))
-    throw new DurqError("DURQ_INVALID_INPUT", `alarms().${method} cannot be called through connect(); callable: ${REMOTE_ALARM_METHODS.join(", ")}`);
-  const ns = db.alarms(target[1]);
-  return (ns[method as RemoteAlarmMethod] as (...a: unknown[]) => unknown).apply(ns, args);
 }
 
 /** The error of calls made after {@link Server.close}. */

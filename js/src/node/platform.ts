@@ -1,6 +1,7 @@
 /**
- * The Node platform of `open()`: the wasm module read from `pkg/wasm/` with
- * `node:fs`, database files through the Node file VFS (`host-fs.ts`), the
+ * The Node platform of `open()` (also Deno's and Bun's): the wasm module
+ * read from the package's `wasm/` folder with `node:fs` (or given as
+ * `open()`'s `wasm` option), database files through the Node file VFS (`host-fs.ts`), the
  * process-level lock file (`lock.ts`) and alarm folders made with `mkdir`.
  * Internal: not exported from the package.
  *
@@ -10,23 +11,49 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { coreCall, instantiate, instantiated, type CoreHandle, type Glue } from "../core.js";
-import { DurqError, fromCoreError, invalidInput } from "../errors.js";
+import { fileURLToPath } from "node:url";
+import { coreCall, loadGlue, type CoreHandle, type Glue } from "../core.js";
+import { DurqError, invalidInput } from "../errors.js";
 import type { OpenedStorage, Platform, StorageRequest } from "../platform.js";
 import { nodeHostFs } from "./host-fs.js";
 import { acquireLock } from "./lock.js";
+import { wasmUnavailable, type WasmSource } from "../wasm-source.js";
 
-async function load(): Promise<Glue> {
-  const done = instantiated();
-  if (done !== undefined) return done;
-  const glueUrl = new URL("../../wasm/durq.js", import.meta.url);
-  let glue: Glue;
+// The wasm-bindgen glue is generated into pkg/wasm/ by scripts/build.sh. A
+// static import, so that bundlers (esbuild --platform=node) take it in.
+// @ts-expect-error: not present when tsc runs; typed as Glue below
+import * as generatedGlue from "../../wasm/durq.js";
+
+/** Reads `durq_bg.wasm` beside the glue (`<package>/wasm/`), as the package lays it out. */
+async function locate(): Promise<BufferSource> {
+  let url: URL | undefined;
   try {
-    glue = (await import(glueUrl.href)) as Glue;
+    url = new URL("../../wasm/durq_bg.wasm", import.meta.url);
+    return readFileSync(url);
   } catch (e) {
-    throw fromCoreError(new Error(`cannot load the durq wasm glue at ${glueUrl.pathname}: ${(e as Error).message}`));
+    throw wasmUnavailable(
+      `cannot read durq's wasm module at ${url === undefined ? "(no import.meta.url: a bundle?)" : fileURLToPath(url)} (a bundle that left it behind?)`,
+      e,
+    );
   }
-  return instantiate(glue, readFileSync(new URL("../../wasm/durq_bg.wasm", import.meta.url)));
+}
+
+function load(wasm?: WasmSource): Promise<Glue> {
+  return loadGlue(generatedGlue as unknown as Glue, wasm, locate);
+}
+
+/**
+ * The prefix of worker ids: `<hostname>:<pid>`, or `<runtime>:<pid>` where
+ * the host name may not be read (Deno without `--allow-sys=hostname`).
+ */
+function defaultWorkerId(): string {
+  let host: string;
+  try {
+    host = hostname();
+  } catch {
+    host = typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "node";
+  }
+  return `${host}:${process.pid}`;
 }
 
 async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage> {
@@ -70,7 +97,7 @@ async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>
 export const nodePlatform: Platform = {
   name: "Node",
   load,
-  defaultWorkerId: () => `${hostname()}:${process.pid}`,
+  defaultWorkerId,
   storageHelp: "{ path: string }",
   isStorage: (target) => typeof target.path === "string",
   open,
