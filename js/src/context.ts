@@ -104,7 +104,10 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       transact === undefined ? (now: number, j: string) => this.core.apply(now, j) : (now: number, j: string) => transact(() => this.core.apply(now, j));
     this.queue = new WriteQueue({
       apply: (now, json) => (commit === undefined ? applyCore(now, json) : commit(json, (j) => applyCore(now, j))),
-      onSettled: () => this.cache.settled(),
+      onSettled: () => {
+        this.cache.settled();
+        if (this.storage?.timerChanged !== undefined) this.#mirrorTimer(this.scheduler.armedAt);
+      },
       now: () => this.clock.now(),
       onCommitError: (error) => {
         this.lastCommitError = error;
@@ -121,7 +124,7 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     });
     this.cache = new MemoryStore(init.maxInMemoryChanges, this.queue);
     const storage = init.storage;
-    this.scheduler = new Scheduler(this.clock, storage?.timerChanged === undefined ? undefined : (at) => storage.timerChanged?.(at));
+    this.scheduler = new Scheduler(this.clock, storage?.timerChanged === undefined ? undefined : (at) => this.#mirrorTimer(at));
     // An import that died left the search index deferred; the core repaired
     // it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
     // until restoreSearchIndex() succeeds); the database is usable. Emitted
@@ -295,6 +298,23 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       this.#executions.set(e.id, set);
     }
     set.add(e);
+  }
+
+  /**
+   * Tells a host that sleeps (a Durable Object) when to wake it: the
+   * scheduler's time `at`, or earlier the next due run or lease expiry of
+   * each worker's queue (`nextWakeAt`). A worker at its concurrency, or
+   * one busy with its runs, registers no time with the scheduler, so
+   * without this a crash mid-run would leave nothing to wake the host when
+   * the leases expire. Called on every re-arm and after every commit.
+   */
+  #mirrorTimer(at: number | undefined): void {
+    let t = at;
+    for (const w of this.#workers) {
+      const x = this.nextWakeAt(w.queue);
+      if (x !== undefined && (t === undefined || x < t)) t = x;
+    }
+    this.storage?.timerChanged?.(t);
   }
 
   /** An attempt is over. */

@@ -14,7 +14,7 @@
  * import { DurqObject, durqShards, defineJob, type Durq } from "durq";
  * const sendEmail = defineJob({ name: "send-email", async run(step, input) { ... } });
  * export class Queues extends DurqObject {
- *   setup(db: Durq) { db.worker({ jobs: [sendEmail] }).start(); }
+ *   setup(db: Durq) { db.worker({ jobs: [sendEmail], queue: this.queue }).start(); }
  * }
  * export default {
  *   async fetch(request, env) {

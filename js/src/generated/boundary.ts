@@ -385,7 +385,8 @@ namespace: string,
  */
 actorId: string, 
 /**
- * When it fires, ms since the epoch (a past time fires at once).
+ * When it fires, ms since the epoch, > 0 (a past time is raised to
+ * now and fires at once).
  */
 time: number, };
 
@@ -797,7 +798,7 @@ export type AlarmResult = AlarmSet | AlarmDeleted | FailOutcome;
  */
 export type AlarmSet = { 
 /**
- * When it fires, ms.
+ * When it fires, ms: the time asked, or now if that was in the past.
  */
 scheduledTime: number, };
 

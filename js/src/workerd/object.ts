@@ -28,7 +28,7 @@ import type { DurableObjectStorageLike } from "./storage.js";
  * @example
  * ```ts
  * export class Queues extends DurqObject {
- *   setup(db: Durq) { db.worker({ jobs: [sendEmail], concurrency: 8 }).start(); }
+ *   setup(db: Durq) { db.worker({ jobs: [sendEmail], queue: this.queue, concurrency: 8 }).start(); }
  * }
  * ```
  */
@@ -44,12 +44,22 @@ export class DurqObject<Env = unknown> extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The queue this object owns: `<name>` when {@link durqShards} named the
+   * object `queue:<name>` (from `ctx.id.name`), else `"default"`. Start the
+   * object's worker on it: `db.worker({ jobs, queue: this.queue })`.
+   */
+  get queue(): string {
+    const name = (this.ctx as { id?: { name?: unknown } }).id?.name;
+    return typeof name === "string" && name.startsWith("queue:") ? name.slice("queue:".length) : "default";
+  }
+
   /** Options of the object's `open()` (default none). Override to pass a clock, `maxInMemoryChanges`, ... */
   openOptions(): OpenOptions {
     return {};
   }
 
-  /** Called once the database is open: start workers (`db.worker({ jobs }).start()`), register alarm handlers (`db.onAlarm`). Default: nothing. */
+  /** Called once the database is open: start workers (`db.worker({ jobs, queue: this.queue }).start()`), register alarm handlers (`db.onAlarm`). Default: nothing. */
   setup(_db: Durq): void | Promise<void> {}
 
   /** The object's alarm: runs what is due (runs, retries, durq alarms) and resolves once it has settled. */
@@ -62,7 +72,9 @@ export class DurqObject<Env = unknown> extends DurableObject<Env> {
    * protocol, `protocol.ts`): `method` of the database (`target` null) or of
    * its alarm namespace (`["alarms", name]`), with `args` as they crossed
    * (jobs as names). Never throws: a failure is `{ ok: false, error }` with
-   * the error's `code`, because RPC keeps only an error's message and name.
+   * the error's `code`, the same wire error as the browser protocol's, so a
+   * client rebuilds a `DurqError` (workerd's RPC would carry the thrown
+   * error's properties too, but as a plain `Error`).
    */
   async call(target: Target, method: string, args: unknown[]): Promise<CallResult> {
     try {

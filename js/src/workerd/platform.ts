@@ -23,6 +23,9 @@ import { durableObjectHostFs, type DurableObjectStorageLike } from "./storage.js
 /** The database's path inside the object's storage (alarm namespaces are `/durq.db.alarms/<ns>.db`). */
 export const DURABLE_OBJECT_DB_PATH = "/durq.db";
 
+/** The soonest the object's alarm is set ahead of now, ms. */
+export const ALARM_BACKSTOP_MS = 1000;
+
 /** Storage objects with an open database: one `Durq` per object at a time. */
 const held = new WeakSet<object>();
 /** One host (and so one registered SQLite VFS) per storage object. */
@@ -91,7 +94,11 @@ async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>
       alarmAt = at;
       // Ordered with the object's other writes; the output gate holds
       // replies until it is stored. A failure leaves the in-process timer.
-      const done = at === undefined ? storage.deleteAlarm() : storage.setAlarm(Math.max(Math.ceil(at), 1));
+      // A backstop for when the object is gone (evicted, crashed): what is
+      // due now runs on the in-process timer, so the alarm is never set
+      // sooner than ALARM_BACKSTOP_MS ahead (a due run that cannot be claimed
+      // yet would otherwise wake the object in a loop).
+      const done = at === undefined ? storage.deleteAlarm() : storage.setAlarm(Math.max(Math.ceil(at), Date.now() + ALARM_BACKSTOP_MS));
       if (done !== undefined && typeof (done as Promise<void>).catch === "function") (done as Promise<void>).catch(() => undefined);
     },
   };
