@@ -5,7 +5,6 @@
  * Types only; platform-free.
  *
  * @module
- * @internal
  */
 
 /**

@@ -6,7 +6,6 @@
  * Platform-free: uses only `fetch`, `Response` and `WebAssembly`.
  *
  * @module
- * @internal
  */
 
 import { DurqError } from "./errors.js";

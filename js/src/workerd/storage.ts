@@ -22,7 +22,6 @@
  * Platform-free (no `cloudflare:` import): the storage object is passed in.
  *
  * @module
- * @internal
  */
 
 import type { HostFs, HostOpenMode } from "../host-fs.js";
