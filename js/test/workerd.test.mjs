@@ -15,6 +15,8 @@
 // 5. Scale-out: durqShards over three DurqObject shards.
 
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startWorker, waitFor } from "../test-support/workerd.mjs";
@@ -385,5 +387,37 @@ describe("durq in workerd", () => {
     );
     checkList(await listAll(5, "completed"), "completed");
     for (const e of enqueued.slice(0, 3)) assert.deepEqual((await w.json(`/run?id=${e.id}&queue=${e.queue}`)).output, { n: e.n, tagged: `n-${e.n}` });
+  });
+});
+
+describe("the README's Cloudflare worker", () => {
+  test("runs as written: enqueue through durqShards, the DurqObject processes it, listRuns reads it back", async () => {
+    const readme = readFileSync(join(import.meta.dirname, "../../README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Cloudflare Workers and Durable Objects"));
+    const code = section.match(/```js\n([\s\S]*?)```/)[1];
+    // Inside the checkout (target/ is ignored by git), so that "durq" resolves to the built package as in the other fixtures.
+    mkdirSync(join(import.meta.dirname, "../../target"), { recursive: true });
+    const dir = mkdtempSync(join(import.meta.dirname, "../../target/readme-worker-"));
+    try {
+      const entry = join(dir, "index.js");
+      writeFileSync(entry, code);
+      const w = await launch({ entry, durableObjects: [{ className: "Queues", binding: "QUEUES" }] });
+      const res = await w.fetch("/send?to=ada%40example.com&key=welcome-ada");
+      const run = await res.json();
+      assert.equal(run.created, true, JSON.stringify(run));
+      const again = await (await w.fetch("/send?to=ada%40example.com&key=welcome-ada")).json();
+      assert.deepEqual([again.id, again.created], [run.id, false], "the idempotency key holds");
+      const page = await waitFor(
+        async () => {
+          const p = await w.json("/");
+          return p.runs?.[0]?.status === "completed" && p;
+        },
+        { what: "the README worker's run completed" },
+      );
+      assert.equal(page.runs.length, 1);
+      assert.deepEqual(page.runs[0].output, { to: "ada@example.com", bytes: "Welcome, ada@example.com!".length });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
