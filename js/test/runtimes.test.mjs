@@ -1,8 +1,10 @@
 // Deno and Bun (their npm packages' binaries) run the Node-facing smoke test
-// (js/test-support/runtimes/smoke.mjs) against the built package, installed
-// as a user's would be: "durq" resolved through <app>/node_modules/durq.
-// Deno runs a memory database with one permission, reading the package (for
-// durq_bg.wasm): no --allow-sys, no -A.
+// (js/test-support/runtimes/smoke.mjs, outside js/test/ so that node --test
+// does not take it for a test) against the packed package, installed as a
+// user's would be: `npm pack pkg/` unpacked into <app>/node_modules/durq, its
+// dependency beside it, "durq" resolved through the package's exports. Deno
+// runs a memory database with one permission, reading the package (for
+// durq_bg.wasm): --allow-read=node_modules/durq, no --allow-sys, no -A.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -11,18 +13,24 @@ import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 
 const root = resolve(import.meta.dirname, "../..");
-const pkg = join(root, "pkg");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const app = mkdtempSync(join(tmpdir(), "durq-runtimes-"));
 after(() => rmSync(app, { recursive: true, force: true }));
-mkdirSync(join(app, "node_modules"));
-symlinkSync(pkg, join(app, "node_modules", "durq"), "dir");
+const pkg = join(app, "node_modules", "durq");
+mkdirSync(pkg, { recursive: true });
+const tarball = execFileSync("npm", ["pack", join(root, "pkg"), "--pack-destination", app, "--silent"], { encoding: "utf8" })
+  .trim()
+  .split("\n")
+  .at(-1);
+execFileSync("tar", ["xzf", join(app, tarball), "-C", pkg, "--strip-components=1"]);
+symlinkSync(join(root, "node_modules", "canonicalize"), join(app, "node_modules", "canonicalize"), "dir");
 writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", type: "module", private: true }));
 copyFileSync(join(root, "js/test-support/runtimes/smoke.mjs"), join(app, "smoke.mjs"));
+const env = { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
 
 /** Runs `cmd args`, in the app, and parses the JSON line the smoke script printed last. */
 function run(cmd, args) {
-  const stdout = execFileSync(cmd, args, { cwd: app, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
+  const stdout = execFileSync(cmd, args, { cwd: app, encoding: "utf8", env, timeout: 120_000 });
   return JSON.parse(stdout.trim().split("\n").at(-1));
 }
 
@@ -46,7 +54,7 @@ function assertFile(out, runtime) {
 
 describe("Deno", () => {
   test("a memory database with only --allow-read of the package (no --allow-sys)", () => {
-    assertMemory(run(bin("deno"), ["run", `--allow-read=${pkg}`, "smoke.mjs", "memory"]), "deno");
+    assertMemory(run(bin("deno"), ["run", "--no-prompt", "--allow-read=node_modules/durq", "smoke.mjs", "memory"]), "deno");
   });
 
   test("without that read permission, the error names the wasm and the fix", () => {
@@ -55,7 +63,7 @@ describe("Deno", () => {
       execFileSync(bin("deno"), ["run", "--no-prompt", "smoke.mjs", "memory"], {
         cwd: app,
         encoding: "utf8",
-        env: { ...process.env, NO_COLOR: "1" },
+        env,
         stdio: "pipe",
       });
     } catch (e) {
@@ -64,9 +72,9 @@ describe("Deno", () => {
     assert.match(stderr, /DurqError: cannot read durq.s wasm module at .*--allow-read/, stderr);
   });
 
-  test("a file database: reopen, process, alarm (read and write of its folder, and the host name for the lock file)", () => {
+  test("a file database: reopen, process, alarm (read and write of its folder only, no --allow-sys)", () => {
     const dir = mkdtempSync(join(app, "db-"));
-    assertFile(run(bin("deno"), ["run", `--allow-read=${pkg},${dir}`, `--allow-write=${dir}`, "--allow-sys=hostname", "smoke.mjs", "file", dir]), "deno");
+    assertFile(run(bin("deno"), ["run", "--no-prompt", `--allow-read=node_modules/durq,${dir}`, `--allow-write=${dir}`, "smoke.mjs", "file", dir]), "deno");
   });
 });
 

@@ -79,17 +79,33 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * This host's name, or `undefined` where it may not be read (Deno without
+ * `--allow-sys=hostname`): then a lock is written without a host and read
+ * as if written on this host (its pid is checked here).
+ */
+function thisHost(): string | undefined {
+  try {
+    return hostname();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `host` (a lock's) is another host than this one. */
+function otherHost(host: string | undefined): boolean {
+  const here = thisHost();
+  return host !== undefined && here !== undefined && host !== here;
+}
+
 function lockedError(dbPath: string, lockPath: string, holder: Holder): DurqError {
-  if (holder.pid === process.pid && (holder.host === undefined || holder.host === hostname())) {
+  if (holder.pid === process.pid && !otherHost(holder.host)) {
     return new DurqError(
       "DURQ_LOCKED",
       `database ${dbPath} is already open in this process (pid ${process.pid}, lock file ${lockPath}); close() the other Durq first`,
     );
   }
-  const who =
-    holder.pid === undefined
-      ? "another process"
-      : `process ${holder.pid}${holder.host !== undefined && holder.host !== hostname() ? ` on host ${holder.host}` : ""}`;
+  const who = holder.pid === undefined ? "another process" : `process ${holder.pid}${otherHost(holder.host) ? ` on host ${holder.host}` : ""}`;
   return new DurqError(
     "DURQ_LOCKED",
     `database ${dbPath} is open in ${who} (lock file ${lockPath}); close it there first. A lock left by a process that died is taken over automatically`,
@@ -106,7 +122,7 @@ function mayBeHeld(holder: Holder, lockPath: string): boolean {
       return false;
     }
   }
-  if (holder.host !== undefined && holder.host !== hostname()) return true; // cannot check another host's pids
+  if (otherHost(holder.host)) return true; // cannot check another host's pids
   if (holder.pid === process.pid) {
     // Our own pid: held if this process holds it, else left by an earlier
     // process that had the same pid (a restarted container's pid 1).
@@ -123,7 +139,7 @@ function mayBeHeld(holder: Holder, lockPath: string): boolean {
  */
 export function acquireLock(dbPath: string): FileLock {
   const lockPath = `${dbPath}.lock`;
-  const text = `${process.pid}\n${hostname()}\n`;
+  const text = `${process.pid}\n${thisHost() ?? ""}\n`;
   for (let attempt = 0; attempt < 8; attempt++) {
     let fd: number;
     try {
