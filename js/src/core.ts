@@ -55,7 +55,7 @@ export interface CoreHandle {
   alarmDir(): string | null | undefined;
   /** Opens (creating if missing) the alarm database of `ns`. */
   openAlarms(ns: string): void;
-  /** `{actorId, scheduledTime, retryCount, version}` JSON, or undefined. */
+  /** `{actorId, scheduledTime, deliverAt, retryCount, version}` JSON, or undefined. */
   getAlarm(ns: string, actorId: string): string | null | undefined;
   /** `{alarms, nextCursor}` JSON for a filter JSON (`{before, limit, cursor}`). */
   listAlarms(ns: string, filterJson: string): string;

@@ -293,7 +293,7 @@ impl Core {
     }
 
     /// The alarm of `actorId` in `ns` as JSON (`{actorId, scheduledTime,
-    /// retryCount, version}`), or `undefined`. Throws `DURQ_INVALID_INPUT`
+    /// deliverAt, retryCount, version}`), or `undefined`. Throws `DURQ_INVALID_INPUT`
     /// for a bad namespace or actor id.
     #[wasm_bindgen(js_name = getAlarm)]
     pub fn get_alarm(&mut self, ns: &str, actor_id: &str) -> JsResult<Option<String>> {
