@@ -75,10 +75,17 @@ export async function resolveWasm(source: WasmSource): Promise<WebAssembly.Modul
       `the wasm option must be a WebAssembly.Module, an ArrayBuffer or typed array of durq_bg.wasm, a URL, a Response or a promise of one; got ${value === null ? "null" : typeof value}`,
     );
   }
-  if (!response.ok) throw wasmUnavailable(`cannot fetch durq's wasm module from ${response.url || "the given Response"}: HTTP ${response.status}`);
+  const where = response.url || "the given Response";
+  if (!response.ok) throw wasmUnavailable(`cannot fetch durq's wasm module from ${where}: HTTP ${response.status}`);
+  const bytes = await response.arrayBuffer();
+  // A missing file on a host with a single-page-app fallback comes back as its index.html.
+  const magic = new Uint8Array(bytes, 0, Math.min(4, bytes.byteLength));
+  if (magic.length < 4 || magic[0] !== 0 || magic[1] !== 0x61 || magic[2] !== 0x73 || magic[3] !== 0x6d) {
+    throw wasmUnavailable(`${where} is not a wasm module (no \\0asm header; an HTML page served for a file the bundle left behind?)`);
+  }
   try {
-    return await WebAssembly.compile(await response.arrayBuffer());
+    return await WebAssembly.compile(bytes);
   } catch (e) {
-    throw wasmUnavailable(`cannot compile durq's wasm module from ${response.url || "the given Response"}`, e);
+    throw wasmUnavailable(`cannot compile durq's wasm module from ${where}`, e);
   }
 }

@@ -39,7 +39,7 @@ async function locate(): Promise<WebAssembly.Module> {
     url = new URL("../../wasm/durq_bg.wasm", import.meta.url);
   } catch (e) {
     throw wasmUnavailable(
-      "cannot locate durq's wasm module: import.meta.url is not a URL here (a bundle for a runtime without it, such as workerd: use durq's workerd entry)",
+      "cannot locate durq's wasm module: import.meta.url is not a URL here (a bundle in a non-module format such as IIFE; in Cloudflare Workers, durq's workerd export condition loads it)",
       e,
     );
   }

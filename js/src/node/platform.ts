@@ -31,10 +31,9 @@ async function locate(): Promise<BufferSource> {
     url = new URL("../../wasm/durq_bg.wasm", import.meta.url);
     return readFileSync(url);
   } catch (e) {
-    throw wasmUnavailable(
-      `cannot read durq's wasm module at ${url === undefined ? "(no import.meta.url: a bundle?)" : fileURLToPath(url)} (a bundle that left it behind?)`,
-      e,
-    );
+    const where = url === undefined ? "beside durq's code (import.meta.url is not a file URL here: a bundle?)" : `at ${fileURLToPath(url)}`;
+    const hint = (e as Error)?.name === "NotCapable" ? " (Deno: allow reading the package, --allow-read=node_modules/durq)" : "";
+    throw wasmUnavailable(`cannot read durq's wasm module ${where}${hint}`, e);
   }
 }
 
