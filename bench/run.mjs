@@ -214,10 +214,11 @@ lines.push(
 const notes = join(root, "bench", "NOTES.md");
 if (existsSync(notes)) lines.push(readFileSync(notes, "utf8"));
 // Keep the sections written by bench/batches.mjs, bench/alarms.mjs,
-// bench/search.mjs, bench/effects.mjs and bench/browser.mjs (`npm run
-// bench:batches`, `bench:alarms`, `bench:search`, `bench:effects`, `bench:browser`).
+// bench/search.mjs, bench/effects.mjs, bench/browser.mjs and bench/workerd.mjs
+// (`npm run bench:batches`, `bench:alarms`, `bench:search`, `bench:effects`,
+// `bench:browser`, `bench:workerd`).
 const previous = existsSync(join(root, "BENCHMARKS.md")) ? readFileSync(join(root, "BENCHMARKS.md"), "utf8") : "";
-for (const name of ["batches", "alarms", "search", "effects", "browser"]) {
+for (const name of ["batches", "alarms", "search", "effects", "browser", "workerd"]) {
   const section = previous.match(new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`));
   if (section) lines.push(section[0], "");
 }
