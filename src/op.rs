@@ -21,7 +21,8 @@ use crate::lease::{
 };
 use crate::model::{FinishedBatch, NewRun};
 use crate::queue::{
-    self, Cancelled, EnqueueManyOp, IdOp, LeasesExpired, PurgeOp, Purged, Retriggered, RunDeleted,
+    self, Cancelled, EnqueueManyOp, ExpireLeasesOfOp, IdOp, LeasesExpired, PurgeOp, Purged,
+    Retriggered, RunDeleted,
 };
 use crate::run::Enqueued;
 use crate::search::{self, IndexChange};
@@ -66,6 +67,8 @@ pub enum Op {
     PurgeBatches(PurgeOp),
     /// Expire every lease now (at open: the previous owner of the file is gone).
     ExpireLeases,
+    /// Expire the leases of one process's workers (its owner died or it disconnected).
+    ExpireLeasesOf(ExpireLeasesOfOp),
     /// Create a batch and its runs; all or none.
     EnqueueBatch(EnqueueBatchOp),
     /// Cancel a batch's live runs.
@@ -265,6 +268,7 @@ pub fn apply(w: &mut Write<'_>, op: &Op) -> Result<OpResult> {
         Op::PurgeRuns(o) => R::Purged(queue::purge(w, o)?),
         Op::PurgeBatches(o) => R::Purged(queue::purge_batches(w, o)?),
         Op::ExpireLeases => R::LeasesExpired(queue::expire_leases(w)?),
+        Op::ExpireLeasesOf(o) => R::LeasesExpired(queue::expire_leases_of(w, o)?),
         Op::EnqueueBatch(o) => R::EnqueuedBatch(batch::enqueue_batch(w, o)?),
         Op::CancelBatch(o) => R::CancelledBatch(batch::cancel_batch(w, o)?),
         Op::ReconcileBatches(o) => R::Reconciled(batch::reconcile(w, o)?),

@@ -74,6 +74,18 @@ pub struct Purged {
     pub deleted: usize,
 }
 
+/// `expireLeasesOf`: the process whose workers' ids start with
+/// `ownerPrefix` is gone.
+#[derive(Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
+pub struct ExpireLeasesOfOp {
+    /// Prefix of the lease owners (worker ids) whose leases expire now:
+    /// the process's `workerId` followed by `:` (its workers are
+    /// `<workerId>:w<n>`). 1 to 512 bytes.
+    pub owner_prefix: String,
+}
+
 /// Result of `expireLeases`.
 #[derive(Debug, Serialize, TS)]
 pub struct LeasesExpired {
@@ -250,5 +262,31 @@ pub fn expire_leases(w: &mut Write<'_>) -> Result<LeasesExpired> {
         .conn()
         .prepare_cached("UPDATE runs INDEXED BY runs_lease SET lease_expires_at = ?1 WHERE lease_expires_at > ?1")?
         .execute(params![w.now()])?;
+    Ok(LeasesExpired { expired: n })
+}
+
+/// `expireLeasesOf`: the leases held by workers whose id starts with
+/// `ownerPrefix` are due now; the leases of every other process stay.
+/// When the owner of a shared file dies, the process taking over expires
+/// only the dead owner's leases: the workers of live client processes keep
+/// theirs.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty prefix or one over 512 bytes; an
+/// SQLite error if the update fails.
+pub fn expire_leases_of(w: &mut Write<'_>, o: &ExpireLeasesOfOp) -> Result<LeasesExpired> {
+    if o.owner_prefix.is_empty() || o.owner_prefix.len() > 512 {
+        return Err(Error::InvalidInput(format!(
+            "ownerPrefix must be 1 to 512 bytes, got {}",
+            o.owner_prefix.len()
+        )));
+    }
+    let n = w
+        .conn()
+        .prepare_cached(
+            "UPDATE runs INDEXED BY runs_lease SET lease_expires_at = ?1 \
+             WHERE lease_expires_at > ?1 AND substr(lease_owner, 1, length(?2)) = ?2",
+        )?
+        .execute(params![w.now(), o.owner_prefix])?;
     Ok(LeasesExpired { expired: n })
 }

@@ -56,6 +56,7 @@ fn render() -> String {
         model::RunError,
         queue::IdOp,
         queue::PurgeOp,
+        queue::ExpireLeasesOfOp,
         batch::EnqueueBatchOp,
         batch::BatchIdOp,
         batch::ReconcileOp,

@@ -771,6 +771,39 @@ fn expire_leases_at_open_makes_a_dead_owners_runs_claimable_at_once() {
 }
 
 #[test]
+fn expire_leases_of_expires_only_the_named_process_leases() {
+    for (_, mut s) in backends() {
+        let dead = enqueue(&mut s, "a", json!({}));
+        let live = enqueue(&mut s, "a", json!({}));
+        let c1 = ok(
+            &mut s,
+            json!({"op": "claim", "now": T0, "queue": "default", "jobs": ["a"], "workerId": "h:1:w1", "leaseMs": 30_000, "limit": 1}),
+        );
+        assert_eq!(c1["runs"][0]["id"], dead.as_str());
+        ok(
+            &mut s,
+            json!({"op": "claim", "now": T0, "queue": "default", "jobs": ["a"], "workerId": "h:12:w1", "leaseMs": 30_000, "limit": 1}),
+        );
+        // "h:1:" is not a prefix of "h:12:w1": only the dead process's lease expires.
+        let r = ok(
+            &mut s,
+            json!({"op": "expireLeasesOf", "now": T0 + 1, "ownerPrefix": "h:1:"}),
+        );
+        assert_eq!(r["expired"], 1);
+        let c = claim(&mut s, T0 + 1, 5);
+        assert_eq!(c["expired"].as_array().unwrap().len(), 1);
+        assert_eq!(c["expired"][0]["id"], dead.as_str());
+        assert_eq!(c["runs"][0]["id"], dead.as_str());
+        let _ = live;
+        let bad = err(
+            &mut s,
+            json!({"op": "expireLeasesOf", "now": T0 + 2, "ownerPrefix": ""}),
+        );
+        assert_eq!(bad, "DURQ_INVALID_INPUT");
+    }
+}
+
+#[test]
 fn next_wake_at_is_the_earliest_due_time_across_priorities() {
     for (_, mut s) in backends() {
         assert_eq!(s.next_wake_at("default").unwrap(), None);

@@ -101,8 +101,16 @@ export interface AlarmHost {
   checkOpen(): void;
   /** Queues a write (even while closing, for outcomes of handlers in flight). */
   submit<T>(json: string, onCommit?: (result: T) => void): Promise<T>;
+  /** The actor's alarm row, or undefined (the owner process only: the dispatcher's reads). */
   getAlarm(ns: string, actorId: string): StoredAlarm | undefined;
+  /** A page of the namespace's alarms for a filter JSON (the owner process only). */
   listAlarms(ns: string, filterJson: string): { alarms: StoredAlarm[]; nextCursor: string | null };
+  /** {@link AlarmHost.getAlarm} wherever the database is owned (over the owner's socket in a client process). */
+  readAlarm(ns: string, actorId: string): Promise<StoredAlarm | undefined>;
+  /** {@link AlarmHost.listAlarms} wherever the database is owned. */
+  readAlarms(ns: string, filterJson: string): Promise<{ alarms: StoredAlarm[]; nextCursor: string | null }>;
+  /** Whether this process owns the database: alarm handlers run only in the owner (a client's wait until it takes over). */
+  owns(): boolean;
   /** The namespace's earliest alarm strictly after `after`, ms (one index seek in the core). */
   nextAlarmAfter(ns: string, after: number): number | undefined;
   sleepUntil(s: Sleeper, atMs: number | undefined): void;
@@ -168,7 +176,7 @@ export class AlarmNamespace {
    */
   async get(actorId: string): Promise<number | null> {
     this.#host.checkOpen();
-    const a = this.#host.getAlarm(this.namespace, checkName("actorId", actorId));
+    const a = await this.#host.readAlarm(this.namespace, checkName("actorId", actorId));
     if (a === undefined || this.#host.isRunning(this.namespace, actorId, a.version)) return null;
     return a.scheduledTime;
   }
@@ -205,7 +213,7 @@ export class AlarmNamespace {
       if (typeof o.cursor !== "string") throw invalidInput("cursor must be a string from nextCursor");
       filter.cursor = o.cursor;
     }
-    const page = this.#host.listAlarms(this.namespace, JSON.stringify(filter));
+    const page = await this.#host.readAlarms(this.namespace, JSON.stringify(filter));
     return {
       alarms: page.alarms.map(({ actorId, scheduledTime, deliverAt, retryCount }) => ({ actorId, scheduledTime, deliverAt, retryCount })),
       nextCursor: page.nextCursor,
@@ -263,7 +271,7 @@ export class AlarmDispatcher implements Sleeper {
    * so the alarm is not left behind a sweep that new alarms keep feeding.
    */
   alarmSet(timeMs: number): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#host.owns()) return;
     if (timeMs <= this.#host.clock.now()) this.#rewind = true;
     if (this.#wakeQueued) return;
     this.#wakeQueued = true;
@@ -277,6 +285,7 @@ export class AlarmDispatcher implements Sleeper {
   wake(): void {
     if (this.#stopped) return;
     const host = this.#host;
+    if (!host.owns()) return; // a client process's handler waits until this process takes the database over
     let now = 0;
     try {
       now = Math.floor(host.clock.now());

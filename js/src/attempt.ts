@@ -19,6 +19,9 @@ import type { OpTracker } from "./write-queue.js";
 import type { MemoryStore } from "./cache.js";
 import { stepKey, type Effect } from "./effect.js";
 
+/** How many times an attempt records its outcome when the owner of a shared file changes under it. */
+const OWNER_CHANGE_RETRIES = 10;
+
 /** A claimed run, as the core returns it. @internal */
 export interface ClaimedRun {
   id: string;
@@ -61,8 +64,8 @@ export interface AttemptHost {
   submit<T>(json: string, onCommit?: (result: T) => void, track?: OpTracker): Promise<T>;
   /** The effect cache's store: step outputs of running runs live there. */
   readonly cache: MemoryStore;
-  /** `core.getStepOutput`: a stored step's output JSON, or undefined. */
-  readStep(runId: string, name: string): string | undefined;
+  /** `core.getStepOutput`: a stored step's output JSON, or undefined (a promise of it in a client process). */
+  readStep(runId: string, name: string): string | undefined | Promise<string | undefined>;
   /** `Durq.callEffect`. */
   callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O>;
   /** A run reached a new status in this process: wakes its waiters, and the workers of its queue other than `from` (which wakes itself). */
@@ -200,30 +203,43 @@ export class Attempt implements Execution, StepHost {
     const json = outcome.completed
       ? ops.complete({ ...lease, outputJson: outcome.outputJson })
       : ops.fail({ ...lease, error: outcome.error, random: outcome.random, retryable: outcome.retryable });
-    try {
-      await this.#host.submit<{ status: RunStatus; attempt?: number; runAt?: number | null }>(json, (r) => {
-        const ev = this.#host.events;
-        if (r.status === "cancelled") {
-          // Only released the lease of a run cancelled under us; `run:cancelled` was emitted by the cancel.
-          this.#host.runChanged(this.id, this.#run.queue, this.#worker);
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.#record(json, outcome);
+        return;
+      } catch (e) {
+        // The owner of a shared file went away before answering: the next
+        // owner takes the same fenced write (a repeat of a commit that did
+        // happen is refused by the fencing token, never applied twice).
+        if (isDurqError(e, "DURQ_OWNER_CHANGED") && tries < OWNER_CHANGE_RETRIES) continue;
+        if (isDurqError(e, "DURQ_LEASE_LOST")) {
+          this.noteLeaseLost(e);
           return;
         }
-        if (outcome.completed) {
-          if (ev.has("run:completed")) ev.emit("run:completed", { id: this.id, job: this.job, attempt: this.attempt, output: JSON.parse(outcome.outputJson) });
-        } else {
-          const error = outcome.error;
-          if (r.status === "pending") ev.emit("run:retrying", { id: this.id, job: this.job, attempt: this.attempt, error, runAt: r.runAt ?? 0 });
-          else ev.emit("run:failed", { id: this.id, job: this.job, attempt: this.attempt, error });
-        }
-        this.#host.runChanged(this.id, this.#run.queue, this.#worker);
-      });
-    } catch (e) {
-      if (isDurqError(e, "DURQ_LEASE_LOST")) {
-        this.noteLeaseLost(e);
+        this.#host.events.emit("error", { error: e, source: "worker" });
         return;
       }
-      this.#host.events.emit("error", { error: e, source: "worker" });
     }
+  }
+
+  /** Submits the outcome's operation; its commit emits the run's event. */
+  #record(json: string, outcome: Outcome): Promise<unknown> {
+    return this.#host.submit<{ status: RunStatus; attempt?: number; runAt?: number | null }>(json, (r) => {
+      const ev = this.#host.events;
+      if (r.status === "cancelled") {
+        // Only released the lease of a run cancelled under us; `run:cancelled` was emitted by the cancel.
+        this.#host.runChanged(this.id, this.#run.queue, this.#worker);
+        return;
+      }
+      if (outcome.completed) {
+        if (ev.has("run:completed")) ev.emit("run:completed", { id: this.id, job: this.job, attempt: this.attempt, output: JSON.parse(outcome.outputJson) });
+      } else {
+        const error = outcome.error;
+        if (r.status === "pending") ev.emit("run:retrying", { id: this.id, job: this.job, attempt: this.attempt, error, runAt: r.runAt ?? 0 });
+        else ev.emit("run:failed", { id: this.id, job: this.job, attempt: this.attempt, error });
+      }
+      this.#host.runChanged(this.id, this.#run.queue, this.#worker);
+    });
   }
 
   #armHeartbeat(): void {
@@ -254,7 +270,8 @@ export class Attempt implements Execution, StepHost {
           this.noteLeaseLost(e);
           return;
         }
-        this.#host.events.emit("error", { error: e, source: "worker" });
+        // A change of owner is not the handler's failure: the next beat goes to the next owner.
+        if (!isDurqError(e, "DURQ_OWNER_CHANGED")) this.#host.events.emit("error", { error: e, source: "worker" });
         if (!isDurqError(e, "DURQ_CLOSED")) this.#armHeartbeat();
       },
     );
@@ -295,16 +312,19 @@ export class Attempt implements Execution, StepHost {
     return stepKey(this.id, this.#run.token, name);
   }
 
-  storedStep(name: string): string | undefined {
+  storedStep(name: string): string | undefined | Promise<string | undefined> {
     const key = this.#stepKey(name);
     const cache = this.#host.cache;
     // Memory first (an output whose commit is in flight too), then the database.
     const e = cache.get(key);
     if (e !== undefined) return e.json;
     if (!this.#stepNames.has(name)) return undefined;
+    const loaded = (json: string | undefined): string | undefined => {
+      if (json !== undefined) cache.putLoaded(key, json);
+      return json;
+    };
     const json = this.#host.readStep(this.id, name);
-    if (json !== undefined) cache.putLoaded(key, json);
-    return json;
+    return json instanceof Promise ? json.then(loaded) : loaded(json);
   }
 
   saveStep(name: string, outputJson: string): Promise<void> {

@@ -35,15 +35,23 @@ import type { Batch, EnqueueResult, Run, SearchStatus } from "./types.js";
 import { checkName } from "./validate.js";
 import { Waits, type WaitHost } from "./waits.js";
 import { Worker, type ClaimResult, type WorkerHost, type WorkerOptions } from "./worker.js";
+import type { CoreRead, Link } from "./link.js";
 import { WriteQueue, type OpTracker } from "./write-queue.js";
+
+/**
+ * Where the database is written: by the core in this process (`local`: this
+ * process owns it; `storage` undefined in memory), or by the owner process
+ * reached over a link (`remote`: a client process of a shared file). @internal
+ */
+export type Backend = { kind: "local"; core: CoreHandle; storage: OpenedStorage | undefined } | { kind: "remote"; link: Link };
 
 /** What a {@link DbContext} is made with (by `open`). @internal */
 export interface DbInit {
   clock: Clock;
   /** Prefix of the ids of this database's workers. */
   workerId: string;
-  /** The platform's storage, or `undefined` in memory. */
-  storage: OpenedStorage | undefined;
+  /** What `Durq.path` reports (the storage's path, or the shared file's in a client process). */
+  path: string | undefined;
   maxInMemoryChanges: number;
   /** Wraps each group commit (`OpenHooks.commit`, a test seam). */
   commit?: ((opsJson: string, apply: (opsJson: string) => string) => string | PromiseLike<string>) | undefined;
@@ -62,10 +70,10 @@ export interface EnqueuedMeta {
 export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost, EffectHost {
   /** The clock the database reads time from. */
   readonly clock: Clock;
-  /** The database in the wasm core. */
-  readonly core: CoreHandle;
-  /** The platform's storage, or `undefined` in memory. */
-  readonly storage: OpenedStorage | undefined;
+  /** What `Durq.path` reports. */
+  readonly path: string | undefined;
+  /** This process's `workerId`, the prefix of its workers' ids. */
+  readonly workerId: string;
   /** The database's events (`Durq.on`). */
   readonly events = new Emitter();
   /** The one serialized write queue (group commit). */
@@ -82,7 +90,9 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   readonly deferral = new IndexDeferral(this);
   /** The error of the last commit that failed as a whole (already reported as such). */
   lastCommitError: unknown = undefined;
-  readonly #workerId: string;
+  /** Where the database is written; `undefined` while a client process changes owner (calls wait for {@link DbContext.become}). */
+  #backend: Backend | undefined;
+  #backendWaiters: ((b: Backend | Error) => void)[] = [];
   /** Workers that are started or have work in flight. */
   readonly #workers = new Set<Worker>();
   readonly #executions = new Map<string, Set<Execution>>();
@@ -90,20 +100,21 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   readonly #dispatchers = new Map<string, AlarmDispatcher>();
   #workerCount = 0;
   #closing = false;
+  /** Called once closed (the shared file's owner stops serving; a client stops taking over). */
+  #onClosed: (() => void) | undefined;
+  /** Called when `close()` starts (the shared file's owner tells its clients). */
+  #onClosing: (() => void) | undefined;
   #closed: Promise<void> | undefined;
 
   /** @throws what reading the search status throws (the caller closes the core). */
-  constructor(core: CoreHandle, init: DbInit) {
-    this.core = core;
-    this.storage = init.storage;
+  constructor(backend: Backend, init: DbInit) {
+    this.#backend = backend;
+    this.path = init.path;
     this.clock = init.clock;
-    this.#workerId = init.workerId;
-    const commit = init.commit;
-    const transact = init.storage?.transact?.bind(init.storage);
-    const applyCore =
-      transact === undefined ? (now: number, j: string) => this.core.apply(now, j) : (now: number, j: string) => transact(() => this.core.apply(now, j));
+    this.workerId = init.workerId;
+    this.#commitHook = init.commit;
     this.queue = new WriteQueue({
-      apply: (now, json) => (commit === undefined ? applyCore(now, json) : commit(json, (j) => applyCore(now, j))),
+      apply: (now, json, parts) => this.#apply(now, json, parts),
       onSettled: () => {
         this.cache.settled();
         if (this.storage?.timerChanged !== undefined) this.#mirrorTimer(this.scheduler.armedAt);
@@ -123,18 +134,166 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       },
     });
     this.cache = new MemoryStore(init.maxInMemoryChanges, this.queue);
-    const storage = init.storage;
+    const storage = backend.kind === "local" ? backend.storage : undefined;
     this.scheduler = new Scheduler(this.clock, storage?.timerChanged === undefined ? undefined : (at) => this.#mirrorTimer(at));
-    // An import that died left the search index deferred; the core repaired
-    // it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
-    // until restoreSearchIndex() succeeds); the database is usable. Emitted
-    // on a later macrotask, so a listener added right after `await open()`
-    // receives it (without one, it is printed).
-    const search = parseResult<SearchStatus>(coreCall(() => this.core.searchStatus()));
+    if (backend.kind === "local") this.#checkSearch(backend.core);
+  }
+
+  readonly #commitHook: DbInit["commit"];
+
+  /**
+   * An import that died left the search index deferred; the core repaired
+   * it at open. If that failed, say so (search answers DURQ_SEARCH_STALE
+   * until restoreSearchIndex() succeeds); the database is usable. Emitted
+   * on a later macrotask, so a listener added right after `await open()`
+   * receives it (without one, it is printed).
+   */
+  #checkSearch(core: CoreHandle): void {
+    const search = parseResult<SearchStatus>(coreCall(() => core.searchStatus()));
     if (search.openError !== null) {
       const error = new DurqError("DURQ_SEARCH_STALE", `the search index could not be rebuilt at open: ${search.openError}`);
       setTimeout(() => this.events.emit("error", { error, source: "search" }), 0);
     }
+  }
+
+  // ---- the backend ------------------------------------------------------------
+
+  /** The database in the wasm core; `DURQ_INTERNAL` in a client process (whose core is the owner's). */
+  get core(): CoreHandle {
+    const b = this.#backend;
+    if (b?.kind !== "local") throw new DurqError("DURQ_INTERNAL", "this process does not own the database: its core is in the owner process");
+    return b.core;
+  }
+
+  /** The platform's storage, or `undefined` in memory and in a client process. */
+  get storage(): OpenedStorage | undefined {
+    const b = this.#backend;
+    return b?.kind === "local" ? b.storage : undefined;
+  }
+
+  /** Whether this process owns the database (writes it with its own core). */
+  owns(): boolean {
+    return this.#backend?.kind === "local";
+  }
+
+  /** The link to the owner, in a client process. */
+  get link(): Link | undefined {
+    const b = this.#backend;
+    return b?.kind === "remote" ? b.link : undefined;
+  }
+
+  /** The backend, once there is one (a client process changing owner waits). */
+  #ready(): Promise<Backend> {
+    const b = this.#backend;
+    if (b !== undefined) return Promise.resolve(b);
+    return new Promise((resolve, reject) => this.#backendWaiters.push((x) => (x instanceof Error ? reject(x) : resolve(x))));
+  }
+
+  /**
+   * The owner went away: calls made from now wait until {@link DbContext.become}
+   * names the next one (or {@link DbContext.abandon} gives up).
+   */
+  suspend(): void {
+    this.#backend = undefined;
+  }
+
+  /**
+   * The database is now written here (`local`: this process took it over)
+   * or through a new owner (`remote`). Re-opens the alarm namespaces known
+   * here, starts the alarm handlers registered here if local, and wakes the
+   * workers (what was enqueued meanwhile was not announced to them).
+   */
+  become(b: Backend): void {
+    this.#backend = b;
+    const waiters = this.#backendWaiters;
+    this.#backendWaiters = [];
+    for (const w of waiters) w(b);
+    for (const ns of this.#namespaces.keys()) {
+      try {
+        this.#openNamespace(ns);
+      } catch (error) {
+        this.events.emit("error", { error, source: "alarm" });
+      }
+    }
+    if (b.kind === "local") {
+      this.#checkSearch(b.core);
+      for (const d of this.#dispatchers.values()) d.wake();
+    }
+    this.wakeAllWorkers();
+  }
+
+  /** No owner can be found: calls waiting for one reject with `error`, and so do later ones until {@link DbContext.become}. */
+  abandon(error: DurqError): void {
+    this.#backend = { kind: "remote", link: deadLink(error) };
+    const waiters = this.#backendWaiters;
+    this.#backendWaiters = [];
+    for (const w of waiters) w(error);
+  }
+
+  /** A group commit: the core's `apply` here (in the host's transaction, through the test seam), or the owner's. */
+  #apply(now: number, json: string, parts: readonly string[]): string | Promise<string> {
+    const b = this.#backend;
+    if (b === undefined) return this.#ready().then(() => this.#apply(now, json, parts));
+    if (b.kind === "remote") return this.#remote(b, (link) => link.call(["core"], "apply", [parts])) as Promise<string>;
+    const { core, storage } = b;
+    const transact = storage?.transact?.bind(storage);
+    const applyCore = (j: string) => (transact === undefined ? core.apply(now, j) : transact(() => core.apply(now, j)));
+    const commit = this.#commitHook;
+    return (commit === undefined ? applyCore(json) : commit(json, applyCore)) as string | Promise<string>;
+  }
+
+  /**
+   * A read of the core: synchronous here when this process owns the
+   * database, a promise of the owner's answer in a client process (or
+   * while it changes owner). Throws (or rejects) what the core throws, as a
+   * {@link DurqError}.
+   */
+  coreRead(method: CoreRead, ...args: unknown[]): unknown {
+    const b = this.#backend;
+    if (b?.kind === "local") return coreCall(() => (b.core[method] as (...a: unknown[]) => unknown).apply(b.core, args));
+    return this.#ready().then((x) =>
+      x.kind === "local"
+        ? coreCall(() => (x.core[method] as (...a: unknown[]) => unknown).apply(x.core, args))
+        : this.#remote(x, (link) => link.call(["core"], method, args)),
+    );
+  }
+
+  /**
+   * A call through the owner of `b`. One the owner refused untouched (it was
+   * closing the database) goes to the next backend, once there is one.
+   */
+  #remote(b: Backend & { kind: "remote" }, f: (link: Link) => Promise<unknown>): Promise<unknown> {
+    return f(b.link).catch((e: unknown) => {
+      if ((e as { notApplied?: unknown })?.notApplied !== true) throw e;
+      return this.#after(b).then((next) => (next.kind === "remote" ? this.#remote(next, f) : this.#localRetry(f, next)));
+    });
+  }
+
+  /** `f` was meant for an owner; this process now owns the database: what `f` asked is answered here. */
+  #localRetry(f: (link: Link) => Promise<unknown>, b: Backend & { kind: "local" }): Promise<unknown> {
+    return f({
+      ownerWorkerId: this.workerId,
+      call: async (_target, method, args) =>
+        method === "apply"
+          ? this.#apply(this.clock.now(), `[${(args[0] as string[]).join(",")}]`, args[0] as string[])
+          : coreCall(() => (b.core[method as CoreRead] as (...a: unknown[]) => unknown).apply(b.core, args)),
+      subscribe: () => undefined,
+      publish: () => undefined,
+      close: () => undefined,
+    });
+  }
+
+  /** The first backend other than `old` (waits for {@link DbContext.become}). */
+  #after(old: Backend): Promise<Backend> {
+    const b = this.#backend;
+    if (b !== undefined && b !== old) return Promise.resolve(b);
+    return new Promise((resolve, reject) =>
+      this.#backendWaiters.push((x) => {
+        if (x instanceof Error) reject(x);
+        else if (x === old) this.#after(old).then(resolve, reject);
+        else resolve(x);
+      }),
+    );
   }
 
   /** Whether `close()` was called. */
@@ -186,6 +345,11 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     this.waits.notify(id);
   }
 
+  /** Wakes every started worker (a client process's leases were just expired, an owner changed). */
+  wakeAllWorkers(): void {
+    for (const w of this.#workers) w.wake();
+  }
+
   /** Wakes the started workers of `queue` (but `except`). */
   wakeWorkers(queue: string, except?: object): void {
     for (const w of this.#workers) if (w.queue === queue && w !== except) w.wake();
@@ -201,20 +365,24 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
 
   // ---- reads ------------------------------------------------------------------
 
-  /** `core.getRun`, parsed; throws what the core throws (`DURQ_NOT_FOUND`). */
-  readRun<I = unknown, O = unknown>(id: string): Run<I, O> {
-    return parseResult<Run<I, O>>(this.core.getRun(id));
+  /** `core.getRun`, parsed (a promise in a client process); throws what the core throws (`DURQ_NOT_FOUND`). */
+  readRun<I = unknown, O = unknown>(id: string): Run<I, O> | Promise<Run<I, O>> {
+    return then(this.coreRead("getRun", id), (t) => parseResult<Run<I, O>>(t));
   }
 
-  /** `core.getBatch`, parsed; throws what the core throws (`DURQ_NOT_FOUND`). */
-  readBatch(id: string): Batch {
-    return parseResult<Batch>(this.core.getBatch(id));
+  /** `core.getBatch`, parsed (a promise in a client process); throws what the core throws (`DURQ_NOT_FOUND`). */
+  readBatch(id: string): Batch | Promise<Batch> {
+    return then(this.coreRead("getBatch", id), (t) => parseResult<Batch>(t));
   }
 
-  /** `core.getStepOutput`: a stored step's output JSON, or undefined. */
-  readStep(runId: string, name: string): string | undefined {
-    const out = coreCall(() => this.core.getStepOutput(runId, name));
-    return typeof out === "string" ? out : undefined;
+  /** `core.getStepOutput`: a stored step's output JSON, or undefined (a promise of it in a client process). */
+  readStep(runId: string, name: string): string | undefined | Promise<string | undefined> {
+    return then(this.coreRead("getStepOutput", runId, name), (out) => (typeof out === "string" ? out : undefined));
+  }
+
+  /** `core.getEffect`: the stored output of an effect for a canonical input, or undefined. */
+  async readEffect(name: string, canonicalInput: string): Promise<string | null | undefined> {
+    return (await this.coreRead("getEffect", name, canonicalInput)) as string | null | undefined;
   }
 
   // ---- events -----------------------------------------------------------------
@@ -231,7 +399,7 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   /** {@link Durq.worker}. */
   worker(options: WorkerOptions): Worker {
     this.checkOpen();
-    return new Worker(this, `${this.#workerId}:w${++this.#workerCount}`, options);
+    return new Worker(this, `${this.workerId}:w${++this.#workerCount}`, options);
   }
 
   /** {@link Durq.callEffect} without the open check (handlers that `close()` waits for may still call effects). */
@@ -239,11 +407,12 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     return this.effects.call(effect, input);
   }
 
-  /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed. */
-  nextWakeAt(queue: string): number | undefined {
+  /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed (a promise of it in a client process, never rejecting). */
+  nextWakeAt(queue: string): number | undefined | Promise<number | undefined> {
+    const asTime = (at: unknown) => (typeof at === "number" ? at : undefined);
     try {
-      const at = this.core.nextWakeAt(queue);
-      return typeof at === "number" ? at : undefined;
+      const at = this.coreRead("nextWakeAt", queue);
+      return at instanceof Promise ? at.then(asTime, () => undefined) : asTime(at);
     } catch {
       return undefined;
     }
@@ -265,14 +434,17 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       }
       ev.emit("run:lease-expired", { id: x.id, status: x.status });
       if (x.status === "failed" && ev.has("run:failed")) {
-        try {
-          const run = this.readRun(x.id);
+        const failed = (run: Run) =>
           ev.emit("run:failed", {
             id: x.id,
             job: run.job,
             attempt: run.attempt,
             error: run.error ?? { name: "LeaseExpired", message: "the lease expired", stack: null },
           });
+        try {
+          const run = this.readRun(x.id);
+          if (run instanceof Promise) run.then(failed, () => undefined);
+          else failed(run);
         } catch {
           // best effort
         }
@@ -312,7 +484,7 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     let t = at;
     for (const w of this.#workers) {
       const x = this.nextWakeAt(w.queue);
-      if (x !== undefined && (t === undefined || x < t)) t = x;
+      if (typeof x === "number" && (t === undefined || x < t)) t = x;
     }
     this.storage?.timerChanged?.(t);
   }
@@ -341,14 +513,31 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     const known = this.#namespaces.get(namespace);
     if (known !== undefined) return known;
     checkName("alarm namespace", namespace); // a string, no lone surrogate (it becomes a file name); the core checks the rest
-    coreCall(() => this.core.validateNamespace(namespace));
-    const dir = coreCall(() => this.core.alarmDir());
-    this.storage?.prepareAlarms(dir, this.#namespaces.size);
-    const transact = this.storage?.transact?.bind(this.storage);
-    coreCall(() => (transact === undefined ? this.core.openAlarms(namespace) : transact(() => this.core.openAlarms(namespace))));
+    this.#openNamespace(namespace);
     const handle = new AlarmNamespace(this, namespace);
     this.#namespaces.set(namespace, handle);
     return handle;
+  }
+
+  /**
+   * Opens the alarm namespace in the core here, or asks the owner to (its
+   * answer is not awaited: the socket keeps order, so the owner opens it
+   * before it applies this process's next commit). While the owner
+   * changes, {@link DbContext.become} opens it later.
+   */
+  #openNamespace(namespace: string): void {
+    const b = this.#backend;
+    if (b === undefined) return;
+    if (b.kind === "remote") {
+      b.link.call(["core"], "openAlarms", [namespace]).catch((error: unknown) => this.events.emit("error", { error, source: "alarm" }));
+      return;
+    }
+    const { core, storage } = b;
+    coreCall(() => core.validateNamespace(namespace));
+    const dir = coreCall(() => core.alarmDir());
+    storage?.prepareAlarms(dir, this.#namespaces.size);
+    const transact = storage?.transact?.bind(storage);
+    coreCall(() => (transact === undefined ? core.openAlarms(namespace) : transact(() => core.openAlarms(namespace))));
   }
 
   /** {@link Durq.onAlarm}. */
@@ -385,6 +574,17 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     return JSON.parse(coreCall(() => this.core.listAlarms(ns, filterJson)));
   }
 
+  /** {@link DbContext.getAlarm} wherever the database is owned. */
+  async readAlarm(ns: string, actorId: string): Promise<StoredAlarm | undefined> {
+    const text = await this.coreRead("getAlarm", ns, actorId);
+    return typeof text === "string" ? (JSON.parse(text) as StoredAlarm) : undefined;
+  }
+
+  /** {@link DbContext.listAlarms} wherever the database is owned. */
+  async readAlarms(ns: string, filterJson: string): Promise<{ alarms: StoredAlarm[]; nextCursor: string | null }> {
+    return JSON.parse((await this.coreRead("listAlarms", ns, filterJson)) as string);
+  }
+
   /** The namespace's earliest alarm strictly after `after`, ms. */
   nextAlarmAfter(ns: string, after: number): number | undefined {
     const at = coreCall(() => this.core.nextAlarmAfter(ns, after));
@@ -403,9 +603,9 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
 
   // ---- import (TransferHost) ----------------------------------------------------------
 
-  /** O(1) estimate of the runs stored. */
-  runCountEstimate(): number {
-    return coreCall(() => this.core.runCountEstimate());
+  /** O(1) estimate of the runs stored (a promise in a client process). */
+  runCountEstimate(): number | Promise<number> {
+    return this.coreRead("runCountEstimate") as number | Promise<number>;
   }
 
   /** Holds the search index deferred (reference-counted) until the returned release is awaited. */
@@ -450,10 +650,17 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
 
   // ---- closing ---------------------------------------------------------------------------
 
+  /** Sets what runs once the database is closed, after its storage is released, and what runs when `close()` starts. */
+  whenClosed(f: () => void, closing?: () => void): void {
+    this.#onClosed = f;
+    this.#onClosing = closing;
+  }
+
   /** {@link Durq.close}. */
   close(): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
+    this.#onClosing?.();
     this.scheduler.stop(); // no timer fires after close(): no run claimed, no alarm started
     // Both stop synchronously: no claim and no alarm handler starts after this line.
     const stopping = [...[...this.#workers].map((w) => w.stop()), ...[...this.#dispatchers.values()].map((d) => d.stop())];
@@ -465,17 +672,39 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
         this.queue.close();
         await this.queue.drain(); // what was queued before close() still runs
         this.cache.clear();
-        coreCall(() => this.core.close());
-        try {
-          this.core.free?.();
-        } catch {
-          // already freed
+        const b = this.#backend;
+        if (b?.kind === "local") {
+          coreCall(() => b.core.close());
+          try {
+            b.core.free?.();
+          } catch {
+            // already freed
+          }
         }
       } finally {
-        this.storage?.release();
+        const b = this.#backend;
+        if (b?.kind === "local") b.storage?.release();
+        else b?.link.close();
+        this.#onClosed?.();
         this.events.clear();
       }
     })();
     return this.#closed;
   }
+}
+
+/** `f(v)`, at once for a value, or once a promise settles (a client process's reads). */
+function then<T, R>(v: unknown, f: (t: T) => R): R | Promise<R> {
+  return v instanceof Promise ? (v as Promise<T>).then(f) : f(v as T);
+}
+
+/** A link that fails every call with `error` (no owner could be found). */
+function deadLink(error: DurqError): Link {
+  return {
+    ownerWorkerId: "",
+    call: () => Promise.reject(error),
+    subscribe: () => undefined,
+    publish: () => undefined,
+    close: () => undefined,
+  };
 }

@@ -42,8 +42,19 @@ export class Durq extends DurqReads {
   constructor(ctx: DbContext) {
     super(ctx);
     this.#ctx = ctx;
-    this.path = ctx.storage?.path;
+    this.path = ctx.path;
     this.clock = ctx.clock;
+  }
+
+  /**
+   * `"owner"` if this process writes the database (always, for memory,
+   * OPFS and Durable Object storage; for a Node file, the process that
+   * opened it first, or took it over), `"client"` if its calls go to the
+   * process that owns the file (see the README's "Many processes, one
+   * file"). A client becomes the owner when the owner dies.
+   */
+  get role(): "owner" | "client" {
+    return this.#ctx.owns() ? "owner" : "client";
   }
 
   /** Whether {@link Durq.close} has been called. */

@@ -11,7 +11,6 @@
 
 import type { MemoryStore } from "./cache.js";
 import type { Clock } from "./clock.js";
-import { coreCall, type CoreHandle } from "./core.js";
 import { effectInput, effectKey, isEffect, type Effect } from "./effect.js";
 import { invalidInput, isDurqError } from "./errors.js";
 import type { Emitter } from "./events.js";
@@ -26,7 +25,8 @@ const STORED_EFFECT_HEAD = /^\{"version":(\d+),"createdAt":(-?\d+),"output":/;
 export interface EffectHost {
   readonly clock: Clock;
   readonly events: Emitter;
-  readonly core: CoreHandle;
+  /** `core.getEffect`: `{version, createdAt, output}` JSON of the stored output, or undefined (read over the owner's socket in a client process). */
+  readEffect(name: string, canonicalInput: string): Promise<string | null | undefined>;
   /** The effect cache's in-memory store. */
   readonly cache: MemoryStore;
   /** The error of the last commit that failed as a whole (already reported as such). */
@@ -89,7 +89,7 @@ export class EffectCalls {
     const host = this.#host;
     const c = host.cache;
     if (effect.cache) {
-      const stored = coreCall(() => host.core.getEffect(effect.name, canonical));
+      const stored = await host.readEffect(effect.name, canonical);
       // `{"version":N,"createdAt":MS,"output":...}` (field order pinned by
       // tests/effects.rs): the header is read without parsing the output,
       // whose text is kept as is.

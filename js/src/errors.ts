@@ -29,9 +29,14 @@
  *   Node); the message names the fix.
  * - `DURQ_OPFS`: any other failure of the origin private file system.
  * - `DURQ_OWNER_CHANGED`: through `connect()` with several tabs, the
- *   tab that owned the database closed before answering; the call may or
- *   may not have taken effect (retry it; an `idempotencyKey` makes an
- *   enqueue safe to retry).
+ *   tab that owned the database closed before answering; in a Node client
+ *   process of a shared file, the owner process died or closed before
+ *   answering. The call may or may not have taken effect (retry it; an
+ *   `idempotencyKey` makes an enqueue safe to retry).
+ * - `DURQ_OWNER_UNAVAILABLE`: a Node client process of a shared file found
+ *   an owner that does not answer (within `ownerTimeoutMs`) and cannot take
+ *   its place, because the owner process still holds the database (it is
+ *   stopped, or its event loop is blocked).
  * - `DURQ_CORRUPT`: the database file is damaged.
  * - `DURQ_SCHEMA_TOO_NEW`: the file was written by a newer durq.
  * - `DURQ_UNKNOWN_JOB`: a job name that no {@link defineJob} call in this
@@ -67,6 +72,7 @@ export type DurqErrorCode =
   | "DURQ_OPFS_UNAVAILABLE"
   | "DURQ_OPFS"
   | "DURQ_OWNER_CHANGED"
+  | "DURQ_OWNER_UNAVAILABLE"
   | `SQLITE_${string}`;
 
 /**

@@ -124,6 +124,14 @@ export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
 /** A listener of event `E`. It may be async; a rejection is reported like a throw. */
 export type DurqListener<E extends DurqEventName> = (payload: DurqEvents[E]) => void | Promise<void>;
 
+/** Where a client process's events also go: the owner, which passes them on to the processes that listen. @internal */
+export interface Relay {
+  /** Whether some process listens to `name`. */
+  wants(name: DurqEventName): boolean;
+  /** Sends the event (after the commit that caused it). */
+  send(name: DurqEventName, payload: unknown): void;
+}
+
 /**
  * A small typed event emitter. A listener that throws (or rejects) does not
  * stop the others nor the write queue: the failure is emitted as an `error`
@@ -132,6 +140,10 @@ export type DurqListener<E extends DurqEventName> = (payload: DurqEvents[E]) => 
  */
 export class Emitter {
   #listeners = new Map<DurqEventName, Set<(payload: never) => unknown>>();
+  /** Where events also go (the owner of a shared database, from a client process), if anywhere. */
+  relay: Relay | undefined = undefined;
+  /** Told when `name` gains its first listener (`true`) or loses its last (`false`). */
+  onInterest: ((name: DurqEventName, listened: boolean) => void) | undefined = undefined;
 
   on<E extends DurqEventName>(name: E, fn: DurqListener<E>): () => void {
     let set = this.#listeners.get(name);
@@ -139,21 +151,42 @@ export class Emitter {
       set = new Set();
       this.#listeners.set(name, set);
     }
+    const first = set.size === 0;
     set.add(fn as (payload: never) => unknown);
+    if (first) this.onInterest?.(name, true);
     return () => this.off(name, fn);
   }
 
   off<E extends DurqEventName>(name: E, fn: DurqListener<E>): void {
-    this.#listeners.get(name)?.delete(fn as (payload: never) => unknown);
+    const set = this.#listeners.get(name);
+    if (set?.delete(fn as (payload: never) => unknown) && set.size === 0) this.onInterest?.(name, false);
   }
 
-  /** Whether anyone listens to `name` (lets callers skip building payloads). */
+  /** Whether anyone listens to `name` here, or through the relay (lets callers skip building payloads). */
   has(name: DurqEventName): boolean {
+    return this.hasLocal(name) || (this.relay?.wants(name) ?? false);
+  }
+
+  /** Whether a listener of this process listens to `name`. */
+  hasLocal(name: DurqEventName): boolean {
     const set = this.#listeners.get(name);
     return set !== undefined && set.size > 0;
   }
 
+  /** The names listened to in this process. */
+  names(): DurqEventName[] {
+    return [...this.#listeners].filter(([, set]) => set.size > 0).map(([name]) => name);
+  }
+
+  /** Emits to this process's listeners and, if it wants `name`, to the relay (never an `error` event: those belong to the process). */
   emit<E extends DurqEventName>(name: E, payload: DurqEvents[E]): void {
+    const relay = this.relay;
+    if (relay !== undefined && name !== "error" && relay.wants(name)) relay.send(name, payload);
+    this.emitLocal(name, payload);
+  }
+
+  /** Emits to this process's listeners only (an event that came through the relay). */
+  emitLocal<E extends DurqEventName>(name: E, payload: DurqEvents[E]): void {
     const set = this.#listeners.get(name);
     if (set === undefined || set.size === 0) {
       // Nobody awaits a worker's failure: say it somewhere. (A failed commit
@@ -177,7 +210,7 @@ export class Emitter {
   }
 
   #listenerFailed(name: DurqEventName, error: unknown): void {
-    if (name === "error" || !this.has("error")) {
+    if (name === "error" || !this.hasLocal("error")) {
       console.error(`durq: a listener of "${name}" threw:`, error);
       return;
     }

@@ -14,7 +14,8 @@ import { Durq } from "./db.js";
 import { DurqError, invalidInput, type DurqErrorCode } from "./errors.js";
 import * as ops from "./ops.js";
 import { platform } from "./platform.js";
-import { checkName, checkOptions, isPlainObject } from "./validate.js";
+import { checkDuration, checkName, checkOptions, isPlainObject } from "./validate.js";
+import { DEFAULT_OWNER_TIMEOUT_MS, openShared } from "./shared.js";
 import type { WasmSource } from "./wasm-source.js";
 import type { DurableObjectStorageLike } from "./workerd/storage.js";
 
@@ -90,6 +91,20 @@ export interface OpenOptions {
    * instantiated once and shared by every database.
    */
   wasm?: WasmSource;
+  /**
+   * Node `{ path }` only: keep the file to this process (default `false`).
+   * Without it, a second process that opens the file (by any path: a hard
+   * link, a symlink) becomes a client of the first, which owns it; with
+   * it, this open fails with `DURQ_LOCKED` if another process has the file
+   * open, and later opens by other processes fail the same way.
+   */
+  exclusive?: boolean;
+  /**
+   * Node `{ path }` only: how long a client process waits for an owner
+   * that does not answer (a stopped process, a blocked event loop) before
+   * its calls reject with `DURQ_OWNER_UNAVAILABLE`, ms (default 15 000).
+   */
+  ownerTimeoutMs?: number;
 }
 
 /**
@@ -166,7 +181,9 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
     }
     throw invalidInput(`open() needs exactly one of ${help}, got keys ${JSON.stringify(keys)}`);
   }
-  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock", "wasm"]);
+  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock", "wasm", "exclusive", "ownerTimeoutMs"]);
+  if (o.exclusive !== undefined && typeof o.exclusive !== "boolean") throw invalidInput(`exclusive must be a boolean, got ${JSON.stringify(o.exclusive)}`);
+  const ownerTimeoutMs = o.ownerTimeoutMs == null ? DEFAULT_OWNER_TIMEOUT_MS : checkDuration("ownerTimeoutMs", o.ownerTimeoutMs, 1);
   const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);
   const clock = o.clock ?? realClock;
   if (
@@ -187,14 +204,27 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
   const glue = await p.load(o.wasm as WasmSource | undefined);
   if (memory) {
     const core = coreCall(() => glue.Core.openMemory(randomSeed()));
-    return new Durq(new DbContext(core, { clock, workerId, storage: undefined, maxInMemoryChanges, commit: hooks.commit }));
+    return new Durq(new DbContext({ kind: "local", core, storage: undefined }, { clock, workerId, path: undefined, maxInMemoryChanges, commit: hooks.commit }));
   }
-  const opened = await p.open({ target: t, seed: randomSeed(), synchronous, waitForLock: o.waitForLock === true }, glue);
+  const request = { target: t, seed: randomSeed(), synchronous, waitForLock: o.waitForLock === true } as const;
+  const shared = p.rendezvous?.(request);
+  if (shared !== undefined) {
+    return openShared({
+      rendezvous: shared.rendezvous,
+      openLocal: () => p.open(request, glue),
+      init: { clock, workerId, path: shared.path, maxInMemoryChanges, commit: hooks.commit },
+      exclusive: o.exclusive === true,
+      ownerTimeoutMs,
+    });
+  }
+  const opened = await p.open(request, glue);
   try {
     const now = Math.floor(clock.now());
     if (opened.transact === undefined) expireOrphanedLeases(opened.core, now);
     else opened.transact(() => expireOrphanedLeases(opened.core, now));
-    return new Durq(new DbContext(opened.core, { clock, workerId, storage: opened, maxInMemoryChanges, commit: hooks.commit }));
+    return new Durq(
+      new DbContext({ kind: "local", core: opened.core, storage: opened }, { clock, workerId, path: opened.path, maxInMemoryChanges, commit: hooks.commit }),
+    );
   } catch (e) {
     try {
       opened.core.close();

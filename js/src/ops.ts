@@ -197,6 +197,16 @@ export function expireLeasesBatch(): string {
   return jsonArray([encodeBare("expireLeases")]);
 }
 
+/** `expireLeasesOf`: the leases of the workers whose id starts with `ownerPrefix` (a process that is gone) expire now. */
+export function expireLeasesOf(a: { ownerPrefix: string }): string {
+  return encode("expireLeasesOf", { ownerPrefix: a.ownerPrefix });
+}
+
+/** {@link expireLeasesOf} as the whole JSON array `core.apply(now, ops)` takes (sent by a process that just took a shared file over, before its write queue runs). */
+export function expireLeasesOfBatch(ownerPrefix: string): string {
+  return jsonArray([expireLeasesOf({ ownerPrefix })]);
+}
+
 // ---- search index and import --------------------------------------------------
 
 /** `restoreSearchIndex`: recreates the search index triggers and rebuilds the index, if deferred. */

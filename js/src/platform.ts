@@ -12,6 +12,7 @@
 import type { CoreHandle, Glue } from "./core.js";
 import { DurqError } from "./errors.js";
 import type { WasmSource } from "./wasm-source.js";
+import type { Rendezvous } from "./shared.js";
 
 /** A database opened on the platform's storage. */
 export interface OpenedStorage {
@@ -61,6 +62,14 @@ export interface Platform {
   isStorage(target: Record<string, unknown>): boolean;
   /** Opens the storage target; throws a `DurqError`. */
   open(request: StorageRequest, glue: Glue): Promise<OpenedStorage>;
+  /**
+   * Where the processes that open `request`'s target meet, on a platform
+   * where several processes may open one file (Node): one owns it, the
+   * others are its clients (`shared.ts`). Creates the file (and its
+   * folders) if missing. Absent, or `undefined`, where storage has one user.
+   * Throws `SQLITE_CANTOPEN` if the file cannot be created.
+   */
+  rendezvous?(request: StorageRequest): { rendezvous: Rendezvous; path: string } | undefined;
 }
 
 let current: Platform | undefined;

@@ -264,3 +264,46 @@ export async function invoke(db: Durq, target: Target, method: string, args: unk
   const ns = db.alarms(target[1]);
   return (ns[method as RemoteAlarmMethod] as (...a: unknown[]) => unknown).apply(ns, args);
 }
+
+// ---- process ↔ process (a shared file's owner and its clients) ------------------
+
+/**
+ * Client process → owner, over the owner's local socket (Node): the same
+ * calls, results and events as above, point to point. `hello` comes first;
+ * `publish` carries the events the client's own commits emitted. @internal
+ */
+export type PeerRequest =
+  | { kind: "hello"; workerId: string }
+  | { kind: "call"; id: number; target: Target | ["core"]; method: string; args: unknown[] }
+  | { kind: "subscribe"; name: string; on: boolean }
+  | { kind: "publish"; events: [name: string, payload: unknown][] }
+  | { kind: "ping" };
+
+/**
+ * Owner → client process. `welcome` (or `refused`) answers `hello`;
+ * `interest` lists the events some process listens to (a client publishes
+ * only those); `wake` names queues that got runs; `events` are other
+ * processes' events. `closing`: the owner is closing the database; a call
+ * it answers with `notApplied` was refused untouched (the client sends it
+ * to the next owner). @internal
+ */
+export type PeerReply =
+  | { kind: "welcome"; workerId: string }
+  | { kind: "refused"; error: WireError }
+  | { kind: "result"; id: number; ok: true; value: unknown }
+  | { kind: "result"; id: number; ok: false; error: WireError; notApplied?: true }
+  | { kind: "closing" }
+  | { kind: "interest"; names: string[] }
+  | { kind: "wake"; queues: string[] }
+  | { kind: "events"; events: [name: string, payload: unknown][] }
+  | { kind: "pong" };
+
+/** One end of a process-to-process connection: messages in order, each delivered once. @internal */
+export interface PeerConnection<In, Out> {
+  send(message: Out): void;
+  /** Sets the handler of arriving messages (one). */
+  onMessage(handler: (message: In) => void): void;
+  /** Sets what runs once the connection is gone (either end closed it, or the other process died). */
+  onClose(handler: () => void): void;
+  close(): void;
+}

@@ -9,8 +9,8 @@
  */
 
 import type { DbContext } from "./context.js";
-import { coreCall, parseResult } from "./core.js";
-import { DurqError, invalidInput } from "./errors.js";
+import { parseResult } from "./core.js";
+import { invalidInput } from "./errors.js";
 import { resolveJob } from "./job.js";
 import type { BatchFilter, RunFilter } from "./options.js";
 import { exportRuns as exportRunsWith, type ExportOptions } from "./transfer.js";
@@ -48,7 +48,7 @@ const FILTER_KEYS = [
 export async function getRun<I = unknown, O = unknown>(ctx: DbContext, id: string): Promise<Run<I, O>> {
   ctx.checkOpen();
   checkId(id);
-  return parseResult<Run<I, O>>(coreCall(() => ctx.core.getRun(id)));
+  return parseResult<Run<I, O>>(await ctx.coreRead("getRun", id));
 }
 
 /** {@link Durq.listRuns}. @internal */
@@ -84,27 +84,27 @@ export async function listRuns<I = unknown, O = unknown>(ctx: DbContext, filter?
     if (f.order !== "newest" && f.order !== "relevance") throw invalidInput(`order must be "newest" or "relevance", got ${JSON.stringify(f.order)}`);
     out.order = f.order;
   }
-  return parseResult<RunPage<I, O>>(coreCall(() => ctx.core.listRuns(JSON.stringify(out))));
+  return parseResult<RunPage<I, O>>(await ctx.coreRead("listRuns", JSON.stringify(out)));
 }
 
 /** {@link Durq.getRunEvents}. @internal */
 export async function getRunEvents(ctx: DbContext, id: string): Promise<RunEvent[]> {
   ctx.checkOpen();
   checkId(id);
-  return parseResult<RunEvent[]>(coreCall(() => ctx.core.runEvents(id)));
+  return parseResult<RunEvent[]>(await ctx.coreRead("runEvents", id));
 }
 
 /** {@link Durq.getSearchStatus}. @internal */
 export async function getSearchStatus(ctx: DbContext): Promise<SearchStatus> {
   ctx.checkOpen();
-  return parseResult<SearchStatus>(coreCall(() => ctx.core.searchStatus()));
+  return parseResult<SearchStatus>(await ctx.coreRead("searchStatus"));
 }
 
 /** {@link Durq.exportRuns}: each page checks that the database is open. @internal */
 export function exportRuns(ctx: DbContext, options?: ExportOptions): AsyncGenerator<Run, void, undefined> {
-  return exportRunsWith((after, limit) => {
+  return exportRunsWith(async (after, limit) => {
     ctx.checkOpen();
-    return parseResult<{ runs: Run[]; nextCursor: string | null }>(coreCall(() => ctx.core.exportRuns(after, limit)));
+    return parseResult<{ runs: Run[]; nextCursor: string | null }>(await ctx.coreRead("exportRuns", after, limit));
   }, options);
 }
 
@@ -112,7 +112,7 @@ export function exportRuns(ctx: DbContext, options?: ExportOptions): AsyncGenera
 export async function getBatch(ctx: DbContext, id: string): Promise<Batch> {
   ctx.checkOpen();
   checkId(id, "batch id");
-  return parseResult<Batch>(coreCall(() => ctx.core.getBatch(id)));
+  return parseResult<Batch>(await ctx.coreRead("getBatch", id));
 }
 
 /** {@link Durq.listBatches}. @internal */
@@ -130,40 +130,38 @@ export async function listBatches(ctx: DbContext, filter?: BatchFilter): Promise
     if (typeof f.cursor !== "string" || f.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listBatches page");
     out.cursor = f.cursor;
   }
-  return parseResult<BatchPage>(coreCall(() => ctx.core.listBatches(JSON.stringify(out))));
+  return parseResult<BatchPage>(await ctx.coreRead("listBatches", JSON.stringify(out)));
 }
 
 /** {@link Durq.listActiveBatches}. @internal */
 export async function listActiveBatches(ctx: DbContext, queue: string): Promise<Batch[]> {
   ctx.checkOpen();
   checkName("queue name", queue);
-  return parseResult<Batch[]>(coreCall(() => ctx.core.listActiveBatches(queue)));
+  return parseResult<Batch[]>(await ctx.coreRead("listActiveBatches", queue));
 }
 
 /** {@link Durq.getSteps}. @internal */
 export async function getSteps(ctx: DbContext, id: string): Promise<StepRecord[]> {
   ctx.checkOpen();
   checkId(id);
-  return parseResult<StepRecord[]>(coreCall(() => ctx.core.getSteps(id)));
+  return parseResult<StepRecord[]>(await ctx.coreRead("getSteps", id));
 }
 
 /** {@link Durq.getLogs}. @internal */
 export async function getLogs(ctx: DbContext, id: string): Promise<LogRecord[]> {
   ctx.checkOpen();
   checkId(id);
-  return parseResult<LogRecord[]>(coreCall(() => ctx.core.getLogs(id)));
+  return parseResult<LogRecord[]>(await ctx.coreRead("getLogs", id));
 }
 
 /** {@link Durq.stats}. @internal */
 export async function stats(ctx: DbContext): Promise<RunStats> {
   ctx.checkOpen();
-  return parseResult<RunStats>(coreCall(() => ctx.core.stats()));
+  return parseResult<RunStats>(await ctx.coreRead("stats"));
 }
 
 /** {@link Durq.integrityCheck}. @internal */
 export async function integrityCheck(ctx: DbContext): Promise<string[]> {
   ctx.checkOpen();
-  const core = ctx.core;
-  if (typeof core.integrityCheck !== "function") throw new DurqError("DURQ_INTERNAL", "this build of the core has no integrityCheck");
-  return parseResult<string[]>(coreCall(() => core.integrityCheck!()));
+  return parseResult<string[]>(await ctx.coreRead("integrityCheck"));
 }

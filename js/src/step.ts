@@ -91,7 +91,7 @@ export interface StepHost {
   readonly labels: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
   /** The stored output JSON of step `name` (in memory, else in the database), or undefined. */
-  storedStep(name: string): string | undefined;
+  storedStep(name: string): string | undefined | Promise<string | undefined>;
   /** `Durq.callEffect`. */
   callEffect<I, O>(effect: Effect<I, O>, input: I): Promise<O>;
   /** The error to throw once the lease is known to be lost, else undefined. */
@@ -137,14 +137,18 @@ export class StepContext implements Step {
     }
     const inFlight = this.#running.get(name);
     if (inFlight !== undefined) return inFlight as Promise<T>;
-    let stored: string | undefined;
+    let stored: string | undefined | Promise<string | undefined>;
     try {
       stored = this.#host.storedStep(name);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (stored !== undefined) return Promise.resolve(JSON.parse(stored) as T);
-    const p = this.#runStep(name, fn);
+    if (typeof stored === "string") return Promise.resolve(JSON.parse(stored) as T);
+    // In a client process a stored output may have to be read from the owner first.
+    const p =
+      stored instanceof Promise
+        ? stored.then((s) => (s !== undefined ? (JSON.parse(s) as T) : this.#runStep(name, fn)))
+        : this.#runStep(name, fn);
     this.#running.set(name, p);
     p.then(
       () => this.#running.delete(name),

@@ -103,8 +103,8 @@ export type ImportRun = Partial<Omit<Run, "job" | "input">> & Pick<Run, "job" | 
 export interface TransferHost {
   /** Queues one operation (JSON without `now`, from `ops.ts`) on the write queue; rejects with `DURQ_CLOSED` once the database is closing. */
   write<T>(json: string): Promise<T>;
-  /** O(1) estimate of the runs stored. */
-  runCountEstimate(): number;
+  /** O(1) estimate of the runs stored (a promise in a client process). */
+  runCountEstimate(): number | Promise<number>;
   /** Holds index maintenance deferred until the returned release is awaited. */
   deferIndex(): Promise<() => Promise<void>>;
   /** Reports a failure that cannot reject anything (an `error` event). */
@@ -168,7 +168,7 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
   if (mode !== "auto" && mode !== true && mode !== false) throw invalidInput(`deferIndex must be "auto", true or false, got ${JSON.stringify(mode)}`);
   const chunkSize = o.chunkSize == null ? IMPORT_CHUNK : checkInt("chunkSize", o.chunkSize, 1, MAX_IMPORT_CHUNK);
   const total = Array.isArray(source) ? source.length : undefined;
-  const threshold = Math.max(DEFER_MIN_RUNS, Math.ceil(host.runCountEstimate() * DEFER_MIN_RATIO));
+  const threshold = Math.max(DEFER_MIN_RUNS, Math.ceil((await host.runCountEstimate()) * DEFER_MIN_RATIO));
 
   let imported = 0;
   let skipped = 0;
@@ -222,7 +222,7 @@ export async function importRuns(host: TransferHost, source: Iterable<ImportRun>
 }
 
 /** Reads one page of the export (the core's `exportRuns`). */
-export type ExportPage = (after: string, limit: number) => { runs: Run[]; nextCursor: string | null };
+export type ExportPage = (after: string, limit: number) => Promise<{ runs: Run[]; nextCursor: string | null }>;
 
 /** {@link Durq.exportRuns}. */
 export async function* exportRuns(page: ExportPage, options?: ExportOptions): AsyncGenerator<Run, void, undefined> {
@@ -230,7 +230,7 @@ export async function* exportRuns(page: ExportPage, options?: ExportOptions): As
   const size = o.pageSize == null ? 500 : checkInt("pageSize", o.pageSize, 1, 1000);
   let after = "";
   for (;;) {
-    const p = page(after, size);
+    const p = await page(after, size);
     yield* p.runs;
     if (p.nextCursor === null) return;
     after = p.nextCursor;

@@ -26,10 +26,10 @@ export interface WaitHost {
   readonly closing: boolean;
   /** Throws `DURQ_CLOSED` once `close()` was called. */
   checkOpen(): void;
-  /** `core.getRun`, parsed; throws what the core throws (`DURQ_NOT_FOUND`). */
-  readRun<I = unknown, O = unknown>(id: string): Run<I, O>;
-  /** `core.getBatch`, parsed; throws what the core throws (`DURQ_NOT_FOUND`). */
-  readBatch(id: string): Batch;
+  /** `core.getRun`, parsed (a promise in a client process); throws what the core throws (`DURQ_NOT_FOUND`). */
+  readRun<I = unknown, O = unknown>(id: string): Run<I, O> | Promise<Run<I, O>>;
+  /** `core.getBatch`, parsed (a promise in a client process); throws what the core throws (`DURQ_NOT_FOUND`). */
+  readBatch(id: string): Batch | Promise<Batch>;
 }
 
 interface Waiter {
@@ -109,7 +109,7 @@ export class Waits {
     what: "run" | "batch",
     id: string,
     options: WaitOptions | undefined,
-    read: () => T,
+    read: () => T | Promise<T>,
     done: (t: T) => boolean,
     state: (t: T) => string,
   ): Promise<T> {
@@ -135,12 +135,20 @@ export class Waits {
         check: () => {
           if (settled) return;
           if (host.closing) return finish(() => reject(closedError()));
+          let r: T | Promise<T>;
           try {
-            last = coreCall(read);
+            r = coreCall(read);
           } catch (e) {
             return finish(() => reject(e));
           }
-          if (done(last)) finish(() => resolve(last!));
+          const seen = (t: T): void => {
+            if (settled) return;
+            last = t;
+            if (done(t)) finish(() => resolve(t));
+          };
+          // In a client process the read crosses to the owner: it settles later.
+          if (r instanceof Promise) r.then(seen, (e: unknown) => settled || finish(() => reject(e)));
+          else seen(r);
         },
       };
       const finish = (f: () => void): void => {

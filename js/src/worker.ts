@@ -35,8 +35,8 @@ export interface ClaimResult {
 
 /** What a worker needs from its database: what its attempts need, and more. @internal */
 export interface WorkerHost extends AttemptHost {
-  /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed. */
-  nextWakeAt(queue: string): number | undefined;
+  /** `core.nextWakeAt(queue)`; undefined if none or if the database is closed (a promise of it in a client process). */
+  nextWakeAt(queue: string): number | undefined | Promise<number | undefined>;
   /** Asks the database's one timer to wake `w` at `atMs`; `undefined` cancels the request. */
   sleepUntil(w: Sleeper, atMs: number | undefined): void;
   /** Throws `DURQ_CLOSED` once `close()` was called. */
@@ -83,6 +83,8 @@ export class Worker {
   #ticking = false;
   #again = false;
   #starts = 0;
+  /** Counts the re-arms, so an answer of the owner that arrives after a newer one is dropped. */
+  #armed = 0;
 
   /** @internal Use {@link Durq.worker}. */
   constructor(host: WorkerHost, id: string, options: WorkerOptions) {
@@ -222,6 +224,7 @@ export class Worker {
   }
 
   #clearTimer(): void {
+    this.#armed++;
     this.#host.sleepUntil(this, undefined);
   }
 
@@ -258,19 +261,41 @@ export class Worker {
   /** Sleeps until the next run is due (or `pollMs`), by the database's one timer. */
   #arm(failed: boolean): void {
     this.#clearTimer();
-    let delay: number | undefined;
     if (failed) {
-      delay = this.pollMs ?? BLOCKED_RETRY_MS;
-    } else {
-      const at = this.#host.nextWakeAt(this.queue);
-      if (at !== undefined) {
-        delay = at - this.#host.clock.now();
-        // Due but not claimable (another job's run, a busy concurrency key): look again later.
-        if (delay <= 0) delay = this.pollMs ?? BLOCKED_RETRY_MS;
-      }
-      if (this.pollMs !== undefined) delay = delay === undefined ? this.pollMs : Math.min(delay, this.pollMs);
+      this.#sleep(this.pollMs ?? BLOCKED_RETRY_MS);
+      return;
     }
+    const at = this.#host.nextWakeAt(this.queue);
+    if (!(at instanceof Promise)) {
+      this.#sleepUntilDue(at);
+      return;
+    }
+    // A client process asks the owner; a wake that came meanwhile has re-armed already.
+    const epoch = ++this.#armed;
+    at.then(
+      (t) => {
+        if (epoch === this.#armed && this.#started) this.#sleepUntilDue(t);
+      },
+      () => {
+        if (epoch === this.#armed && this.#started) this.#sleep(this.pollMs ?? BLOCKED_RETRY_MS);
+      },
+    );
+  }
+
+  /** Sleeps until `at`, the queue's next due run or lease expiry (or `pollMs`, if sooner or if nothing is due). */
+  #sleepUntilDue(at: number | undefined): void {
+    let delay: number | undefined;
+    if (at !== undefined) {
+      delay = at - this.#host.clock.now();
+      // Due but not claimable (another job's run, a busy concurrency key): look again later.
+      if (delay <= 0) delay = this.pollMs ?? BLOCKED_RETRY_MS;
+    }
+    if (this.pollMs !== undefined) delay = delay === undefined ? this.pollMs : Math.min(delay, this.pollMs);
     if (delay === undefined) return; // nothing queued: an enqueue wakes us
+    this.#sleep(delay);
+  }
+
+  #sleep(delay: number): void {
     this.#host.sleepUntil(this, this.#host.clock.now() + delay);
   }
 

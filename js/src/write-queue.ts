@@ -55,11 +55,12 @@ export interface OpTracker {
 export interface WriteQueueHost {
   /**
    * `core.apply`: the commit's clock (ms since the Unix epoch) and the JSON
-   * array of operations in, the JSON array of outcomes out; throws (or
-   * rejects) if the commit failed. A promise keeps the commit in flight
+   * array of operations in (and `ops`, the same operations one JSON text
+   * each), the JSON array of outcomes out; throws (or rejects) if the
+   * commit failed. A promise keeps the commit in flight
    * until it settles.
    */
-  apply(now: number, opsJson: string): string | PromiseLike<string>;
+  apply(now: number, opsJson: string, ops: readonly string[]): string | PromiseLike<string>;
   /** The clock of a group commit (`now` for all its operations), ms. */
   now(): number;
   /** Called when a whole batch failed to commit (after its promises are rejected). */
@@ -205,7 +206,7 @@ export class WriteQueue {
       for (let i = 0; i < batch.length; i++) parts[i] = batch[i]!.json;
       text = `[${parts.join(",")}]`;
       this.transactions++;
-      result = this.#host.apply(now, text);
+      result = this.#host.apply(now, text, parts);
     } catch (e) {
       this.#failed(batch, generation, e);
       return;

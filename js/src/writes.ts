@@ -15,7 +15,7 @@ import { resolveJob, type Job } from "./job.js";
 import * as ops from "./ops.js";
 import type { BatchRunItem, EnqueueBatchSpec, EnqueueItem, EnqueueOptions, PurgeOptions, ReconcileOptions } from "./options.js";
 import { importRunning, importRuns as importRunsWith, type ImportOptions, type ImportResult, type ImportRun } from "./transfer.js";
-import type { BatchState, EnqueuedBatch, EnqueueResult, ReconcileResult, RunStatus } from "./types.js";
+import type { BatchState, EnqueuedBatch, EnqueueResult, ReconcileResult, Run, RunStatus } from "./types.js";
 import { checkDuration, checkId, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
 
 const ENQUEUE_OPTIONS = ["labels", "idempotencyKey", "concurrencyKey", "priority", "runAt", "queue"] as const;
@@ -172,15 +172,18 @@ export function retrigger(ctx: DbContext, id: string): Promise<{ id: string }> {
   return ctx.write(
     () => ops.retrigger({ id: checkId(id) }),
     (r: { id: string }) => {
-      let queue = "default";
+      const announce = (run: Run) => {
+        ctx.events.emit("run:enqueued", { id: r.id, job: run.job, queue: run.queue });
+        ctx.wakeWorkers(run.queue);
+      };
       try {
+        // Read right after the commit: in a client process, from the owner.
         const run = ctx.readRun(r.id);
-        queue = run.queue;
-        ctx.events.emit("run:enqueued", { id: r.id, job: run.job, queue });
+        if (run instanceof Promise) run.then(announce, () => ctx.wakeWorkers("default"));
+        else announce(run);
       } catch {
-        // the read cannot fail right after the commit; events are best effort
+        ctx.wakeWorkers("default"); // the read cannot fail right after the commit; events are best effort
       }
-      ctx.wakeWorkers(queue);
     },
   );
 }

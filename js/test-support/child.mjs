@@ -32,7 +32,7 @@ const stepJob = defineJob({
 
 try {
   if (mode === "hold") {
-    const db = await open({ path });
+    const db = await open({ path }, { exclusive: true }); // the lock file's tests: no sharing
     say(`open ${process.pid}`);
     const rl = createInterface({ input: process.stdin });
     for await (const line of rl) {

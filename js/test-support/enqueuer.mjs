@@ -30,7 +30,7 @@ process.stdout.on("error", () => process.exit(0)); // the parent is gone
 
 let db;
 try {
-  db = await open({ path }, { synchronous });
+  db = await open({ path }, { synchronous, exclusive: true }); // one writer per round: a second is refused (kill9.test.mjs)
 } catch (e) {
   say(`error ${e?.code ?? "UNKNOWN"} ${String(e?.message ?? e).replace(/\n/g, " ")}`);
   process.exit(2);

@@ -5,7 +5,8 @@
 // and "normal". After every kill the file, reopened in this process, holds
 // every acknowledged run, passes integrity_check, serves label filters,
 // and takes a new enqueue. A second process opening the file while the
-// writer lives gets DURQ_LOCKED at once; once the writer is killed, its
+// writer lives, both with { exclusive: true }, gets DURQ_LOCKED at once;
+// once the writer is killed, its
 // stale lock is taken over.
 
 import assert from "node:assert/strict";
@@ -198,7 +199,7 @@ for (const synchronous of ["full", "normal"]) {
   });
 }
 
-test("a second process gets DURQ_LOCKED while the writer lives, and takes the lock over once it is killed -9", { timeout: 120_000 }, async () => {
+test("with { exclusive: true }, a second process gets DURQ_LOCKED while the writer lives, and takes the lock over once it is killed -9", { timeout: 120_000 }, async () => {
   const path = tempDbPath();
   const acked = [];
   const a = startEnqueuer(path, "normal", 0);
@@ -215,7 +216,7 @@ test("a second process gets DURQ_LOCKED while the writer lives, and takes the lo
   assert.equal(a.child.exitCode, null, "the first writer is alive: the refusal did not wait for it");
   assert.equal(a.child.signalCode, null);
   // ...and in this process too.
-  await assert.rejects(open({ path }), (e) => e.name === "DurqError" && e.code === "DURQ_LOCKED");
+  await assert.rejects(open({ path }, { exclusive: true }), (e) => e.name === "DurqError" && e.code === "DURQ_LOCKED");
   assert.equal(readFileSync(`${path}.lock`, "utf8").split("\n")[0], String(a.child.pid));
 
   // The refusals did not disturb the writer.

@@ -1,6 +1,7 @@
-// The exclusive lock of a database file: a second process (or a second
-// open in this process) fails at once with DURQ_LOCKED; a lock left by a
-// dead process is taken over.
+// The lock file of a database file opened with { exclusive: true }: a
+// second process (or a second open in this process) fails at once with
+// DURQ_LOCKED; a lock left by a dead process is taken over. (Without
+// exclusive, a second process is a client: shared-processes.test.mjs.)
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -19,29 +20,29 @@ test("a second process opening the same file gets DURQ_LOCKED naming the holder"
   const path = join(tempDir(), "locked.db");
   const { child, next, exited } = startChild("hold", path);
   assert.equal(await next(), `open ${child.pid}`);
-  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  const e = await rejectsCode(open({ path }, { exclusive: true }), "DURQ_LOCKED");
   assert.match(e.message, new RegExp(`process ${child.pid}`));
   assert.ok(e.message.includes(`${path}.lock`), e.message);
   child.stdin.write("close\n");
   assert.equal(await next(), "closed");
   assert.equal((await exited).code, 0);
   assert.equal(existsSync(`${path}.lock`), false, "close() removes the lock file");
-  const db = await open({ path });
+  const db = await open({ path }, { exclusive: true });
   await db.enqueue(job, 1);
   await db.close();
 });
 
 test("opening a file twice in one process gets DURQ_LOCKED", async () => {
   const path = join(tempDir(), "twice.db");
-  const db = await open({ path });
+  const db = await open({ path }, { exclusive: true });
   const { id } = await db.enqueue(job, "first");
-  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  const e = await rejectsCode(open({ path }, { exclusive: true }), "DURQ_LOCKED");
   assert.match(e.message, /already open in this process/);
   // The first handle is unharmed.
   assert.equal((await db.getRun(id)).input, "first");
   assert.equal(readFileSync(`${path}.lock`, "utf8"), `${process.pid}\n${hostname()}\n`);
   await db.close();
-  const again = await open({ path });
+  const again = await open({ path }, { exclusive: true });
   assert.equal((await again.getRun(id)).input, "first");
   await again.close();
 });
@@ -52,7 +53,7 @@ test("a lock left by a dead process is taken over", async () => {
   const deadPid = Number(dead.stdout);
   assert.ok(deadPid > 0);
   writeFileSync(`${path}.lock`, `${deadPid}\n${hostname()}\n`);
-  const db = await open({ path });
+  const db = await open({ path }, { exclusive: true });
   assert.equal(readFileSync(`${path}.lock`, "utf8"), `${process.pid}\n${hostname()}\n`);
   await db.close();
   assert.equal(existsSync(`${path}.lock`), false);
@@ -61,7 +62,7 @@ test("a lock left by a dead process is taken over", async () => {
 test("a lock held on another host is respected", async () => {
   const path = join(tempDir(), "remote.db");
   writeFileSync(`${path}.lock`, `1\nsome-other-host.invalid\n`);
-  const e = await rejectsCode(open({ path }), "DURQ_LOCKED");
+  const e = await rejectsCode(open({ path }, { exclusive: true }), "DURQ_LOCKED");
   assert.match(e.message, /on host some-other-host\.invalid/);
 });
 

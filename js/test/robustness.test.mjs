@@ -16,10 +16,11 @@ after(cleanupDirs);
 test("a symlink to an open database file is refused, not opened twice", async () => {
   const dir = tempDir();
   const real = join(dir, "app.db");
-  const db = await open({ path: real });
+  const db = await open({ path: real }, { exclusive: true });
   await db.enqueue("x", 1).catch(() => {}); // unknown job name: refused, nothing written
   symlinkSync(real, join(dir, "alias.db"));
   await rejectsCode(open({ path: join(dir, "alias.db") }), "DURQ_LOCKED");
+  await rejectsCode(open({ path: join(dir, "alias.db") }, { exclusive: true }), "DURQ_LOCKED");
   await db.close();
   const again = await open({ path: join(dir, "alias.db") });
   await again.close();
@@ -28,8 +29,8 @@ test("a symlink to an open database file is refused, not opened twice", async ()
 test("a lock file naming this process's pid but not held by it is stale (a restarted container)", async () => {
   const path = join(tempDir(), "pid1.db");
   writeFileSync(`${path}.lock`, `${process.pid}\n${hostname()}\n`);
-  const db = await open({ path });
-  await rejectsCode(open({ path }), "DURQ_LOCKED", /already open in this process/);
+  const db = await open({ path }, { exclusive: true });
+  await rejectsCode(open({ path }, { exclusive: true }), "DURQ_LOCKED", /already open in this process/);
   await db.close();
 });
 

@@ -11,7 +11,7 @@
  * One write operation. Every operation runs at the group commit's `now`
  * ([`crate::Store::apply`]); none carries a clock of its own.
  */
-export type Op = { "op": "enqueue", "args": NewRun } | { "op": "enqueueMany", "args": EnqueueManyOp } | { "op": "claim", "args": ClaimOp } | { "op": "heartbeat", "args": HeartbeatOp } | { "op": "saveStep", "args": SaveStepOp } | { "op": "progress", "args": ProgressOp } | { "op": "log", "args": LogOp } | { "op": "complete", "args": CompleteOp } | { "op": "fail", "args": FailOp } | { "op": "cancel", "args": IdOp } | { "op": "deleteRun", "args": IdOp } | { "op": "retrigger", "args": IdOp } | { "op": "purgeRuns", "args": PurgeOp } | { "op": "purgeBatches", "args": PurgeOp } | { "op": "expireLeases" } | { "op": "enqueueBatch", "args": EnqueueBatchOp } | { "op": "cancelBatch", "args": BatchIdOp } | { "op": "reconcileBatches", "args": ReconcileOp } | { "op": "importRuns", "args": ImportOp } | { "op": "deferSearchIndex" } | { "op": "restoreSearchIndex" } | { "op": "putEffect", "args": PutEffectOp } | { "op": "deleteEffects", "args": DeleteEffectsOp } | { "op": "setAlarm", "args": SetAlarmOp } | { "op": "deleteAlarm", "args": DeleteAlarmOp } | { "op": "alarmDone", "args": AlarmDoneOp } | { "op": "alarmFailed", "args": AlarmFailedOp };
+export type Op = { "op": "enqueue", "args": NewRun } | { "op": "enqueueMany", "args": EnqueueManyOp } | { "op": "claim", "args": ClaimOp } | { "op": "heartbeat", "args": HeartbeatOp } | { "op": "saveStep", "args": SaveStepOp } | { "op": "progress", "args": ProgressOp } | { "op": "log", "args": LogOp } | { "op": "complete", "args": CompleteOp } | { "op": "fail", "args": FailOp } | { "op": "cancel", "args": IdOp } | { "op": "deleteRun", "args": IdOp } | { "op": "retrigger", "args": IdOp } | { "op": "purgeRuns", "args": PurgeOp } | { "op": "purgeBatches", "args": PurgeOp } | { "op": "expireLeases" } | { "op": "expireLeasesOf", "args": ExpireLeasesOfOp } | { "op": "enqueueBatch", "args": EnqueueBatchOp } | { "op": "cancelBatch", "args": BatchIdOp } | { "op": "reconcileBatches", "args": ReconcileOp } | { "op": "importRuns", "args": ImportOp } | { "op": "deferSearchIndex" } | { "op": "restoreSearchIndex" } | { "op": "putEffect", "args": PutEffectOp } | { "op": "deleteEffects", "args": DeleteEffectsOp } | { "op": "setAlarm", "args": SetAlarmOp } | { "op": "deleteAlarm", "args": DeleteAlarmOp } | { "op": "alarmDone", "args": AlarmDoneOp } | { "op": "alarmFailed", "args": AlarmFailedOp };
 
 /**
  * A new run, as given to `enqueue` (created at the group commit's `now`).
@@ -271,6 +271,18 @@ olderThan: number,
  * At most this many (default: all).
  */
 limit?: number | null, };
+
+/**
+ * `expireLeasesOf`: the process whose workers' ids start with
+ * `ownerPrefix` is gone.
+ */
+export type ExpireLeasesOfOp = { 
+/**
+ * Prefix of the lease owners (worker ids) whose leases expire now:
+ * the process's `workerId` followed by `:` (its workers are
+ * `<workerId>:w<n>`). 1 to 512 bytes.
+ */
+ownerPrefix: string, };
 
 /**
  * `enqueueBatch`: a batch and all its runs, in one operation (all or none).

@@ -132,6 +132,23 @@ function mayBeHeld(holder: Holder, lockPath: string): boolean {
 }
 
 /**
+ * The `DURQ_LOCKED` error naming the process that holds `<dbPath>.lock`,
+ * or `undefined` if no live process does (as far as the lock file tells).
+ */
+export function holderError(dbPath: string): DurqError | undefined {
+  const lockPath = `${dbPath}.lock`;
+  let holder: Holder | undefined;
+  try {
+    holder = readHolder(lockPath);
+  } catch {
+    return undefined;
+  }
+  if (holder === undefined) return undefined;
+  if (holder.pid === process.pid && !otherHost(holder.host)) return lockedError(dbPath, lockPath, holder);
+  return mayBeHeld(holder, lockPath) ? lockedError(dbPath, lockPath, holder) : undefined;
+}
+
+/**
  * Takes the exclusive lock `<dbPath>.lock`.
  *
  * @throws {DurqError} `DURQ_LOCKED` if a live process (this one included)

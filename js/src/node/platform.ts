@@ -8,7 +8,7 @@
  * @module
  */
 
-import { existsSync, mkdirSync, readFileSync, realpathSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +16,10 @@ import { coreCall, loadGlue, type CoreHandle, type Glue } from "../core.js";
 import { DurqError, invalidInput } from "../errors.js";
 import type { OpenedStorage, Platform, StorageRequest } from "../platform.js";
 import { nodeHostFs } from "./host-fs.js";
-import { acquireLock } from "./lock.js";
+import { acquireLock, holderError } from "./lock.js";
+import type { ClientConnection, Rendezvous } from "../shared.js";
+import type { PeerReply, PeerRequest } from "../protocol.js";
+import { connect, FramedSocket, listen, ownerAddress } from "./socket.js";
 import { wasmUnavailable, type WasmSource } from "../wasm-source.js";
 
 // The wasm-bindgen glue is generated into pkg/wasm/ by scripts/build.sh. A
@@ -55,20 +58,74 @@ function defaultWorkerId(): string {
   return `${host}:${process.pid}`;
 }
 
-async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage> {
+/**
+ * The absolute path of the database file, its symlinks resolved (of the
+ * file, else of its directory), after creating its directory: one file, one
+ * lock, or two paths to one database would take two locks and write two
+ * WALs, and one's commits would be lost.
+ */
+function filePath(request: StorageRequest): string {
   const path = request.target.path as string;
   if (request.waitForLock) throw invalidInput("waitForLock applies to { opfs } databases in a browser; a Node file is held by one process (DURQ_LOCKED)");
   if (path.length === 0 || path.includes("\0")) throw invalidInput("the database path must be non-empty and contain no NUL");
-  let abs = resolvePath(path);
+  const abs = resolvePath(path);
   try {
     mkdirSync(dirname(abs), { recursive: true });
-    // One file, one lock: resolve symlinks (of the file, else of its
-    // directory), or two paths to one database would take two locks and
-    // write two WALs, and one's commits would be lost.
-    abs = existsSync(abs) ? realpathSync(abs) : join(realpathSync(dirname(abs)), basename(abs));
+    return existsSync(abs) ? realpathSync(abs) : join(realpathSync(dirname(abs)), basename(abs));
   } catch (e) {
     throw new DurqError("SQLITE_CANTOPEN", `cannot create the directory of ${abs}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * Where the processes of one file meet: the owner's local socket, whose
+ * address derives from the file's device and inode (`socket.ts`). Creates
+ * the file, empty, if missing (SQLite takes an empty file for a new
+ * database). Only in Node: Deno and Bun keep one process per file (the lock
+ * file refuses a second).
+ */
+function rendezvous(request: StorageRequest): { rendezvous: Rendezvous; path: string } | undefined {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (g.Deno !== undefined || g.Bun !== undefined) return undefined;
+  const abs = filePath(request);
+  let address: string;
+  try {
+    closeSync(openSync(abs, "a"));
+    address = ownerAddress(abs);
+  } catch (e) {
+    throw new DurqError("SQLITE_CANTOPEN", `cannot create ${abs}: ${(e as Error).message}`, { cause: e });
+  }
+  return {
+    path: abs,
+    rendezvous: {
+      async claim() {
+        const server = await listen(address);
+        if (server === undefined) return undefined;
+        // Connections that arrive before the owner serves wait here.
+        const early: FramedSocket<PeerRequest, PeerReply>[] = [];
+        let handler: ((c: FramedSocket<PeerRequest, PeerReply>) => void) | undefined;
+        server.on("connection", (socket) => {
+          socket.unref(); // a connected client does not keep the owner alive
+          const c = new FramedSocket<PeerRequest, PeerReply>(socket);
+          if (handler === undefined) early.push(c);
+          else handler(c);
+        });
+        return {
+          onConnection(h) {
+            handler = h;
+            for (const c of early.splice(0)) h(c);
+          },
+          close: () => server.close(),
+        };
+      },
+      connect: (timeoutMs) => connect<PeerReply, PeerRequest>(address, timeoutMs) as Promise<ClientConnection | undefined>,
+      holder: () => holderError(abs),
+    },
+  };
+}
+
+async function open(request: StorageRequest, glue: Glue): Promise<OpenedStorage> {
+  const abs = filePath(request);
   const lock = acquireLock(abs);
   let core: CoreHandle;
   try {
@@ -100,4 +157,5 @@ export const nodePlatform: Platform = {
   storageHelp: "{ path: string }",
   isStorage: (target) => typeof target.path === "string",
   open,
+  rendezvous,
 };
