@@ -14,6 +14,8 @@ interface TimerHandle {
 }
 declare function setTimeout(handler: () => void, timeoutMs?: number): TimerHandle;
 declare function clearTimeout(handle: TimerHandle | undefined): void;
+declare function setInterval(handler: () => void, timeoutMs?: number): TimerHandle;
+declare function clearInterval(handle: TimerHandle | undefined): void;
 declare function queueMicrotask(callback: () => void): void;
 /** Node's and Bun's; `typeof setImmediate` is checked before use. */
 declare const setImmediate: ((callback: () => void) => unknown) | undefined;

@@ -28,7 +28,17 @@ import { EVENT_NAMES, type DurqEventName } from "./events.js";
 import type { Outcome } from "./generated/boundary.js";
 import { CORE_READS, type CoreRead } from "./link.js";
 import * as ops from "./ops.js";
-import { fromWirePayload, invoke, toWireError, toWirePayload, type PeerConnection, type PeerReply, type PeerRequest, type Target, type WireError } from "./protocol.js";
+import {
+  fromWirePayload,
+  invoke,
+  toWireError,
+  toWirePayload,
+  type PeerConnection,
+  type PeerReply,
+  type PeerRequest,
+  type Target,
+  type WireError,
+} from "./protocol.js";
 import { nextTurn } from "./turn.js";
 
 /**
@@ -62,6 +72,8 @@ export class Hub {
   readonly #ctx: DbContext;
   readonly #exclusive: boolean;
   readonly #peers = new Set<Peer>();
+  /** Every open connection, greeted or not (closed with the hub). */
+  readonly #conns = new Set<PeerConnection<PeerRequest, PeerReply>>();
   /** The peer whose published events are being emitted here (not sent back to it). */
   #origin: Peer | undefined;
   #flushQueued = false;
@@ -89,8 +101,12 @@ export class Hub {
       return;
     }
     const peer: Peer = { conn, workerId: undefined, subscribed: new Set(), outbox: [], wakes: new Set() };
+    this.#conns.add(conn);
     conn.onMessage((m) => this.#onMessage(peer, m));
-    conn.onClose(() => this.#gone(peer));
+    conn.onClose(() => {
+      this.#conns.delete(conn);
+      this.#gone(peer);
+    });
   }
 
   /** The database is closing: clients hold their new calls for the next owner (calls already sent are answered). */
@@ -103,7 +119,8 @@ export class Hub {
     this.#closed = true;
     this.#ctx.events.relay = undefined;
     this.#ctx.events.onInterest = undefined;
-    for (const p of this.#peers) p.conn.close();
+    for (const c of this.#conns) c.close();
+    this.#conns.clear();
     this.#peers.clear();
   }
 
@@ -180,7 +197,8 @@ export class Hub {
    * operation turned terminal emit their `batch:*` events here.
    */
   async #apply(parts: string[]): Promise<string> {
-    if (!Array.isArray(parts) || parts.some((p) => typeof p !== "string")) throw new DurqError("DURQ_INVALID_INPUT", "apply needs an array of operation JSON texts");
+    if (!Array.isArray(parts) || parts.some((p) => typeof p !== "string"))
+      throw new DurqError("DURQ_INVALID_INPUT", "apply needs an array of operation JSON texts");
     const ctx = this.#ctx;
     const outcomes = await Promise.all(
       parts.map((json) =>
@@ -190,7 +208,9 @@ export class Hub {
             const w = toWireError(e);
             if (isDurqError(e, "DURQ_CLOSED")) throw closingError();
             const extendedCode = (e as { extendedCode?: unknown }).extendedCode;
-            return { err: { code: w.code ?? "DURQ_INTERNAL", message: w.message, extendedCode: typeof extendedCode === "number" ? extendedCode : null } } as Outcome;
+            return {
+              err: { code: w.code ?? "DURQ_INTERNAL", message: w.message, extendedCode: typeof extendedCode === "number" ? extendedCode : null },
+            } as Outcome;
           },
         ),
       ),

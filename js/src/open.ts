@@ -181,7 +181,16 @@ export async function openWith(target: OpenTarget, options: OpenOptions | undefi
     }
     throw invalidInput(`open() needs exactly one of ${help}, got keys ${JSON.stringify(keys)}`);
   }
-  const o = checkOptions("open options", options, ["clock", "synchronous", "workerId", "maxInMemoryChanges", "waitForLock", "wasm", "exclusive", "ownerTimeoutMs"]);
+  const o = checkOptions("open options", options, [
+    "clock",
+    "synchronous",
+    "workerId",
+    "maxInMemoryChanges",
+    "waitForLock",
+    "wasm",
+    "exclusive",
+    "ownerTimeoutMs",
+  ]);
   if (o.exclusive !== undefined && typeof o.exclusive !== "boolean") throw invalidInput(`exclusive must be a boolean, got ${JSON.stringify(o.exclusive)}`);
   const ownerTimeoutMs = o.ownerTimeoutMs == null ? DEFAULT_OWNER_TIMEOUT_MS : checkDuration("ownerTimeoutMs", o.ownerTimeoutMs, 1);
   const maxInMemoryChanges = checkMaxInMemoryChanges(o.maxInMemoryChanges);

@@ -68,6 +68,7 @@ export interface Platform {
    * others are its clients (`shared.ts`). Creates the file (and its
    * folders) if missing. Absent, or `undefined`, where storage has one user.
    * Throws `SQLITE_CANTOPEN` if the file cannot be created.
+   * @internal
    */
   rendezvous?(request: StorageRequest): { rendezvous: Rendezvous; path: string } | undefined;
 }

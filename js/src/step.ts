@@ -145,10 +145,7 @@ export class StepContext implements Step {
     }
     if (typeof stored === "string") return Promise.resolve(JSON.parse(stored) as T);
     // In a client process a stored output may have to be read from the owner first.
-    const p =
-      stored instanceof Promise
-        ? stored.then((s) => (s !== undefined ? (JSON.parse(s) as T) : this.#runStep(name, fn)))
-        : this.#runStep(name, fn);
+    const p = stored instanceof Promise ? stored.then((s) => (s !== undefined ? (JSON.parse(s) as T) : this.#runStep(name, fn))) : this.#runStep(name, fn);
     this.#running.set(name, p);
     p.then(
       () => this.#running.delete(name),

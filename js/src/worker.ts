@@ -6,7 +6,7 @@
  */
 
 import { Attempt, type AttemptHost, type ClaimedRun } from "./attempt.js";
-import { DurqError } from "./errors.js";
+import { DurqError, isDurqError } from "./errors.js";
 import { isJob, type Job } from "./job.js";
 import * as ops from "./ops.js";
 import type { Sleeper } from "./scheduler.js";
@@ -83,6 +83,8 @@ export class Worker {
   #ticking = false;
   #again = false;
   #starts = 0;
+  /** Claims made so far: the lease owner of claim n is `<id>/<n>`. */
+  #claimSeq = 0;
   /** Counts the re-arms, so an answer of the owner that arrives after a newer one is dropped. */
   #armed = 0;
 
@@ -246,6 +248,7 @@ export class Worker {
           claimed = (await this.#claim(free)).length;
         } catch (error) {
           if (!this.#started) return;
+          if (isDurqError(error, "DURQ_OWNER_CHANGED")) break; // the claim's leases are being given back; that wakes this worker
           this.#host.events.emit("error", { error, source: "worker" });
           failed = true;
           break;
@@ -316,7 +319,12 @@ export class Worker {
     } catch {
       return started;
     }
-    const json = ops.claim({ queue: this.queue, jobs: this.#jobsJson, workerId: this.id, leaseMs: this.leaseMs, limit });
+    // Each claim holds its leases as `<worker id>/<claim number>`: if a
+    // claim's answer is lost with the owner process (DURQ_OWNER_CHANGED), it
+    // may have committed, and its leases are given back by that name
+    // (later claims of this worker, numbered higher, commit after it, FIFO).
+    const owner = `${this.id}/${++this.#claimSeq}`;
+    const json = ops.claim({ queue: this.queue, jobs: this.#jobsJson, workerId: owner, leaseMs: this.leaseMs, limit });
     const p = this.#host.submit<ClaimResult>(json, (result) => {
       // Register the runs synchronously with the commit, so a cancel
       // committed right after finds them.
@@ -328,6 +336,13 @@ export class Worker {
     this.#host.track(this);
     try {
       await p;
+    } catch (e) {
+      if (!isDurqError(e, "DURQ_OWNER_CHANGED")) throw e;
+      this.#host.submit(ops.expireLeasesOf({ ownerPrefix: owner })).then(
+        () => this.wake(),
+        () => undefined, // closed meanwhile: the next opener expires every lease
+      );
+      throw e;
     } finally {
       this.#reserved -= limit;
       this.#claims.delete(p);

@@ -199,7 +199,9 @@ for (const synchronous of ["full", "normal"]) {
   });
 }
 
-test("with { exclusive: true }, a second process gets DURQ_LOCKED while the writer lives, and takes the lock over once it is killed -9", { timeout: 120_000 }, async () => {
+test("with { exclusive: true }, a second process gets DURQ_LOCKED while the writer lives, and takes the lock over once it is killed -9", {
+  timeout: 120_000,
+}, async () => {
   const path = tempDbPath();
   const acked = [];
   const a = startEnqueuer(path, "normal", 0);

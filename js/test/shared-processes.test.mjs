@@ -7,6 +7,7 @@ import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, unli
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { defineJob, open } from "../../pkg/dist/index.js";
@@ -29,15 +30,9 @@ function start(...args) {
   child.on("exit", () => children.delete(child));
   const lines = [];
   let waiting;
-  let buf = "";
-  child.stdout.on("data", (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-      waiting?.();
-    }
+  createInterface({ input: child.stdout }).on("line", (l) => {
+    lines.push(JSON.parse(l));
+    waiting?.();
   });
   const next = (pred) =>
     new Promise((resolve, reject) => {
@@ -130,8 +125,8 @@ test("a client's alarm handler waits; it runs once that process takes the file o
   const a = await open({ path });
   const b = await open({ path });
   const fired = [];
-  b.onAlarm("reminders", (d) => {
-    fired.push(d.actorId);
+  b.onAlarm("reminders", (actorId) => {
+    fired.push(actorId);
   });
   await b.alarms("reminders").set("u1", Date.now() - 1000);
   assert.equal(await a.alarms("reminders").get("u1"), (await b.alarms("reminders").list()).alarms[0].scheduledTime);

@@ -104,10 +104,12 @@ function rendezvous(request: StorageRequest): { rendezvous: Rendezvous; path: st
         // Connections that arrive before the owner serves wait here.
         const early: FramedSocket<PeerRequest, PeerReply>[] = [];
         let handler: ((c: FramedSocket<PeerRequest, PeerReply>) => void) | undefined;
+        let closed = false;
         server.on("connection", (socket) => {
           socket.unref(); // a connected client does not keep the owner alive
           const c = new FramedSocket<PeerRequest, PeerReply>(socket);
-          if (handler === undefined) early.push(c);
+          if (closed) c.close();
+          else if (handler === undefined) early.push(c);
           else handler(c);
         });
         return {
@@ -115,7 +117,11 @@ function rendezvous(request: StorageRequest): { rendezvous: Rendezvous; path: st
             handler = h;
             for (const c of early.splice(0)) h(c);
           },
-          close: () => server.close(),
+          close: () => {
+            closed = true;
+            server.close();
+            for (const c of early.splice(0)) c.close(); // they find the next owner
+          },
         };
       },
       connect: (timeoutMs) => connect<PeerReply, PeerRequest>(address, timeoutMs) as Promise<ClientConnection | undefined>,

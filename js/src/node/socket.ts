@@ -121,6 +121,8 @@ export class FramedSocket<In, Out> implements PeerConnection<In, Out> {
   readonly #socket: Socket;
   #buffer: Buffer = Buffer.alloc(0);
   #onMessage: ((m: In) => void) | undefined;
+  /** Messages that arrived before {@link onMessage} gave a handler (a client's `hello` may come before the owner serves). */
+  #held: In[] = [];
   #onClose: (() => void) | undefined;
   #closed = false;
 
@@ -150,6 +152,7 @@ export class FramedSocket<In, Out> implements PeerConnection<In, Out> {
 
   onMessage(handler: (m: In) => void): void {
     this.#onMessage = handler;
+    for (const m of this.#held.splice(0)) handler(m);
   }
 
   onClose(handler: () => void): void {
@@ -182,7 +185,8 @@ export class FramedSocket<In, Out> implements PeerConnection<In, Out> {
         this.close(); // not durq's framing: not a durq process
         return;
       }
-      this.#onMessage?.(m);
+      if (this.#onMessage === undefined) this.#held.push(m);
+      else this.#onMessage(m);
     }
   }
 }
