@@ -28,17 +28,8 @@ import { EVENT_NAMES, type DurqEventName } from "./events.js";
 import type { Outcome } from "./generated/boundary.js";
 import { CORE_READS, type CoreRead } from "./link.js";
 import * as ops from "./ops.js";
-import {
-  fromWirePayload,
-  invoke,
-  toWireError,
-  toWirePayload,
-  type PeerConnection,
-  type PeerReply,
-  type PeerRequest,
-  type Target,
-  type WireError,
-} from "./protocol.js";
+import { invoke } from "./invoke.js";
+import { fromWirePayload, toWireError, toWirePayload, type PeerConnection, type PeerReply, type PeerRequest, type Target, type WireError } from "./protocol.js";
 import { nextTurn } from "./turn.js";
 
 /**

@@ -1,14 +1,17 @@
 /**
- * {@link Link}: how a client process reaches the process that owns a shared
- * database (in Node, over the owner's local socket; `node/shared.ts`), and
- * {@link CORE_READS}, the core's reads a client may ask the owner for.
+ * The contracts between the processes of one shared database file:
+ * {@link Rendezvous}, where they meet and which of them owns the file (in
+ * Node, a local socket: `node/socket.ts`); {@link Link}, how a client
+ * process reaches the owner; {@link CORE_READS}, the core's reads a client
+ * may ask the owner for.
  * Platform-free. Internal: not exported from the package.
  *
  * @module
  */
 
 import type { CoreHandle } from "./core.js";
-import type { Target, toWirePayload } from "./protocol.js";
+import type { DurqError } from "./errors.js";
+import type { PeerConnection, PeerReply, PeerRequest, Target, toWirePayload } from "./protocol.js";
 
 /**
  * The core's reads a client forwards to the owner as they are (`call` with
@@ -67,4 +70,26 @@ export interface Link {
   publish(events: [name: string, payload: unknown][]): void;
   /** Closes the connection (the owner then expires the leases this process still holds). */
   close(): void;
+}
+
+/** Where the processes of one file meet: at most one holds the seat. */
+export interface Rendezvous {
+  /** Takes the owner's seat: resolves with it, or `undefined` if another live process holds it. */
+  claim(): Promise<OwnerSeat | undefined>;
+  /** Connects to the seat's holder; `undefined` if nobody holds it (it just went away). Rejects `DURQ_OWNER_UNAVAILABLE` after `timeoutMs`. */
+  connect(timeoutMs: number): Promise<ClientConnection | undefined>;
+  /** The `DURQ_LOCKED` error naming the process that holds the file, if the platform can tell (for `exclusive`). */
+  holder?(): DurqError | undefined;
+}
+
+/** The owner's seat: client connections arrive here until it is closed. */
+export interface OwnerSeat {
+  onConnection(handler: (c: PeerConnection<PeerRequest, PeerReply>) => void): void;
+  close(): void;
+}
+
+/** A client's end of its connection to the owner. */
+export interface ClientConnection extends PeerConnection<PeerReply, PeerRequest> {
+  /** Keeps the process alive while calls wait for answers (`true`), or lets it exit (`false`). */
+  ref(on: boolean): void;
 }

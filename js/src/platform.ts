@@ -12,7 +12,7 @@
 import type { CoreHandle, Glue } from "./core.js";
 import { DurqError } from "./errors.js";
 import type { WasmSource } from "./wasm-source.js";
-import type { Rendezvous } from "./shared.js";
+import type { Rendezvous } from "./link.js";
 
 /** A database opened on the platform's storage. */
 export interface OpenedStorage {

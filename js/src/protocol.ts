@@ -19,7 +19,6 @@
  * @module
  */
 
-import type { Durq } from "./db.js";
 import { DurqError, type DurqErrorCode } from "./errors.js";
 import { isJob } from "./job.js";
 import { isPlainObject } from "./validate.js";
@@ -242,27 +241,6 @@ export function postOr(post: (m: unknown) => void, message: unknown, fallback: (
 /** A value as JSON would carry it (what cannot be cloned loses what JSON loses). @internal */
 export function jsonCopy(v: unknown): unknown {
   return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
-}
-
-/**
- * Runs a call that arrived over a protocol on the database `db` owns:
- * `method` of the database (`target` null) or of its alarm namespace
- * `target[1]`, with `args` as they crossed (jobs as names).
- *
- * @throws {DurqError} `DURQ_INVALID_INPUT` for a method not in
- * {@link REMOTE_METHODS} / {@link REMOTE_ALARM_METHODS}; whatever the
- * method throws. @internal
- */
-export async function invoke(db: Durq, target: Target, method: string, args: unknown[]): Promise<unknown> {
-  if (target === null) {
-    if (!(REMOTE_METHODS as readonly string[]).includes(method))
-      throw new DurqError("DURQ_INVALID_INPUT", `${method} cannot be called remotely; callable: ${REMOTE_METHODS.join(", ")}`);
-    return (db[method as RemoteMethod] as (...a: unknown[]) => unknown)(...args);
-  }
-  if (!(REMOTE_ALARM_METHODS as readonly string[]).includes(method))
-    throw new DurqError("DURQ_INVALID_INPUT", `alarms().${method} cannot be called remotely; callable: ${REMOTE_ALARM_METHODS.join(", ")}`);
-  const ns = db.alarms(target[1]);
-  return (ns[method as RemoteAlarmMethod] as (...a: unknown[]) => unknown).apply(ns, args);
 }
 
 // ---- process ↔ process (a shared file's owner and its clients) ------------------

@@ -18,36 +18,14 @@ import { Durq } from "./db.js";
 import { DurqError, isDurqError, type DurqErrorCode } from "./errors.js";
 import type { DurqEventName } from "./events.js";
 import { Hub } from "./hub.js";
-import type { Link, LinkTarget } from "./link.js";
+import type { ClientConnection, Link, LinkTarget, OwnerSeat, Rendezvous } from "./link.js";
 import * as ops from "./ops.js";
 import type { OpenedStorage } from "./platform.js";
-import { fromWireError, fromWirePayload, toWirePayload, type PeerConnection, type PeerReply, type PeerRequest } from "./protocol.js";
+import { fromWireError, fromWirePayload, toWirePayload, type PeerReply } from "./protocol.js";
 import { nextTurn } from "./turn.js";
 
 /** Default {@link SharedInit.ownerTimeoutMs}: how long a client waits for a silent owner before `DURQ_OWNER_UNAVAILABLE`, ms. */
 export const DEFAULT_OWNER_TIMEOUT_MS = 15_000;
-
-/** Where the processes of one file meet: at most one holds the seat. @internal */
-export interface Rendezvous {
-  /** Takes the owner's seat: resolves with it, or `undefined` if another live process holds it. */
-  claim(): Promise<OwnerSeat | undefined>;
-  /** Connects to the seat's holder; `undefined` if nobody holds it (it just went away). Rejects `DURQ_OWNER_UNAVAILABLE` after `timeoutMs`. */
-  connect(timeoutMs: number): Promise<ClientConnection | undefined>;
-  /** The `DURQ_LOCKED` error naming the process that holds the file, if the platform can tell (for `exclusive`). */
-  holder?(): DurqError | undefined;
-}
-
-/** The owner's seat: client connections arrive here until it is closed. @internal */
-export interface OwnerSeat {
-  onConnection(handler: (c: PeerConnection<PeerRequest, PeerReply>) => void): void;
-  close(): void;
-}
-
-/** A client's end of its connection to the owner. @internal */
-export interface ClientConnection extends PeerConnection<PeerReply, PeerRequest> {
-  /** Keeps the process alive while calls wait for answers (`true`), or lets it exit (`false`). */
-  ref(on: boolean): void;
-}
 
 /** What {@link openShared} needs. @internal */
 export interface SharedInit {

@@ -20,13 +20,13 @@ import { DurqError } from "../errors.js";
 import { EVENT_NAMES, type DurqEventName } from "../events.js";
 import { open, type OpenOptions, type OpenTarget } from "../open.js";
 import { isPlainObject } from "../validate.js";
+import { invoke } from "../invoke.js";
 import {
   jsonCopy,
   postOr,
   randomId,
   readChannelMessage,
   readPageMessage,
-  invoke,
   toWireError,
   toWirePayload,
   workerMessage,

@@ -17,7 +17,7 @@ import { DurqError, invalidInput } from "../errors.js";
 import type { OpenedStorage, Platform, StorageRequest } from "../platform.js";
 import { nodeHostFs } from "./host-fs.js";
 import { acquireLock, holderError } from "./lock.js";
-import type { ClientConnection, Rendezvous } from "../shared.js";
+import type { ClientConnection, Rendezvous } from "../link.js";
 import type { PeerReply, PeerRequest } from "../protocol.js";
 import { connect, FramedSocket, listen, ownerAddress } from "./socket.js";
 import { wasmUnavailable, type WasmSource } from "../wasm-source.js";

@@ -11,7 +11,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Durq } from "../db.js";
 import { open, type OpenOptions } from "../open.js";
-import { invoke, toWireError, type Target } from "../protocol.js";
+import { invoke } from "../invoke.js";
+import { toWireError, type Target } from "../protocol.js";
 import type { CallResult } from "./shards.js";
 import type { DurableObjectStorageLike } from "./storage.js";
 
