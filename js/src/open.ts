@@ -110,12 +110,18 @@ export interface OpenOptions {
 /**
  * Opens a durq database.
  *
- * For a file (`{ path }`), creates missing parent directories, takes the
- * exclusive lock `<path>.lock` (a lock left by a dead process on this host
- * is taken over), opens or creates the SQLite file and migrates its schema.
- * Runs still leased in the file belonged to a process that is gone: their
- * leases are expired at once, so the next claim puts them back to work
- * (each such attempt counts toward `maxAttempts`).
+ * For a file (`{ path }`), creates missing parent directories and the
+ * file, then finds the file's owner: the process listening on the local
+ * socket named after the file's device and inode (Linux: an abstract
+ * socket; see the README's "Many processes, one file"). If no process
+ * owns it, this one does: it takes the lock `<path>.lock` too (a lock left
+ * by a dead process on this host is taken over), opens the SQLite file,
+ * migrates its schema and serves other processes. Runs still leased in the
+ * file belonged to a process that is gone: their leases are expired at
+ * once, so the next claim puts them back to work (each such attempt counts
+ * toward `maxAttempts`). If another process owns it, this one becomes its
+ * client (`db.role === "client"`): the same API, each call crossing the
+ * socket, handlers running here; it takes the file over if the owner dies.
  *
  * In a browser's dedicated worker, `{ opfs: name }` takes the Web Lock
  * `durq:opfs:<name>` (so one tab or worker holds the database), installs the
@@ -131,9 +137,13 @@ export interface OpenOptions {
  * const mem = await open({ memory: true }, { clock: new ManualClock(0) });
  * ```
  *
- * @throws {DurqError} `DURQ_LOCKED` if another live process (or another
- * `Durq` of this process) has the file open, or another tab or worker holds
- * the OPFS database (unless `waitForLock`); `DURQ_OPFS_UNAVAILABLE` for
+ * @throws {DurqError} `DURQ_LOCKED` with `exclusive` if another process
+ * (or another `Durq` of this process) has the file open, or without it if
+ * the owner opened it `exclusive` (and in Deno and Bun, which keep to the
+ * lock file, whenever another process has it open), or if another tab or
+ * worker holds the OPFS database (unless `waitForLock`);
+ * `DURQ_OWNER_UNAVAILABLE` if the file's owner does not answer within
+ * `ownerTimeoutMs`; `DURQ_OPFS_UNAVAILABLE` for
  * `{ opfs }` outside a browser's dedicated worker or where OPFS sync access
  * handles are missing (the message names the fix); `DURQ_OPFS` for other
  * OPFS failures; `DURQ_INVALID_INPUT` for bad arguments, or `{ path }` in a
