@@ -27,9 +27,11 @@ import { spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { serialize } from "node:v8";
 import { writeSection } from "./section.mjs";
 
 const here = fileURLToPath(import.meta.url);
@@ -39,15 +41,59 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     child: { type: "string" },
+    echo: { type: "string" },
   },
 });
 const ENQUEUE = args.quick ? 2_000 : 10_000;
-const ROUNDS = args.quick ? 1 : 3;
+const ROUNDS = args.quick ? 1 : 5;
 const PER_CALL = 300;
 const SETTINGS = [1, 2, 4];
 
 if (args.child !== undefined) await child(args.child);
+else if (args.echo !== undefined) echo(args.echo);
 else await parent();
+
+/** The raw baseline's other end: echoes every byte back on a local socket (node:net, no durq). */
+function echo(name) {
+  const address = addressOf(name);
+  if (process.platform !== "linux" && process.platform !== "win32") rmSync(address, { force: true });
+  net.createServer((s) => s.on("data", (d) => s.write(d))).listen({ path: address }, () => process.stdout.write("up\n"));
+}
+
+/** A local socket address: abstract on Linux (as durq's owner), a pipe on Windows, else a socket file. */
+function addressOf(name) {
+  if (process.platform === "linux") return `\0${name}`;
+  if (process.platform === "win32") return `\\\\.\\pipe\\${name}`;
+  return join(out, `${name}.sock`);
+}
+
+/**
+ * The baseline of the per-call cost: PER_CALL awaited round trips of a
+ * small `node:v8`-serialized message over a local socket to another
+ * process that echoes it (Linux: an abstract socket, as durq's owner uses),
+ * ms per round trip.
+ */
+async function rawRoundTrip() {
+  const name = `durq-bench-${process.pid}`;
+  const address = addressOf(name);
+  const p = spawn(process.execPath, [here, "--echo", name], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve) => p.stdout.once("data", resolve));
+  const s = net.connect({ path: address, noDelay: true });
+  await new Promise((resolve) => s.once("connect", resolve));
+  let answered;
+  s.on("data", () => answered());
+  const message = serialize({ kind: "call", id: 1, target: ["core"], method: "getRun", args: ["01a24fec-cb87-7000-a34f-d3043c33d1e5"] });
+  const t = performance.now();
+  for (let i = 0; i < PER_CALL; i++)
+    await new Promise((resolve) => {
+      answered = resolve;
+      s.write(message);
+    });
+  const ms = (performance.now() - t) / PER_CALL;
+  s.destroy();
+  p.kill();
+  return ms;
+}
 
 /** A benchmark process: opens the file, then does what the parent's stdin lines say, answering each with a JSON line. */
 async function child(path) {
@@ -118,7 +164,7 @@ async function round(k, r) {
   const ran = proc.reduce((s, a) => s + a.ran, 0);
   if (ran !== ENQUEUE) throw new Error(`${k} processes ran ${ran} runs of ${ENQUEUE}`);
   let perCall;
-  if (k === 2) perCall = { owner: await procs[0].ask({ do: "perCall" }), client: await procs[1].ask({ do: "perCall" }) };
+  if (k === 2) perCall = { owner: await procs[0].ask({ do: "perCall" }), client: await procs[1].ask({ do: "perCall" }), raw: await rawRoundTrip() };
   for (const p of procs.slice(1)) await p.ask({ do: "exit" });
   await first.ask({ do: "exit" });
   rmSync(path, { force: true });
@@ -158,6 +204,7 @@ async function parent() {
   const pc = (who, f) => median(results.get(2).map((x) => f(x.perCall[who])));
   const read = { owner: pc("owner", (c) => c.read), client: pc("client", (c) => c.read) };
   const write = { owner: pc("owner", (c) => c.write), client: pc("client", (c) => c.write) };
+  const raw = median(results.get(2).map((x) => x.perCall.raw));
   const shares = results
     .get(4)
     .map((x) => x.handledBy.map((n) => `${Math.round((100 * n) / ENQUEUE)}%`).join("/"))
@@ -187,6 +234,8 @@ The cost of one call over the socket (2 processes; ${PER_CALL} awaited calls one
 |---|---|---|---|
 | \`getRun()\` (a read) | ${ms(read.owner)} | ${ms(read.client)} | +${ms(read.client - read.owner)} |
 | \`enqueue()\` awaited alone (one commit each) | ${ms(write.owner)} | ${ms(write.client)} | +${ms(write.client - write.owner)} |
+
+Baseline, in the same rounds: one round trip of a small \`node:v8\`-serialized message over a local socket to a process that echoes it (\`node:net\`, no durq): ${ms(raw)}. A client's extra cost per call is ${((read.client - read.owner) / raw).toFixed(1)}x that for a read.
 
 - All the writing happens in the owner: more processes add handler time and socket round trips, not write throughput. On this 2-core machine, 4 processes share 2 cores, so they also contend for CPU.
 - Share of the runs each process handled with 4 processes (the owner first): ${shares}.
