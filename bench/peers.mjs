@@ -247,7 +247,8 @@ async function parent() {
           maxBuffer: 1 << 24,
         });
         const figure = JSON.parse(line.trim().split("\n").pop());
-        ((results[lib] ??= {})[workload] ??= []).push(figure);
+        results[lib] = results[lib] ?? {};
+        results[lib][workload] = [...(results[lib][workload] ?? []), figure];
         log(`round ${r + 1}: ${lib} ${workload}: ${figure.perSecond !== undefined ? `${fmt(figure.perSecond)} runs/s` : `${figure.ms.toFixed(2)} ms`}`);
         for (const s of ["", "-wal", "-shm", ".lock", "-journal"]) rmSync(path + s, { force: true });
       }
