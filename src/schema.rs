@@ -231,6 +231,45 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, key)
     ) WITHOUT ROWID;
     "#,
+    // v5: new runs reach the search index by a rowid watermark instead of
+    // one queue row each (`search` in search.rs): no trigger runs on an
+    // insert into `runs`, which spared each insert its statement journal
+    // and its queue row (BENCHMARKS.md, "Beside the peers").
+    r#"
+    -- Index what the queue holds now, as `search::flush_pending` did before.
+    DELETE FROM runs_fts WHERE rowid IN (SELECT rid FROM runs_fts_pending WHERE fresh = 0);
+    INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+        SELECT v.rid, v.job, v.input, v.output, v.error, v.labels
+        FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid;
+    DELETE FROM runs_fts_pending;
+    -- Every run with a rowid up to `fts_indexed_rowid` is in the index (or
+    -- queued in `runs_fts_pending` for a change); every run above it is
+    -- indexed by the next flush, by rowid range.
+    INSERT OR REPLACE INTO meta (key, value)
+        VALUES ('fts_indexed_rowid', (SELECT coalesce(max(rowid), 0) FROM runs));
+    DROP TRIGGER IF EXISTS runs_fts_insert;
+    DROP TRIGGER IF EXISTS runs_fts_update;
+    DROP TRIGGER IF EXISTS runs_fts_delete;
+    -- `fresh` = 1: above the watermark, so not in the index yet (nothing to
+    -- remove; the range indexes it).
+    CREATE TRIGGER runs_fts_update AFTER UPDATE OF job, input, output, error, labels ON runs BEGIN
+        INSERT INTO runs_fts_pending (rid, fresh)
+            SELECT new.rowid, new.rowid > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed_rowid'), 0)
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = new.rowid);
+    END;
+    -- A delete also lowers the watermark to the greatest rowid left: SQLite
+    -- gives a new row the greatest rowid + 1
+    -- (https://www.sqlite.org/autoinc.html), so after the top rows are
+    -- deleted a new run may reuse a rowid at or below the watermark, and it
+    -- must still be indexed by the range.
+    CREATE TRIGGER runs_fts_delete AFTER DELETE ON runs BEGIN
+        INSERT INTO runs_fts_pending (rid, fresh)
+            SELECT old.rowid, old.rowid > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed_rowid'), 0)
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = old.rowid);
+        UPDATE meta SET value = (SELECT coalesce(max(rowid), 0) FROM runs)
+            WHERE key = 'fts_indexed_rowid' AND CAST(value AS INTEGER) > (SELECT coalesce(max(rowid), 0) FROM runs);
+    END;
+    "#,
 ];
 
 /// The schema version this build migrates to.

@@ -2,10 +2,14 @@
 //! and the deferral of its index maintenance during bulk imports.
 //!
 //! The index `runs_fts` is a contentless FTS5 table with delete by rowid,
-//! filled from the view `runs_search_text` (schema migration 3) and kept by
-//! triggers on `runs` that queue changed rowids in `runs_fts_pending`,
-//! indexed in bulk ([`flush_pending`]) before a search and by a commit that
-//! brings the queue to [`FLUSH_AT`].
+//! filled from the view `runs_search_text` (schema migration 3). New runs
+//! reach it by rowid: every run up to the watermark `meta.fts_indexed_rowid`
+//! ([`WATERMARK_KEY`]) is indexed, every run above it is not yet. Changes
+//! to runs already indexed are queued by triggers on `runs` (updates of the
+//! indexed columns, deletes) in `runs_fts_pending` (migration 5; before it,
+//! an insert trigger queued every new run, and its statement journal and
+//! queue row cost each insert). Both are indexed in bulk ([`flush_pending`])
+//! before a search and by a commit that brings them to [`FLUSH_AT`].
 //! A large import ([`crate::transfer`]) instead:
 //! 1. [`defer`]: in one transaction, copies the SQL of the installed index
 //!    triggers from `sqlite_master` into `meta` (key [`SNAPSHOT_KEY`]),
@@ -38,7 +42,24 @@ pub const SNAPSHOT_KEY: &str = "fts_triggers";
 pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-all');
     INSERT INTO runs_fts (rowid, job, input, output, error, labels)
         SELECT rid, job, input, output, error, labels FROM runs_search_text;
-    DELETE FROM runs_fts_pending;";
+    DELETE FROM runs_fts_pending;
+    INSERT OR REPLACE INTO meta (key, value)
+        VALUES ('fts_indexed_rowid', (SELECT coalesce(max(rowid), 0) FROM runs));";
+
+/// `meta` key of the watermark: the greatest rowid of `runs` whose run is in
+/// the index (or queued for a change); runs above it are indexed by the next
+/// [`flush_pending`], by rowid range. A delete lowers it to the greatest
+/// rowid left (a new row may then reuse a rowid; see migration 5).
+pub const WATERMARK_KEY: &str = "fts_indexed_rowid";
+
+/// The watermark and the greatest rowid of `runs` (0 for none).
+fn watermark(c: &Connection) -> Result<(i64, i64)> {
+    Ok(c.prepare_cached(
+        "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed_rowid'), 0),
+                coalesce((SELECT max(rowid) FROM runs), 0)",
+    )?
+    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
 
 /// Runs queued for indexing at which a group commit indexes them itself
 /// ([`crate::Store::apply`]); below it they wait for the next search (or
@@ -48,10 +69,15 @@ pub const REBUILD_SQL: &str = "INSERT INTO runs_fts (runs_fts) VALUES ('delete-a
 pub const FLUSH_AT: i64 = 4096;
 
 fn any_pending(c: &Connection) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT 1 FROM runs_fts_pending LIMIT 1")?
-        .query_row([], |_| Ok(()))
-        .optional()?
-        .is_some())
+    if is_deferred(c)? {
+        return Ok(false); // the restore rebuilds everything
+    }
+    let (mark, top) = watermark(c)?;
+    Ok(top > mark
+        || c.prepare_cached("SELECT 1 FROM runs_fts_pending LIMIT 1")?
+            .query_row([], |_| Ok(()))
+            .optional()?
+            .is_some())
 }
 
 /// [`flush_pending`] outside the write queue's transaction, in a small
@@ -71,39 +97,69 @@ pub fn flush_queue(c: &Connection) -> Result<usize> {
     Ok(n)
 }
 
-/// Runs waiting in the indexing queue.
+/// Runs waiting to be indexed, an upper bound: the queued changes, and the
+/// rowids above the watermark (rowids are dense unless runs were deleted; a
+/// new run changed since is counted in both). A count of the whole queue
+/// is a b-tree count, cheaper than one that filters it, and this runs at
+/// every commit ([`FLUSH_AT`]).
 ///
 /// # Errors
 /// An SQLite error if the read fails.
 pub fn pending(c: &Connection) -> Result<i64> {
-    Ok(c.prepare_cached("SELECT count(*) FROM runs_fts_pending")?
-        .query_row([], |r| r.get(0))?)
+    if is_deferred(c)? {
+        return Ok(0); // the restore rebuilds everything
+    }
+    let (mark, top) = watermark(c)?;
+    let queued: i64 = c
+        .prepare_cached("SELECT count(*) FROM runs_fts_pending")?
+        .query_row([], |r| r.get(0))?;
+    Ok(queued + (top - mark).max(0))
 }
 
-/// Brings the index up to date with the runs queued by the triggers
-/// (`runs_fts_pending`), on the caller's transaction: removes the index
-/// entries of those indexed before (by rowid), indexes the ones that still
-/// exist from the view, and empties the queue. Three statements whatever
-/// the number of runs, so FTS5 writes one segment per flush, not one per
-/// run. Called by a commit whose queue reached [`FLUSH_AT`], and before
+/// Brings the index up to date, on the caller's transaction: removes the
+/// index entries of the queued runs that were indexed before (by rowid),
+/// re-indexes those of them still at or below the watermark, indexes every
+/// run above the watermark (a rowid range of the view), empties the queue
+/// and raises the watermark to the greatest rowid. A few statements
+/// whatever the number of runs, so FTS5 writes one segment per flush, not
+/// one per run. Called by a commit that reached [`FLUSH_AT`], and before
 /// every search (through [`flush_queue`]), so a search never misses a
-/// committed run. Returns the runs flushed.
+/// committed run. Returns the runs indexed or re-indexed. Does nothing
+/// while maintenance is deferred ([`defer`]): [`restore`] rebuilds.
 ///
 /// # Errors
 /// An SQLite error; the caller's transaction then rolls back.
 pub fn flush_pending(c: &Connection) -> Result<usize> {
+    if is_deferred(c)? {
+        return Ok(0); // the restore rebuilds everything
+    }
+    let (mark, _) = watermark(c)?;
     c.prepare_cached(
         "DELETE FROM runs_fts WHERE rowid IN (SELECT rid FROM runs_fts_pending WHERE fresh = 0)",
     )?
     .execute([])?;
+    let changed = c
+        .prepare_cached(
+            "INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+             SELECT v.rid, v.job, v.input, v.output, v.error, v.labels
+             FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid
+             WHERE p.rid <= ?1",
+        )?
+        .execute([mark])?;
+    let new = c
+        .prepare_cached(
+            "INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+             SELECT rid, job, input, output, error, labels FROM runs_search_text WHERE rid > ?1",
+        )?
+        .execute([mark])?;
+    c.prepare_cached("DELETE FROM runs_fts_pending")?
+        .execute([])?;
     c.prepare_cached(
-        "INSERT INTO runs_fts (rowid, job, input, output, error, labels)
-         SELECT v.rid, v.job, v.input, v.output, v.error, v.labels
-         FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid",
+        "INSERT OR REPLACE INTO meta (key, value)
+         VALUES ('fts_indexed_rowid', (SELECT coalesce(max(rowid), 0) FROM runs))",
     )?
     .execute([])?;
-    Ok(c.prepare_cached("DELETE FROM runs_fts_pending")?
-        .execute([])?)
+    Ok(changed + new)
 }
 
 /// Longest `search` text, bytes.

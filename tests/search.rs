@@ -773,7 +773,7 @@ fn deferred_maintenance_snapshots_drops_restores_and_rebuilds() {
     for (name, mut s) in backends() {
         let s = &mut *s;
         let before = triggers(s);
-        assert_eq!(before.len(), 3, "{name}: {before:?}");
+        assert_eq!(before.len(), 2, "{name}: {before:?}");
         // A trigger of someone else's that names the index is snapshotted
         // too (what is installed, not a hard-coded list).
         s.connection()
@@ -783,7 +783,7 @@ fn deferred_maintenance_snapshots_drops_restores_and_rebuilds() {
         let old = enqueue(s, "a", json!({"input": "ancient"}));
         assert_eq!(
             ok(s, json!({"op": "deferSearchIndex", "now": T0})),
-            json!({"changed": true, "triggers": 4})
+            json!({"changed": true, "triggers": 3})
         );
         assert!(triggers(s).is_empty(), "{name}");
         assert!(s.search_status().unwrap().deferred);
@@ -813,7 +813,7 @@ fn deferred_maintenance_snapshots_drops_restores_and_rebuilds() {
         ok(s, json!({"op": "deleteRun", "now": T0, "id": old}));
         assert_eq!(
             ok(s, json!({"op": "restoreSearchIndex", "now": T0})),
-            json!({"changed": true, "triggers": 4})
+            json!({"changed": true, "triggers": 3})
         );
         assert_eq!(triggers(s), before, "{name}: the same SQL");
         assert!(!s.search_status().unwrap().deferred);
@@ -845,7 +845,7 @@ fn an_import_that_died_is_repaired_at_open_before_any_search() {
         }
         let s = Store::open(&path, &opts).unwrap();
         assert!(!s.search_status().unwrap().deferred, "{name}");
-        assert_eq!(triggers(&s).len(), 3, "{name}");
+        assert_eq!(triggers(&s).len(), 2, "{name}");
         assert_eq!(search(&s, "survivor").len(), 1, "{name}");
     }
 }
@@ -919,7 +919,7 @@ fn a_failed_repair_at_open_leaves_the_database_usable_and_search_stale() {
         .collect();
     set_snapshot(&s, Value::Array(good));
     let out = apply(&mut s, json!([{"op": "restoreSearchIndex", "now": T0}]));
-    assert_eq!(out[0]["ok"]["triggers"], 3, "{out:?}");
+    assert_eq!(out[0]["ok"]["triggers"], 2, "{out:?}");
     let st = s.search_status().unwrap();
     assert!(!st.deferred && st.open_error.is_none(), "{st:?}");
     assert_eq!(search(&s, "kept").len(), 1);
@@ -1003,7 +1003,8 @@ fn the_index_queue_is_flushed_by_a_search_or_by_a_commit_that_fills_it() {
         // A search indexes the queue first: it never misses a committed run.
         assert_eq!(search(s, "early").len(), 10, "{name}");
         assert_eq!(pending(s), 0, "{name}");
-        // Enqueued, then completed before any flush: queued once, indexed once.
+        // Enqueued, then completed before any flush: indexed once, with its
+        // output (counted twice while waiting: new, and changed).
         let id = enqueue(s, "z", json!({"input": {"w": "short lived"}}));
         let c = ok(
             s,
@@ -1013,7 +1014,7 @@ fn the_index_queue_is_flushed_by_a_search_or_by_a_commit_that_fills_it() {
             s,
             json!({"op": "complete", "now": T0, "id": id, "token": c["runs"][0]["token"], "output": {"r": "finished quickly"}}),
         );
-        assert_eq!(pending(s), 1, "{name}");
+        assert_eq!(pending(s), 2, "{name}");
         assert_eq!(
             search(s, "finished"),
             std::slice::from_ref(&id),
@@ -1095,4 +1096,66 @@ fn reused_rowids_updates_and_deferral_with_a_full_queue_keep_the_index_exact() {
         assert!(search(s, "delta").is_empty(), "{name}");
         fts_integrity(s);
     }
+}
+
+/// A version 4 file (the insert trigger queued every new run) with runs
+/// indexed, runs queued and a queued change migrates to the watermark: every
+/// run is found by its current text, and runs added later are found too.
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn a_version_4_database_with_queued_runs_migrates_to_the_watermark() {
+    let dir = TempDir::new("migrate-v4");
+    let path = dir.path("v4.db");
+    let insert = |c: &rusqlite::Connection, n: u32, word: &str| {
+        c.execute(
+            "INSERT INTO runs (id, queue, job, status, run_at, created_at, updated_at, input, max_attempts, backoff)
+             VALUES (?1, 'default', 'a', 'pending', 0, 0, 0, json_object('w', ?2), 3, '{}')",
+            rusqlite::params![format!("0190b6a4-0000-7000-8000-{n:012}"), word],
+        )
+        .unwrap();
+    };
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        durq::schema::migrate_with(&mut c, &durq::schema::MIGRATIONS[..4]).unwrap();
+        insert(&c, 1, "indexed");
+        // What `search::flush_pending` did at version 4: runs 1 is indexed.
+        c.execute_batch(
+            "INSERT INTO runs_fts (rowid, job, input, output, error, labels)
+                 SELECT v.rid, v.job, v.input, v.output, v.error, v.labels
+                 FROM runs_fts_pending AS p CROSS JOIN runs_search_text AS v ON v.rid = p.rid;
+             DELETE FROM runs_fts_pending;",
+        )
+        .unwrap();
+        insert(&c, 2, "queued");
+        // A change to the indexed run, queued.
+        c.execute(
+            "UPDATE runs SET input = json_object('w', 'changed') WHERE id = '0190b6a4-0000-7000-8000-000000000001'",
+            [],
+        )
+        .unwrap();
+        let queued: i64 = c
+            .query_row("SELECT count(*) FROM runs_fts_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(queued, 2);
+    }
+    let mut s = Store::open(&path, &Default::default()).unwrap();
+    let v: i64 = s
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, durq::schema::latest_version());
+    assert_eq!(durq::search::pending(s.connection()).unwrap(), 0);
+    assert!(search(&s, "indexed").is_empty(), "the old text is gone");
+    assert_eq!(
+        search(&s, "changed"),
+        ["0190b6a4-0000-7000-8000-000000000001"]
+    );
+    assert_eq!(
+        search(&s, "queued"),
+        ["0190b6a4-0000-7000-8000-000000000002"]
+    );
+    let later = enqueue(&mut s, "a", json!({"input": {"w": "later"}}));
+    assert_eq!(durq::search::pending(s.connection()).unwrap(), 1);
+    assert_eq!(search(&s, "later"), [later]);
+    fts_integrity(&s);
 }
