@@ -21,14 +21,20 @@
 //
 // It rewrites the peers section of BENCHMARKS.md.
 //
-//   node bench/peers.mjs [--quick]     (--quick: 1 round, 5x fewer runs)
+// With `--before <pkg dir>`, durq as built at an earlier commit runs too
+// (column "durq before", at FULL), so a change to the write path is
+// measured against the code before it in the same run:
+//   git worktree add /tmp/base <commit> && cd /tmp/base &&
+//   ln -s "$OLDPWD/node_modules" && scripts/build.sh    (then --before /tmp/base/pkg)
+//
+//   node bench/peers.mjs [--quick] [--before DIR]     (--quick: 1 round, 5x fewer runs)
 
 import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { writeSection } from "./section.mjs";
 
@@ -40,6 +46,7 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     child: { type: "string" },
+    before: { type: "string" },
   },
 });
 const scale = args.quick ? 0.2 : 1;
@@ -50,10 +57,11 @@ const ROUNDS = args.quick ? 1 : 3;
 const CHUNK = 1_000;
 const FILTER_REPEATS = 20;
 
-const LIBS = ["durq", "durqNormal", "durably", "plainjob", "raw"];
+const LIBS = [...(args.before !== undefined ? ["durqBefore"] : []), "durq", "durqNormal", "durably", "plainjob", "raw"];
 const WORKLOADS = ["concurrent", "oneByOne", "bulk", "process", "labelFilter"];
 /** Which library measures which workload. */
 const MEASURES = {
+  durqBefore: WORKLOADS,
   durq: WORKLOADS,
   durqNormal: WORKLOADS,
   durably: ["concurrent", "bulk", "process", "labelFilter"],
@@ -65,8 +73,8 @@ const labelsOf = (i) => ({ tenant: `t${i % 100}`, kind: i % 2 ? "a" : "b" });
 const inputOf = (i) => ({ i, path: `/some/where/${i}` });
 
 if (args.child !== undefined) {
-  const { lib, workload, path } = JSON.parse(args.child);
-  const result = await (await adapter(lib, path))[workload]();
+  const { lib, workload, path, before } = JSON.parse(args.child);
+  const result = await (await adapter(lib, path, before))[workload]();
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 } else {
@@ -101,12 +109,13 @@ async function medianMs(f) {
   return { ms: median(times) };
 }
 
-/** One library's workloads, on the file `path`. */
-async function adapter(lib, path) {
-  if (lib === "durq" || lib === "durqNormal") {
-    const { open, defineJob } = await import("durq");
+/** One library's workloads, on the file `path` (`before`: the pkg dir of durq's "before" build). */
+async function adapter(lib, path, before) {
+  if (lib === "durq" || lib === "durqNormal" || lib === "durqBefore") {
+    const { open, defineJob } = await import(lib === "durqBefore" ? pathToFileURL(join(before, "dist", "index.js")).href : "durq");
     const job = defineJob({ name: "b", run: async (step, input) => step.run("s", () => input.i) });
-    const db = await open({ path }, { synchronous: lib === "durq" ? "full" : "normal", exclusive: true });
+    // The "before" build may predate `exclusive` (unknown options are refused).
+    const db = await open({ path }, { synchronous: lib === "durqNormal" ? "normal" : "full", ...(lib === "durqBefore" ? {} : { exclusive: true }) });
     const fill = async (n, labels) => {
       for (let i = 0; i < n; i += CHUNK)
         await db.enqueueMany(
@@ -241,7 +250,7 @@ async function parent() {
         if (!MEASURES[lib].includes(workload)) continue;
         const path = join(out, `peers-${lib}-${workload}.db`);
         for (const s of ["", "-wal", "-shm", ".lock", "-journal"]) rmSync(path + s, { force: true });
-        const line = execFileSync(process.execPath, [here, "--child", JSON.stringify({ lib, workload, path })], {
+        const line = execFileSync(process.execPath, [here, "--child", JSON.stringify({ lib, workload, path, before: args.before })], {
           cwd: root,
           encoding: "utf8",
           maxBuffer: 1 << 24,
@@ -278,20 +287,25 @@ async function parent() {
   const versions = ["@coji/durably", "plainjob", "better-sqlite3"]
     .map((p) => `${p} ${JSON.parse(readFileSync(join(root, "node_modules", p, "package.json"), "utf8")).version}`)
     .join(", ");
+  const before = args.before !== undefined;
+  const beforeVersion = before
+    ? `, "durq before" is ${JSON.parse(readFileSync(join(args.before, "package.json"), "utf8")).version} built from an earlier commit (\`--before ${args.before}\`)`
+    : "";
   const rows = WORKLOADS.map(
     (w) =>
-      `| ${names[w]} | ${cell("durq", w)} | ${cell("durqNormal", w)} | ${cell("durably", w)} | ${cell("plainjob", w)} | ${cell("raw", w)} | ${ratio("durq", w, "durably")} | ${ratio("durqNormal", w, "plainjob")} |`,
+      `| ${names[w]} | ${before ? `${cell("durqBefore", w)} | ` : ""}${cell("durq", w)} | ${before ? `${ratio("durq", w, "durqBefore")} | ` : ""}${cell("durqNormal", w)} | ${cell("durably", w)} | ${cell("plainjob", w)} | ${cell("raw", w)} | ${ratio("durq", w, "durably")} | ${ratio("durqNormal", w, "plainjob")} |`,
   );
   const section = `<!-- peers:start -->
 ## Beside the peers (\`npm run bench:peers\`)
 
-Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench:peers\` (bench/peers.mjs${args.quick ? " --quick" : ""}) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${versions}. Every library on a file on the same disk: durq at its default \`synchronous: "full"\` (an fsync per commit) and at \`"normal"\`; the peers on better-sqlite3 in WAL mode with \`synchronous=NORMAL\`; raw better-sqlite3 inserting one bare row per job (\`type\`, \`data\`, \`created_at\`) with no queue logic, the floor of any SQLite queue. One fresh process and file per library and workload; ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, the libraries' order alternating; medians (min–max). Runs carry a ~30-byte input. durq's handler runs one checkpointed step (\`step.run\`), durably's too; plainjob's has no steps.
+Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench:peers\` (bench/peers.mjs${args.quick ? " --quick" : ""}) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${versions}${beforeVersion}. Every library on a file on the same disk: durq at its default \`synchronous: "full"\` (an fsync per commit) and at \`"normal"\`; the peers on better-sqlite3 in WAL mode with \`synchronous=NORMAL\`; raw better-sqlite3 inserting one bare row per job (\`type\`, \`data\`, \`created_at\`) with no queue logic, the floor of any SQLite queue. One fresh process and file per library and workload; ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, the libraries' order alternating; medians (min–max). Runs carry a ~30-byte input. durq's handler runs one checkpointed step (\`step.run\`), durably's too; plainjob's has no steps.
 
-| workload | durq (FULL) | durq (NORMAL) | @coji/durably | plainjob | raw better-sqlite3 | durq FULL / durably | durq NORMAL / plainjob |
-|---|---|---|---|---|---|---|---|
+| workload | ${before ? "durq before (FULL) | " : ""}durq (FULL) | ${before ? "durq / before | " : ""}durq (NORMAL) | @coji/durably | plainjob | raw better-sqlite3 | durq FULL / durably | durq NORMAL / plainjob |
+|---|---|---|---|---|---|---|---|${before ? "---|---|" : ""}
 ${rows.join("\n")}
 
 - "–": not measured. plainjob has no labels, and its \`add\` is a synchronous call (so nothing is in flight together); durably's one-by-one enqueue is left out to keep the run short; raw better-sqlite3 is only the floor of writes.
+- On this shared 2-core machine a figure varies between runs by up to a third (the min–max above): a ratio inside both ranges is noise.
 - The whole benchmark took ${Math.round((Date.now() - began) / 1000)} s.
 <!-- peers:end -->`;
   writeSection("peers", section);
