@@ -70,7 +70,7 @@ fn apply_batch(
     for &op in ops {
         let before = tx.total_changes();
         let mark = events.len();
-        let mut w = Write::new(&tx, now, ids, events);
+        let mut w = Write::new(&tx, now, ids, events, *generation + 1);
         let res = match op {
             Ok(op) if savepoints => Savepoint::open(&tx).and_then(|sp| {
                 let r = op::apply(&mut w, op)?;

@@ -10,7 +10,7 @@
 use crate::error::Result;
 use crate::rows;
 use rusqlite::types::Value;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -19,7 +19,8 @@ use serde_json::value::RawValue;
 #[serde(rename_all = "camelCase")]
 pub enum EventKind {
     /// Created by `enqueue`, `enqueueMany`, `enqueueBatch` or `retrigger`
-    /// (`data.retriedFrom` names the run it came from).
+    /// (`data.retriedFrom` names the run it came from). Since schema 6 it
+    /// is read from the run's own row ([`ENQUEUED_EVENT_SQL`]), not stored.
     Enqueued,
     /// Stored by `importRuns` (it keeps the status it had).
     Imported,
@@ -207,13 +208,37 @@ pub struct RunEvent {
 pub const RUN_EVENTS_SQL: &str = "SELECT kind, at, attempt, generation, data FROM run_events
      WHERE run_id = ?1 ORDER BY generation, seq";
 
-/// The history of run `id`, oldest first (empty for an unknown run): one
-/// primary-key prefix scan.
+/// The `enqueued` event of a run created since schema 6, from its own row:
+/// `created_at`, attempt 0, the generation of the commit that created it
+/// (`enqueued_generation`), and `{"retriedFrom": id}` for a retrigger. A
+/// primary-key seek.
+pub const ENQUEUED_EVENT_SQL: &str = "SELECT created_at, enqueued_generation,
+        iif(retried_from IS NULL, NULL, json_object('retriedFrom', retried_from))
+     FROM runs WHERE id = ?1 AND enqueued_generation IS NOT NULL";
+
+/// The history of run `id`, oldest first (empty for an unknown run): its
+/// `enqueued` event from the run's row (schema 6; it comes first: nothing
+/// happens to a run before it exists, and nothing of its commit is stored
+/// before it), then one primary-key prefix scan of `run_events`.
 ///
 /// # Errors
 /// An SQLite error if the read fails; `DURQ_CORRUPT` if stored data does
 /// not parse.
 pub fn run_events(c: &Connection, id: &str) -> Result<Vec<RunEvent>> {
+    let enqueued: Option<(i64, i64, Option<String>)> = c
+        .prepare_cached(ENQUEUED_EVENT_SQL)?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let mut out = Vec::new();
+    if let Some((at, generation, data)) = enqueued {
+        out.push(RunEvent {
+            kind: EventKind::Enqueued.as_str().into(),
+            at,
+            attempt: 0,
+            generation,
+            data: data.map(crate::json::raw_column).transpose()?,
+        });
+    }
     let mut st = c.prepare_cached(RUN_EVENTS_SQL)?;
     let rows = st.query_map(params![id], |r| {
         let data: Option<String> = r.get(4)?;
@@ -225,7 +250,10 @@ pub fn run_events(c: &Connection, id: &str) -> Result<Vec<RunEvent>> {
             data: data.map(crate::json::raw_column).transpose()?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
 }
 
 /// Deletes the history of run `id` (the run is being deleted).

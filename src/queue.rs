@@ -4,7 +4,6 @@
 
 use crate::batch;
 use crate::error::{Error, Result};
-use crate::history::EventKind;
 use crate::model::{NewRun, Status};
 use crate::run::{
     check_run, delete_run, existing_run, handler_running, insert_run, mark_cancelled, status_of,
@@ -191,16 +190,15 @@ pub fn retrigger(w: &mut Write<'_>, o: &IdOp) -> Result<Retriggered> {
     let id = w.next_id();
     c.prepare_cached(
         "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
-                           concurrency_key, max_attempts, backoff, retried_from)
+                           concurrency_key, max_attempts, backoff, retried_from, enqueued_generation)
          SELECT ?2, queue, job, 'pending', priority, ?3, ?3, ?3, input, labels,
-                concurrency_key, max_attempts, backoff, id
+                concurrency_key, max_attempts, backoff, id, ?4
          FROM runs WHERE id = ?1",
     )?
-    .execute(params![o.id, id, now])?;
+    .execute(params![o.id, id, now, w.generation()])?;
     c.prepare_cached("INSERT INTO run_labels (key, value, run_id) SELECT j.key, j.value, ?2 FROM runs AS r, json_each(r.labels) AS j WHERE r.id = ?1")?
         .execute(params![o.id, id])?;
-    let data = serde_json::json!({ "retriedFrom": o.id });
-    w.event(&id, EventKind::Enqueued, 0, Some(data));
+    // Its `enqueued` event (with `retriedFrom`) is the row itself.
     Ok(Retriggered { id })
 }
 

@@ -163,12 +163,12 @@ pub fn insert_run(
     let backoff_json = serde_json::to_string(&checked.backoff).expect("backoff serializes");
     c.prepare_cached(
         "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
-                           idempotency_key, concurrency_key, max_attempts, backoff, batch_id)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                           idempotency_key, concurrency_key, max_attempts, backoff, batch_id, enqueued_generation)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         id, checked.queue, r.job, checked.priority, checked.run_at, now, r.input.get(), labels_json,
-        r.idempotency_key, r.concurrency_key, checked.max_attempts, backoff_json, batch_id
+        r.idempotency_key, r.concurrency_key, checked.max_attempts, backoff_json, batch_id, w.generation()
     ])?;
     if !labels.is_empty() {
         let mut st =
@@ -177,7 +177,7 @@ pub fn insert_run(
             st.execute(params![id, k, v])?;
         }
     }
-    w.event(&id, EventKind::Enqueued, 0, None);
+    // Its `enqueued` event is the row itself (`enqueued_generation`).
     Ok(Enqueued {
         id,
         created: true,

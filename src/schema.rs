@@ -270,6 +270,13 @@ pub const MIGRATIONS: &[&str] = &[
             WHERE key = 'fts_indexed_rowid' AND CAST(value AS INTEGER) > (SELECT coalesce(max(rowid), 0) FROM runs);
     END;
     "#,
+    // v6: a run's `enqueued` event is its own row (`created_at`, and the
+    // generation of the commit that created it), not a `run_events` row:
+    // one insert fewer per enqueue (`crate::history::run_events` reads it).
+    // Runs created before keep their stored event and a NULL here.
+    r#"
+    ALTER TABLE runs ADD COLUMN enqueued_generation INTEGER;
+    "#,
 ];
 
 /// The schema version this build migrates to.

@@ -20,25 +20,36 @@ pub struct Write<'c> {
     now: i64,
     ids: &'c mut RunIdGenerator,
     events: &'c mut Events,
+    generation: i64,
     finished: Vec<FinishedBatch>,
 }
 
 impl<'c> Write<'c> {
     /// A context on `conn` (a connection inside an open transaction) at
-    /// `now`, ms since the Unix epoch (already validated by the caller).
+    /// `now`, ms since the Unix epoch (already validated by the caller), in
+    /// the commit that will be `generation` if it writes anything.
     pub fn new(
         conn: &'c Connection,
         now: i64,
         ids: &'c mut RunIdGenerator,
         events: &'c mut Events,
+        generation: i64,
     ) -> Write<'c> {
         Write {
             conn,
             now,
             ids,
             events,
+            generation,
             finished: Vec::new(),
         }
+    }
+
+    /// The generation this commit gets (`meta.generation` after it), which
+    /// stamps its events: every operation that stamps it also writes, so
+    /// the commit does get it.
+    pub fn generation(&self) -> i64 {
+        self.generation
     }
 
     /// The connection, inside the group commit's transaction.

@@ -406,7 +406,14 @@ fn run_history_has_each_lifecycle_event_with_its_commit_generation() {
             .connection()
             .query_row("SELECT count(*) FROM run_events", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(all, 5, "{name}: only the events above");
+        // Only the events above, less the enqueued one: that is the run's
+        // own row (schema 6), and the failed enqueue left no run.
+        assert_eq!(all, 4, "{name}: only the events above");
+        assert_eq!(
+            s.stats().unwrap().pending + s.stats().unwrap().leased,
+            1,
+            "{name}"
+        );
         // A failed operation in the same commit writes no event.
         let out = apply(
             s,
@@ -1158,4 +1165,67 @@ fn a_version_4_database_with_queued_runs_migrates_to_the_watermark() {
     assert_eq!(durq::search::pending(s.connection()).unwrap(), 1);
     assert_eq!(search(&s, "later"), [later]);
     fts_integrity(&s);
+}
+
+/// A run stored before schema 6 keeps its stored `enqueued` event (and
+/// gets no second one from its row); a run created after has it from its
+/// row, first, with the generation of its commit; a retrigger's names the
+/// run it came from.
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn enqueued_events_before_and_after_schema_6() {
+    let dir = TempDir::new("migrate-v5");
+    let path = dir.path("v5.db");
+    let old = "0190b6a4-0000-7000-8000-000000000001";
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        durq::schema::migrate_with(&mut c, &durq::schema::MIGRATIONS[..5]).unwrap();
+        c.execute(
+            "INSERT INTO runs (id, queue, job, status, run_at, created_at, updated_at, input, max_attempts, backoff)
+             VALUES (?1, 'default', 'a', 'pending', 0, 5, 5, '1', 3, '{}')",
+            [old],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO run_events (run_id, generation, seq, at, kind, attempt, data) VALUES (?1, 1, 0, 5, 'enqueued', 0, NULL)",
+            [old],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path, &Default::default()).unwrap();
+    let before = events(&s, old);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((before[0].0.as_str(), before[0].2), ("enqueued", 1));
+    let g = s.generation();
+    let id = enqueue(&mut s, "z", json!({"input": 1}));
+    let c = ok(
+        &mut s,
+        json!({"op": "claim", "now": T0, "jobs": ["z"], "workerId": "w", "leaseMs": 1000, "limit": 1}),
+    );
+    ok(
+        &mut s,
+        json!({"op": "complete", "now": T0, "id": id, "token": c["runs"][0]["token"], "output": 2}),
+    );
+    let ev = events(&s, &id);
+    let kinds: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(kinds, ["enqueued", "leased", "completed"]);
+    assert_eq!(
+        ev[0].2,
+        g + 1,
+        "the generation of the commit that created it"
+    );
+    let again = ok(&mut s, json!({"op": "retrigger", "now": T0 + 1, "id": id}));
+    let again = again["id"].as_str().unwrap();
+    let ev = events(&s, again);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].3, json!({"retriedFrom": id}));
+    let stored: i64 = s
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM run_events WHERE kind = 'enqueued'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 1, "only the one from before schema 6 is stored");
 }

@@ -70,7 +70,14 @@ export interface OpenOptions {
    * `DURQ_LOCKED`). `serve()` uses this to take over from a closed tab.
    */
   waitForLock?: boolean;
-  /** Prefix of the ids of this process's workers, stored as lease owner (default `"<hostname>:<pid>"` in Node, `"browser:<random>"` in a browser). */
+  /**
+   * Prefix of the ids of this database's workers, stored as lease owner
+   * (default `"<hostname>:<pid>"` in Node, `"browser:<random>"` in a
+   * browser). A worker's id is `<workerId>:w<n>`, and each of its claims
+   * holds its leases as `<worker id>/<claim n>`. A Node file that several
+   * processes may share adds `~<6 random characters>` to `workerId` for
+   * each open, so two opens never expire each other's leases.
+   */
   workerId?: string;
   /**
    * Most entries the effect cache keeps in memory (default 100 000): effect

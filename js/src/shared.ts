@@ -15,13 +15,13 @@
 import { DbContext, type DbInit } from "./context.js";
 import { coreCall, parseResult, type CoreHandle } from "./core.js";
 import { Durq } from "./db.js";
-import { DurqError, isDurqError, type DurqErrorCode } from "./errors.js";
+import { closedError, DurqError, isDurqError, type DurqErrorCode } from "./errors.js";
 import type { DurqEventName } from "./events.js";
 import { Hub } from "./hub.js";
 import type { ClientConnection, Link, LinkTarget, OwnerSeat, Rendezvous } from "./link.js";
 import * as ops from "./ops.js";
 import type { OpenedStorage } from "./platform.js";
-import { fromWireError, fromWirePayload, toWirePayload, type PeerReply } from "./protocol.js";
+import { fromWireError, fromWirePayload, randomId, toWirePayload, type PeerReply } from "./protocol.js";
 import { nextTurn } from "./turn.js";
 
 /** Default {@link SharedInit.ownerTimeoutMs}: how long a client waits for a silent owner before `DURQ_OWNER_UNAVAILABLE`, ms. */
@@ -49,7 +49,11 @@ export interface SharedInit {
  *   if the owner does not answer within `ownerTimeoutMs`; what opening the
  *   file throws.
  */
-export async function openShared(s: SharedInit): Promise<Durq> {
+export async function openShared(shared: SharedInit): Promise<Durq> {
+  // Each open gets its own lease prefix (`<workerId>~<instance>:`): two
+  // opens of one file in one process, or replicas given the same
+  // `workerId`, must not expire each other's leases when one goes.
+  const s: SharedInit = { ...shared, init: { ...shared.init, workerId: `${shared.init.workerId}~${randomId().slice(0, 6)}` } };
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     const seat = await s.rendezvous.claim();
@@ -100,6 +104,18 @@ async function own(s: SharedInit, seat: OwnerSeat, existing: { ctx: DbContext; d
       seat.close();
       throw e;
     }
+  }
+  if (existing?.ctx.closing) {
+    // Closed while waiting for the file: give it back.
+    try {
+      opened.core.close();
+    } catch {
+      // closing after an open that is not used
+    }
+    opened.release();
+    seat.close();
+    existing.ctx.abandon(closedError());
+    return { db: existing.db };
   }
   try {
     const now = Math.floor(s.init.clock.now());
@@ -191,7 +207,11 @@ class Client {
       for (const q of queues) ctx.wakeWorkers(q);
     };
     link.onLost = () => {
-      if (ctx.closing) return;
+      if (ctx.closing) {
+        // Closing here: nobody takes over for this process; what waits for an owner fails now instead of hanging close().
+        ctx.abandon(closedError());
+        return;
+      }
       ctx.suspend();
       void this.#takeOver(link.ownerWorkerId);
     };
@@ -247,6 +267,7 @@ class Client {
       }
       await pause(attempt);
     }
+    ctx.abandon(closedError()); // closed while looking for an owner
   }
 }
 

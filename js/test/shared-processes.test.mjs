@@ -120,6 +120,24 @@ test("a second open of a live file in the same process is a client; events cross
   await b.close();
 });
 
+test("two opens of one file in one process lease under their own prefixes; a client closed mid-takeover does not hang", async () => {
+  const path = fresh();
+  const job = defineJob({ name: "prefix", run: async () => 1 });
+  const a = await open({ path }, { workerId: "svc" });
+  const b = await open({ path }, { workerId: "svc" });
+  const prefix = (w) => w.id.slice(0, w.id.lastIndexOf(":w") + 1);
+  const pa = prefix(a.worker({ jobs: [job] }));
+  const pb = prefix(b.worker({ jobs: [job] }));
+  assert.match(pa, /^svc~\w+:$/);
+  assert.match(pb, /^svc~\w+:$/);
+  // The owner expires `<prefix>*` of a client that goes: neither may start with the other's.
+  assert.ok(!pa.startsWith(pb) && !pb.startsWith(pa), `${pa} ${pb}`);
+  // The owner goes while the client is closing: close() settles.
+  const closing = b.close();
+  await a.close();
+  await closing;
+});
+
 test("a client's alarm handler waits; it runs once that process takes the file over", async () => {
   const path = fresh();
   const a = await open({ path });
