@@ -37,6 +37,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { writeSection } from "./section.mjs";
+import { fmt, median } from "./stats.mjs";
 
 const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), "..");
@@ -310,12 +311,4 @@ ${rows.join("\n")}
 <!-- peers:end -->`;
   writeSection("peers", section);
   log("BENCHMARKS.md updated");
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-function fmt(x) {
-  return Math.round(x).toLocaleString("en-US");
 }

@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { serialize } from "node:v8";
 import { writeSection } from "./section.mjs";
+import { fmt, median } from "./stats.mjs";
 
 const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), "..");
@@ -246,13 +247,6 @@ Baseline, in the same rounds: one round trip of a small \`node:v8\`-serialized m
   log("BENCHMARKS.md updated");
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-function fmt(x) {
-  return Math.round(x).toLocaleString("en-US");
-}
 function ratio(x, base) {
   return `${(x / base).toFixed(2)}x`;
 }
