@@ -217,8 +217,18 @@ pub fn claim(w: &mut Write<'_>, o: &ClaimOp) -> Result<Claimed> {
         "message": "the worker's lease expired without a heartbeat (did the process crash or block its event loop?)"
     })
     .to_string();
-    let expired_rows = c
+    // (An `UPDATE … RETURNING` stores its rows in an ephemeral table made
+    // for each statement, so the sweep runs only when one seek of
+    // `runs_lease` finds an expired lease: most claims find none.)
+    let any_expired = c
         .prepare_cached(
+            "SELECT 1 FROM runs INDEXED BY runs_lease WHERE lease_expires_at <= ?1 LIMIT 1",
+        )?
+        .exists(params![now])?;
+    let expired_rows = if !any_expired {
+        Vec::new()
+    } else {
+        c.prepare_cached(
             "UPDATE runs INDEXED BY runs_lease SET
                 status = CASE WHEN status <> 'leased' THEN status
                               WHEN attempt >= max_attempts THEN 'failed' ELSE 'pending' END,
@@ -234,7 +244,8 @@ pub fn claim(w: &mut Write<'_>, o: &ClaimOp) -> Result<Claimed> {
             let e = Expired { id: r.get(0)?, status: Status::parse(&s).unwrap_or(Status::Pending) };
             Ok((e, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
     // A cancelled run only released its lease: its status did not change.
     let mut expired = Vec::with_capacity(expired_rows.len());
     for (e, batch_id, attempt) in expired_rows {
@@ -298,26 +309,36 @@ pub fn claim(w: &mut Write<'_>, o: &ClaimOp) -> Result<Claimed> {
 
     let expires = now.saturating_add(o.lease_ms);
     let mut runs = Vec::with_capacity(candidates.len());
+    // Read, then write by rowid: an `UPDATE … RETURNING` would build an
+    // ephemeral table per run claimed. The candidates were read in this
+    // transaction, so each is still pending.
+    let mut read = c.prepare_cached(
+        "SELECT rowid, job, queue, input, attempt + 1, max_attempts, lease_token + 1, labels, batch_id
+         FROM runs WHERE id = ?1 AND status = 'pending'",
+    )?;
     let mut lease = c.prepare_cached(
-        "UPDATE runs SET status = 'leased', attempt = attempt + 1, lease_token = lease_token + 1,
-            lease_owner = ?2, lease_expires_at = ?3, started_at = coalesce(started_at, ?4), updated_at = ?4
-         WHERE id = ?1 AND status = 'pending'
-         RETURNING job, queue, input, attempt, max_attempts, lease_token, labels, batch_id",
+        "UPDATE runs SET status = 'leased', attempt = ?2, lease_token = ?3,
+            lease_owner = ?4, lease_expires_at = ?5, started_at = coalesce(started_at, ?6), updated_at = ?6
+         WHERE rowid = ?1",
     )?;
     let mut steps_st = c.prepare_cached("SELECT name, output FROM steps WHERE run_id = ?1")?;
     for id in candidates {
-        let row = lease.query_row(params![id, o.worker_id, expires, now], |r| {
+        let (rowid, row) = read.query_row(params![id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
+                r.get::<_, i64>(0)?,
+                (
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ),
             ))
         })?;
+        lease.execute(params![rowid, row.3, row.5, o.worker_id, expires, now])?;
         if let Some(b) = &row.7 {
             batch::run_moved(w, b, Status::Pending, Some(Status::Leased))?;
         }
@@ -447,18 +468,22 @@ pub fn log(w: &mut Write<'_>, o: &LogOp) -> Result<()> {
 pub fn complete(w: &mut Write<'_>, o: &CompleteOp) -> Result<Completed> {
     let c = w.conn();
     let now = w.now();
-    let done: Option<(Option<String>, i64)> = c
+    // Read, then write by rowid (no ephemeral table, as `RETURNING` needs).
+    let held: Option<(i64, Option<String>, i64)> = c
         .prepare_cached(
-            "UPDATE runs SET status = 'completed', output = ?3, finished_at = ?4, updated_at = ?4,
-                lease_owner = NULL, lease_expires_at = NULL
-             WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'
-             RETURNING batch_id, attempt",
+            "SELECT rowid, batch_id, attempt FROM runs WHERE id = ?1 AND lease_token = ?2 AND status = 'leased'",
         )?
-        .query_row(params![o.id, o.token, o.output.get(), now], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((batch_id, attempt)) = done else {
+    if let Some((rowid, _, _)) = &held {
+        c.prepare_cached(
+            "UPDATE runs SET status = 'completed', output = ?2, finished_at = ?3, updated_at = ?3,
+                lease_owner = NULL, lease_expires_at = NULL
+             WHERE rowid = ?1",
+        )?
+        .execute(params![rowid, o.output.get(), now])?;
+    }
+    let Some((_, batch_id, attempt)) = held else {
         if release_cancelled(w, &o.id, o.token)? {
             return Ok(Completed {
                 status: Status::Cancelled,

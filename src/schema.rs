@@ -277,6 +277,29 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN enqueued_generation INTEGER;
     "#,
+    // v7: an update queues a run for re-indexing only when the text the
+    // index holds for it can change: `UPDATE OF` fires whenever a column is
+    // assigned, and a completion assigns `output` even when it holds no
+    // string (`null`, a number, `[1,2]`): JSON with no `"` has no text
+    // values (https://www.rfc-editor.org/rfc/rfc8259#section-7), so such an
+    // output indexes as nothing, as the NULL before it did. (A file whose
+    // maintenance is deferred by an import that died gets the trigger now;
+    // its queue rows are harmless, as the rebuild at `restore` redoes the
+    // index, and the snapshot then puts the older trigger back, which only
+    // queues more.)
+    r#"
+    DROP TRIGGER IF EXISTS runs_fts_update;
+    CREATE TRIGGER runs_fts_update AFTER UPDATE OF job, input, output, error, labels ON runs
+    WHEN new.job IS NOT old.job OR new.input IS NOT old.input OR new.error IS NOT old.error
+        OR new.labels IS NOT old.labels
+        OR (new.output IS NOT old.output
+            AND (instr(coalesce(new.output, ''), '"') > 0 OR instr(coalesce(old.output, ''), '"') > 0))
+    BEGIN
+        INSERT INTO runs_fts_pending (rid, fresh)
+            SELECT new.rowid, new.rowid > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_indexed_rowid'), 0)
+            WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = new.rowid);
+    END;
+    "#,
 ];
 
 /// The schema version this build migrates to.

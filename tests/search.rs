@@ -1043,6 +1043,61 @@ fn the_index_queue_is_flushed_by_a_search_or_by_a_commit_that_fills_it() {
 }
 
 #[test]
+fn a_completion_requeues_a_run_only_when_its_indexed_text_can_change() {
+    for (name, mut s) in backends() {
+        let s = &mut *s;
+        let pending = |s: &Store| durq::search::pending(s.connection()).unwrap();
+        let ids: Vec<String> = (0..4)
+            .map(|i| enqueue(s, "z", json!({"input": {"w": format!("run{i}")}})))
+            .collect();
+        assert_eq!(search(s, "run0").len(), 1, "{name}");
+        assert_eq!(pending(s), 0, "{name}: indexed");
+        let c = ok(
+            s,
+            json!({"op": "claim", "now": T0, "jobs": ["z"], "workerId": "w", "leaseMs": 1000, "limit": 4}),
+        );
+        let token = |id: &str| {
+            c["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap()["token"]
+                .clone()
+        };
+        // Outputs with no string in them index as nothing, as NULL did.
+        for (id, output) in ids.iter().zip([json!(null), json!(42), json!([1, true])]) {
+            ok(
+                s,
+                json!({"op": "complete", "now": T0, "id": id, "token": token(id), "output": output}),
+            );
+        }
+        assert_eq!(
+            pending(s),
+            0,
+            "{name}: no string in the outputs, nothing to re-index"
+        );
+        // An output with a string (a key counts) re-indexes the run.
+        ok(
+            s,
+            json!({"op": "complete", "now": T0, "id": ids[3], "token": token(&ids[3]), "output": {"note": "wrapped up"}}),
+        );
+        assert_eq!(pending(s), 1, "{name}");
+        assert_eq!(
+            search(s, "wrapped"),
+            std::slice::from_ref(&ids[3]),
+            "{name}"
+        );
+        assert_eq!(
+            search(s, "run1"),
+            std::slice::from_ref(&ids[1]),
+            "{name}: still found by input"
+        );
+        fts_integrity(s);
+    }
+}
+
+#[test]
 fn queued_runs_survive_a_reopen_and_are_found() {
     let dir = TempDir::new("queue");
     let path = dir.path("q.db");

@@ -54,6 +54,13 @@ export interface AttemptWorker {
   readonly id: string;
   /** Lease length, ms: a heartbeat renews it every `leaseMs / 3`. */
   readonly leaseMs: number;
+  /**
+   * The attempt's handler is over and its outcome (`complete` or `fail`)
+   * was just submitted, in this turn: the worker may claim the next run
+   * now, so that claim joins the outcome's commit (one commit fewer per
+   * run). Called at most once per attempt.
+   */
+  outcomeSubmitted?(attempt: Execution): void;
 }
 
 /** What an attempt needs from its database. @internal */
@@ -205,7 +212,9 @@ export class Attempt implements Execution, StepHost {
       : ops.fail({ ...lease, error: outcome.error, random: outcome.random, retryable: outcome.retryable });
     for (let tries = 1; ; tries++) {
       try {
-        await this.#record(json, outcome);
+        const recorded = this.#record(json, outcome);
+        if (tries === 1) this.#worker.outcomeSubmitted?.(this);
+        await recorded;
         return;
       } catch (e) {
         // The owner of a shared file went away before answering: the next

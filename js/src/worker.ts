@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Attempt, type AttemptHost, type ClaimedRun } from "./attempt.js";
+import { Attempt, type AttemptHost, type ClaimedRun, type Execution } from "./attempt.js";
 import { DurqError, isDurqError } from "./errors.js";
 import { isJob, type Job } from "./job.js";
 import * as ops from "./ops.js";
@@ -75,6 +75,10 @@ export class Worker {
   readonly #jobs = new Map<string, Job<any, any>>();
   readonly #jobsJson: string[];
   readonly #inFlight = new Set<Promise<void>>();
+  /** Attempts in flight whose handler is over and whose outcome is submitted: their slots are free. */
+  readonly #finishing = new Set<Execution>();
+  /** Resolved (and replaced) when a slot frees: an outcome submitted or an attempt over (`processUntilIdle` waits on it). */
+  #slotFreed = signal();
   readonly #claims = new Set<Promise<unknown>>();
   /** Slots asked for by claims not yet committed: counted against `concurrency`. */
   #reserved = 0;
@@ -196,7 +200,7 @@ export class Worker {
           if (claimed === 0) break;
           continue;
         }
-        await Promise.race(this.#inFlight);
+        await this.#slotFreed.promise;
       }
     } finally {
       await Promise.allSettled(mine);
@@ -302,9 +306,27 @@ export class Worker {
     this.#host.sleepUntil(this, this.#host.clock.now() + delay);
   }
 
-  /** Slots free for new claims: `concurrency` less runs in flight and claims not yet committed. */
+  /** Slots free for new claims: `concurrency` less handlers running and claims not yet committed. */
   #free(): number {
-    return this.concurrency - this.#inFlight.size - this.#reserved;
+    return this.concurrency - (this.#inFlight.size - this.#finishing.size) - this.#reserved;
+  }
+
+  /**
+   * An attempt's handler is over and its outcome was submitted in this
+   * turn: its slot is free, and a claim made now (synchronously) joins the
+   * outcome's commit. @internal (called by {@link Attempt})
+   */
+  outcomeSubmitted(attempt: Execution): void {
+    this.#finishing.add(attempt);
+    this.#freed();
+  }
+
+  /** A slot freed: wake the loop of `start()`, or `processUntilIdle`. */
+  #freed(): void {
+    const s = this.#slotFreed;
+    this.#slotFreed = signal();
+    s.resolve();
+    this.wake();
   }
 
   /**
@@ -356,10 +378,20 @@ export class Worker {
     const attempt = new Attempt(this, this.#host, run, this.#jobs.get(run.job));
     const p = attempt.run().finally(() => {
       this.#inFlight.delete(p);
+      this.#finishing.delete(attempt);
       this.#untrackIfIdle();
-      this.wake();
+      this.#freed();
     });
     this.#inFlight.add(p);
     return p;
   }
+}
+
+/** A promise with its resolve function. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }

@@ -125,6 +125,35 @@ for (const kind of STORAGES) {
       await db.close();
     });
 
+    test("a worker claims its next run in the commit that records the last outcome, within its concurrency", async () => {
+      const { db } = await openDb(kind);
+      const n = 10;
+      await db.enqueueMany(Array.from({ length: n }, (_, i) => ({ job: echo, input: i })));
+      let before = db.transactions;
+      assert.equal(await db.worker({ jobs: [echo] }).processUntilIdle(), n);
+      // A claim, then one commit per run (its outcome and the next claim), and a last empty claim: not 2n + 1.
+      assert.equal(db.transactions - before, n + 2);
+      let running = 0;
+      let most = 0;
+      const slow = defineJob({
+        name: "slow-echo",
+        run: async (step, input) => {
+          running++;
+          most = Math.max(most, running);
+          await step.run("s", () => input);
+          await settle(2);
+          running--;
+          return input;
+        },
+      });
+      await db.enqueueMany(Array.from({ length: n }, (_, i) => ({ job: slow, input: i })));
+      before = db.transactions;
+      assert.equal(await db.worker({ jobs: [slow], concurrency: 3 }).processUntilIdle(), n);
+      assert.equal(most, 3, "never more handlers than the concurrency");
+      assert.equal((await db.stats()).completed, 2 * n);
+      await db.close();
+    });
+
     test("a worker claims only its own jobs and its own queue", async () => {
       const { db } = await openDb(kind);
       const mine = defineJob({ name: "mine", run: () => "mine" });
