@@ -160,7 +160,17 @@ pub fn insert_run(
     let empty = BTreeMap::new();
     let labels = r.labels.as_ref().unwrap_or(&empty);
     let labels_json = serde_json::to_string(labels).expect("labels serialize");
-    let backoff_json = serde_json::to_string(&checked.backoff).expect("backoff serializes");
+    // Most runs keep the default backoff: its JSON is made once, not per run.
+    static DEFAULT_BACKOFF_JSON: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        serde_json::to_string(&Backoff::default()).expect("backoff serializes")
+    });
+    let custom;
+    let backoff_json: &str = if checked.backoff == Backoff::default() {
+        &DEFAULT_BACKOFF_JSON
+    } else {
+        custom = serde_json::to_string(&checked.backoff).expect("backoff serializes");
+        &custom
+    };
     c.prepare_cached(
         "INSERT INTO runs (id, queue, job, status, priority, run_at, created_at, updated_at, input, labels,
                            idempotency_key, concurrency_key, max_attempts, backoff, batch_id, enqueued_generation)

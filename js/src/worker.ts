@@ -191,7 +191,12 @@ export class Worker {
         let claimed = 0;
         if (free > 0) {
           const started = await this.#claim(free);
-          for (const p of started) mine.add(p);
+          // Only the runs still in flight are held: a long call over a
+          // large queue must not keep one promise per run it ever started.
+          for (const p of started) {
+            mine.add(p);
+            void p.then(() => mine.delete(p));
+          }
           claimed = started.length;
           count += claimed;
           if (claimed === free) continue;
