@@ -46,6 +46,11 @@ if (args.child !== undefined) {
   process.exit(0);
 }
 
+/** Deletes a database file and its WAL, shared-memory and lock files. */
+function removeDb(path) {
+  for (const suffix of ["", "-wal", "-shm", ".lock"]) rmSync(`${path}${suffix}`, { force: true });
+}
+
 /** The live JS heap, bytes: `heapUsed` right after a full GC (the child runs with --expose-gc). */
 function live() {
   globalThis.gc?.();
@@ -55,7 +60,7 @@ function live() {
 /** One build's figures (in the child process). */
 async function measure(pkg, path) {
   const { defineJob, open } = await import(pathToFileURL(join(pkg, "dist", "index.js")).href);
-  for (const suffix of ["", "-wal", "-shm", ".lock"]) rmSync(`${path}${suffix}`, { force: true });
+  removeDb(path);
   const db = await open({ path });
   const job = defineJob({ name: "mem", run: async (step, input) => step.run("s", () => input.i) });
   const phase = () => {
@@ -90,8 +95,7 @@ for (const [name, pkg] of builds) {
   results.push([name, r]);
   console.error(`${name}: peak RSS ${(r.peak / MiB).toFixed(0)} MiB`);
 }
-rmSync(join(out, "memory.db"), { force: true });
-for (const suffix of ["-wal", "-shm", ".lock"]) rmSync(join(out, `memory.db${suffix}`), { force: true });
+removeDb(join(out, "memory.db"));
 
 const mib = (b) => `${(b / MiB).toFixed(0)} MiB`;
 const rate = (ms) => `${fmt(RUNS / (ms / 1000))}/s`;

@@ -475,15 +475,7 @@ pub fn complete(w: &mut Write<'_>, o: &CompleteOp) -> Result<Completed> {
         )?
         .query_row(params![o.id, o.token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    if let Some((rowid, _, _)) = &held {
-        c.prepare_cached(
-            "UPDATE runs SET status = 'completed', output = ?2, finished_at = ?3, updated_at = ?3,
-                lease_owner = NULL, lease_expires_at = NULL
-             WHERE rowid = ?1",
-        )?
-        .execute(params![rowid, o.output.get(), now])?;
-    }
-    let Some((_, batch_id, attempt)) = held else {
+    let Some((rowid, batch_id, attempt)) = held else {
         if release_cancelled(w, &o.id, o.token)? {
             return Ok(Completed {
                 status: Status::Cancelled,
@@ -491,6 +483,12 @@ pub fn complete(w: &mut Write<'_>, o: &CompleteOp) -> Result<Completed> {
         }
         return Err(lease_lost(c, &o.id, o.token));
     };
+    c.prepare_cached(
+        "UPDATE runs SET status = 'completed', output = ?2, finished_at = ?3, updated_at = ?3,
+            lease_owner = NULL, lease_expires_at = NULL
+         WHERE rowid = ?1",
+    )?
+    .execute(params![rowid, o.output.get(), now])?;
     w.event(&o.id, EventKind::Completed, attempt, None);
     if let Some(b) = batch_id {
         batch::run_moved(w, &b, Status::Leased, Some(Status::Completed))?;

@@ -60,7 +60,7 @@ export interface AttemptWorker {
    * now, so that claim joins the outcome's commit (one commit fewer per
    * run). Called at most once per attempt.
    */
-  outcomeSubmitted?(attempt: Execution): void;
+  outcomeSubmitted(attempt: Execution): void;
 }
 
 /** What an attempt needs from its database. @internal */
@@ -213,7 +213,7 @@ export class Attempt implements Execution, StepHost {
     for (let tries = 1; ; tries++) {
       try {
         const recorded = this.#record(json, outcome);
-        if (tries === 1) this.#worker.outcomeSubmitted?.(this);
+        if (tries === 1) this.#worker.outcomeSubmitted(this);
         await recorded;
         return;
       } catch (e) {
