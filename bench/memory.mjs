@@ -106,7 +106,7 @@ const rows = results.map(
 const section = `<!-- memory:start -->
 ## Memory: 1M runs enqueued and processed
 
-Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench:memory\` (bench/memory.mjs) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}: one fresh process and file per build, ${fmt(RUNS)} runs enqueued by \`enqueueMany\` in calls of ${fmt(CHUNK)} (2 labels, ~30-byte input), then processed by one worker (concurrency 16, one checkpointed step each). "external" includes the WebAssembly memory (SQLite's 32 MiB page cache and its heap), which never shrinks.
+Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench:memory\` (bench/memory.mjs) on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}: one fresh process and file per build, ${fmt(RUNS)} runs enqueued by \`enqueueMany\` in calls of ${fmt(CHUNK)} (2 labels, ~30-byte input), then processed by one worker (concurrency 16, one checkpointed step each). "external" includes the WebAssembly memory (SQLite's 8 MiB page cache and its heap), which never shrinks.
 
 | build | peak RSS | after enqueue: RSS | after processing: RSS | enqueue | processing |
 |---|---|---|---|---|---|

@@ -583,7 +583,7 @@ fn open_file(path: &str, options: &StoreOptions) -> Result<Connection> {
 /// The pragmas of every durq connection: a file gets WAL (or, for
 /// [`Synchronous::External`], an in-memory rollback journal) with
 /// `locking_mode=EXCLUSIVE` (<https://www.sqlite.org/wal.html#noshm>) and
-/// the chosen `synchronous`; every connection gets a 32 MiB page cache,
+/// the chosen `synchronous`; every connection gets an 8 MiB page cache,
 /// temporary storage in memory and no foreign keys.
 fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(128);
@@ -611,8 +611,14 @@ fn configure(conn: &Connection, file: bool, sync: Synchronous) -> Result<()> {
             },
         )?;
     }
-    // 32 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
-    conn.pragma_update(None, "cache_size", -32768)?;
+    // 8 MiB page cache (negative = KiB, https://www.sqlite.org/pragma.html#pragma_cache_size).
+    // Wasm memory never shrinks, so the cache is resident for the life of the
+    // process. At 32 MiB it was most of the 40 MiB of wasm memory; 8 MiB took
+    // peak RSS for 300k runs enqueued and processed from 177 to 160 MiB with
+    // enqueue and processing rates unchanged within noise (bench/memory.mjs,
+    // BENCHMARKS.md "Memory"): appends touch the right edges of the b-trees
+    // and claims one seek of `runs_claim`, a few hundred pages at most.
+    conn.pragma_update(None, "cache_size", -8192)?;
     // Statement journals in memory, not in temporary files
     // (https://www.sqlite.org/tempfiles.html#stmtjrnl): a write that fires
     // the search index triggers needs one, and keeping it off the file
