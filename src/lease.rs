@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::history::EventKind;
 use crate::json::raw_text;
 use crate::model::{Backoff, ClaimedRun, RunError, Status};
+use crate::queues;
 use crate::run::{hold, lease_lost, release_cancelled, DEFAULT_QUEUE};
 use crate::validate;
 use crate::write::Write;
@@ -285,7 +286,12 @@ pub fn claim(w: &mut Write<'_>, o: &ClaimOp) -> Result<Claimed> {
     let limit = o.limit as usize;
     let mut candidates: Vec<String> = Vec::with_capacity(limit);
     let mut seen_keys = HashSet::new();
-    let mut below = i64::MAX;
+    // A paused queue leases nothing (`priority < i64::MIN` matches nothing).
+    let mut below = if queues::is_paused(c, queue)? {
+        i64::MIN
+    } else {
+        i64::MAX
+    };
     while candidates.len() < limit {
         let Some(level) = next_level
             .query_row(params![queue, below], |r| r.get::<_, i64>(0))

@@ -16,7 +16,7 @@
 //! | data and storage | `model`, `page`, `schema`, `vfs` |
 //! | write context | `history`, `write` |
 //! | one run | `run` |
-//! | features | `batch`, `lease`, `queue`, `search`, `effect`, `alarm`, `transfer`, `query` |
+//! | features | `batch`, `lease`, `queue`, `queues`, `schedule`, `search`, `effect`, `alarm`, `transfer`, `query` |
 //! | dispatch | `op` |
 //! | group commit | `commit` |
 //! | the database | `store` |
@@ -38,8 +38,10 @@ pub mod op;
 pub mod page;
 pub mod query;
 pub mod queue;
+pub mod queues;
 pub mod rows;
 pub mod run;
+pub mod schedule;
 pub mod schema;
 pub mod search;
 pub mod store;

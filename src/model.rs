@@ -127,7 +127,8 @@ impl Default for Backoff {
 }
 
 /// A new run, as given to `enqueue` (created at the group commit's `now`).
-#[derive(Debug, Deserialize, TS)]
+/// Serialized as the run template a schedule stores.
+#[derive(Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields = nullable)]
 pub struct NewRun {
@@ -421,4 +422,33 @@ pub struct FinishedBatch {
     pub state: BatchState,
     /// Its final run counts.
     pub counts: BatchCounts,
+}
+
+/// Run counts by status.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Pending runs.
+    pub pending: i64,
+    /// Leased runs.
+    pub leased: i64,
+    /// Completed runs.
+    pub completed: i64,
+    /// Failed runs.
+    pub failed: i64,
+    /// Cancelled runs.
+    pub cancelled: i64,
+}
+
+impl Stats {
+    /// Adds `n` runs of the stored status `status` (an unknown one is ignored).
+    pub fn add(&mut self, status: &str, n: i64) {
+        match Status::parse(status) {
+            Some(Status::Pending) => self.pending += n,
+            Some(Status::Leased) => self.leased += n,
+            Some(Status::Completed) => self.completed += n,
+            Some(Status::Failed) => self.failed += n,
+            Some(Status::Cancelled) => self.cancelled += n,
+            None => {}
+        }
+    }
 }

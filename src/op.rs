@@ -24,7 +24,11 @@ use crate::queue::{
     self, Cancelled, EnqueueManyOp, ExpireLeasesOfOp, IdOp, LeasesExpired, PurgeOp, Purged,
     Retriggered, RunDeleted,
 };
+use crate::queues::{self, QueueOp, QueuePaused};
 use crate::run::Enqueued;
+use crate::schedule::{
+    self, FireSchedulesOp, FiredSchedules, ScheduleDeleted, ScheduleIdOp, ScheduleOp, ScheduleSet,
+};
 use crate::search::{self, IndexChange};
 use crate::transfer::{self, ImportOp, Imported};
 use crate::write::{in_savepoint, Write};
@@ -85,6 +89,16 @@ pub enum Op {
     PutEffect(PutEffectOp),
     /// Delete stored effect outputs ([`effect::delete`]).
     DeleteEffects(DeleteEffectsOp),
+    /// Create or replace a cron schedule.
+    Schedule(ScheduleOp),
+    /// Delete a cron schedule (its runs stay).
+    DeleteSchedule(ScheduleIdOp),
+    /// Enqueue the runs of the schedule slots due now.
+    FireSchedules(FireSchedulesOp),
+    /// Stop claiming a queue's runs (durable).
+    PauseQueue(QueueOp),
+    /// Claim a paused queue's runs again.
+    ResumeQueue(QueueOp),
     /// Schedule (or move) an actor's alarm, in its namespace's database.
     SetAlarm(SetAlarmOp),
     /// Remove an actor's alarm.
@@ -181,6 +195,14 @@ pub enum OpResult {
     IndexChange(IndexChange),
     /// `deleteEffects`.
     EffectsDeleted(Deleted),
+    /// `schedule`.
+    ScheduleSet(ScheduleSet),
+    /// `deleteSchedule`.
+    ScheduleDeleted(ScheduleDeleted),
+    /// `fireSchedules`.
+    FiredSchedules(FiredSchedules),
+    /// `pauseQueue`, `resumeQueue`.
+    QueuePaused(QueuePaused),
     /// `setAlarm`, `deleteAlarm`, `alarmDone`, `alarmFailed`.
     Alarm(AlarmResult),
 }
@@ -286,6 +308,11 @@ pub fn apply(w: &mut Write<'_>, op: &Op) -> Result<OpResult> {
         }
         Op::PutEffect(o) => done(effect::put(w, o)?),
         Op::DeleteEffects(o) => R::EffectsDeleted(effect::delete(w, o)?),
+        Op::Schedule(o) => R::ScheduleSet(schedule::set(w, o)?),
+        Op::DeleteSchedule(o) => R::ScheduleDeleted(schedule::delete(w, o)?),
+        Op::FireSchedules(o) => R::FiredSchedules(schedule::fire(w, o)?),
+        Op::PauseQueue(o) => R::QueuePaused(queues::pause(w, o)?),
+        Op::ResumeQueue(o) => R::QueuePaused(queues::resume(w, o)?),
         Op::SetAlarm(_) | Op::DeleteAlarm(_) | Op::AlarmDone(_) | Op::AlarmFailed(_) => {
             return Err(Error::invalid(
                 "alarm operations are applied to their namespace's database",

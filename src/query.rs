@@ -430,12 +430,15 @@ pub const MAX_WAKE_LEVELS: usize = 64;
 /// instead of a second index that every enqueue would pay for.
 pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
     let mut due: Option<i64> = None;
+    // A paused queue's runs are not claimed, so none of them is a reason to wake.
+    let paused = crate::queues::is_paused(c, queue)?;
     let mut next_prio = c.prepare_cached(
         "SELECT priority, run_at FROM runs INDEXED BY runs_claim
          WHERE queue = ?1 AND status = 'pending' AND priority < ?2
          ORDER BY priority DESC, run_at LIMIT 1",
     )?;
-    let mut below = i64::MAX;
+    // (`priority < i64::MIN` matches nothing.)
+    let mut below = if paused { i64::MIN } else { i64::MAX };
     let mut levels = 0;
     while let Some((prio, run_at)) = next_prio
         .query_row(params![queue, below], |r| {
@@ -465,20 +468,7 @@ pub fn next_wake_at(c: &Connection, queue: &str) -> Result<Option<i64>> {
     })
 }
 
-/// Run counts by status.
-#[derive(Debug, Default, Serialize)]
-pub struct Stats {
-    /// Pending runs.
-    pub pending: i64,
-    /// Leased runs.
-    pub leased: i64,
-    /// Completed runs.
-    pub completed: i64,
-    /// Failed runs.
-    pub failed: i64,
-    /// Cancelled runs.
-    pub cancelled: i64,
-}
+pub use crate::model::Stats;
 
 /// Counts runs by status: one pass over the `runs_status` index, O(runs).
 ///
@@ -489,15 +479,7 @@ pub fn stats(c: &Connection) -> Result<Stats> {
     let mut st = c.prepare_cached("SELECT status, count(*) FROM runs GROUP BY status")?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let n: i64 = r.get(1)?;
-        match Status::parse(&r.get::<_, String>(0)?) {
-            Some(Status::Pending) => s.pending = n,
-            Some(Status::Leased) => s.leased = n,
-            Some(Status::Completed) => s.completed = n,
-            Some(Status::Failed) => s.failed = n,
-            Some(Status::Cancelled) => s.cancelled = n,
-            None => {}
-        }
+        s.add(&r.get::<_, String>(0)?, r.get(1)?);
     }
     Ok(s)
 }

@@ -300,6 +300,32 @@ pub const MIGRATIONS: &[&str] = &[
             WHERE NOT EXISTS (SELECT 1 FROM runs_fts_pending WHERE rid = new.rowid);
     END;
     "#,
+    // v8: cron schedules (`crate::schedule`) and paused queues (`crate::queues`).
+    r#"
+    -- One row per schedule; `run` is the NewRun JSON each slot enqueues
+    -- (without runAt and idempotency key, which are the slot's), `next_at`
+    -- the earliest slot not fired yet (NULL: it fires no more).
+    CREATE TABLE schedules (
+        id           TEXT PRIMARY KEY NOT NULL,
+        cron         TEXT NOT NULL,
+        timezone     TEXT NOT NULL,
+        catch_up     TEXT NOT NULL CHECK (catch_up IN ('latest','all','none')),
+        job          TEXT NOT NULL,
+        queue        TEXT NOT NULL,
+        run          TEXT NOT NULL,
+        next_at      INTEGER,
+        last_slot_at INTEGER,
+        last_run_id  TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );
+    -- The scheduler timer's next wake-up and the due schedules: one seek.
+    CREATE INDEX schedules_due ON schedules (next_at) WHERE next_at IS NOT NULL;
+    CREATE TABLE paused_queues (
+        queue     TEXT PRIMARY KEY NOT NULL,
+        paused_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build migrates to.

@@ -9,7 +9,7 @@ use crate::history::Events;
 use crate::ids::RunIdGenerator;
 use crate::model::{Run, RunFilter, RunPage};
 pub use crate::op::{ErrorBody, Op, Outcome};
-use crate::{history, query, schema, search, validate};
+use crate::{history, query, queues, schedule, schema, search, validate};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -546,6 +546,44 @@ impl Store {
     /// An SQLite error if the read fails.
     pub fn next_wake_at(&self, queue: &str) -> Result<Option<i64>> {
         query::next_wake_at(&self.conn, queue)
+    }
+
+    /// The schedule `id`, if it exists.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad id; [`Error::Corrupt`] for a stored
+    /// run that does not parse.
+    pub fn get_schedule(&self, id: &str) -> Result<Option<schedule::read::Schedule>> {
+        schedule::read::get(&self.conn, id)
+    }
+
+    /// A page of schedules in id order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad limit or cursor.
+    pub fn list_schedules(
+        &self,
+        filter: &schedule::read::ScheduleFilter,
+    ) -> Result<schedule::read::SchedulePage> {
+        schedule::read::list(&self.conn, filter)
+    }
+
+    /// The earliest slot any schedule has not fired, ms (one index seek):
+    /// the scheduler timer wakes for it and submits `fireSchedules`.
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn next_schedule_at(&self) -> Result<Option<i64>> {
+        schedule::read::next_at(&self.conn)
+    }
+
+    /// Every queue with runs or paused, with its paused flag and counts by
+    /// status (one pass over the runs: O(runs)).
+    ///
+    /// # Errors
+    /// An SQLite error if the read fails.
+    pub fn list_queues(&self) -> Result<Vec<queues::QueueInfo>> {
+        queues::list(&self.conn)
     }
 
     /// Run counts by status (a scan of the status index: O(runs)).

@@ -5,7 +5,9 @@
 //! it), or when `docs/boundary.md` lists other operations than [`Op`].
 #![cfg(not(target_family = "wasm"))]
 
-use durq::{alarm, batch, effect, lease, model, op, queue, run, search, transfer};
+use durq::{
+    alarm, batch, effect, lease, model, op, queue, queues, run, schedule, search, transfer,
+};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use ts_rs::{Config, TS};
@@ -68,6 +70,11 @@ fn render() -> String {
         alarm::DeleteAlarmOp,
         alarm::AlarmDoneOp,
         alarm::AlarmFailedOp,
+        schedule::ScheduleOp,
+        schedule::CatchUp,
+        schedule::ScheduleIdOp,
+        schedule::FireSchedulesOp,
+        queues::QueueOp,
         // Outcomes and results.
         op::Outcome,
         op::ErrorBody,
@@ -97,6 +104,12 @@ fn render() -> String {
         alarm::AlarmSet,
         alarm::AlarmDeleted,
         alarm::FailOutcome,
+        schedule::ScheduleSet,
+        schedule::ScheduleDeleted,
+        schedule::FiredSchedules,
+        schedule::FiredSlot,
+        schedule::StoppedSchedule,
+        queues::QueuePaused,
         model::FinishedBatch,
         // Data read back.
         model::Status,
@@ -111,6 +124,10 @@ fn render() -> String {
         batch::BatchFilter,
         batch::BatchPage,
         effect::StoredEffect,
+        schedule::read::Schedule,
+        schedule::read::ScheduleFilter,
+        schedule::read::SchedulePage,
+        queues::QueueInfo,
     );
     out.truncate(out.trim_end().len());
     out.push('\n');

@@ -16,7 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["history", "write"],
     &["run"],
     &[
-        "batch", "lease", "queue", "search", "effect", "alarm", "transfer", "query",
+        "batch", "lease", "queue", "queues", "schedule", "search", "effect", "alarm", "transfer",
+        "query",
     ],
     &["op"],
     &["commit"],

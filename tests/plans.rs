@@ -1,8 +1,8 @@
 //! Every hot query's `EXPLAIN QUERY PLAN`, read on a database holding tens
 //! of thousands of runs (with labels, batches, history and alarms) after
 //! `ANALYZE`, so the planner chooses with real statistics: claim next run,
-//! label filter, list by status, next alarm, active batches, run history,
-//! search. Each must seek an index: a full scan of a large table or a
+//! label filter, list by status, next alarm, next and due schedules,
+//! active batches, run history, search. Each must seek an index: a full scan of a large table or a
 //! temporary sort where an index should serve fails the test. (The exact
 //! plans are also pinned on empty databases in `tests/core.rs`,
 //! `tests/batches.rs`, `tests/alarms.rs` and `tests/search.rs`.)
@@ -66,6 +66,13 @@ fn populated() -> Store {
         ok(
             &mut s,
             json!({"op": "setAlarm", "namespace": "n", "actorId": format!("actor{i}"), "time": T0 + i as i64, "now": T0}),
+        );
+    }
+    for i in 0..2000 {
+        ok(
+            &mut s,
+            json!({"op": "schedule", "now": T0, "id": format!("s{i}"), "cron": format!("{} * * * *", i % 60),
+                   "run": {"job": "a", "input": {}}}),
         );
     }
     s.connection().execute_batch("ANALYZE").unwrap();
@@ -207,6 +214,17 @@ fn every_hot_query_seeks_an_index_at_scale() {
         &common::plan(c, durq::batch::LIST_ACTIVE_BATCHES_SQL, &[text("q1")]),
     );
     assert_eq!(s.list_active_batches("q1").unwrap().len(), 50);
+    assert_indexed(
+        "next schedule slot",
+        &common::plan(c, durq::schedule::read::NEXT_SCHEDULE_SQL, &[]),
+    );
+    let due = common::plan(
+        c,
+        durq::schedule::DUE_SCHEDULES_SQL,
+        &[Value::Integer(T0 + 60_000), Value::Integer(101)],
+    );
+    assert_indexed("due schedules", &due);
+    assert!(due.contains("schedules_due"), "{due}");
     let n = s.alarm_db("n").unwrap();
     assert_indexed(
         "next alarm",

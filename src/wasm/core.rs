@@ -331,6 +331,53 @@ impl Core {
             .map(|t| t as f64))
     }
 
+    /// The schedule `id` as JSON (`{id, cron, timezone, catchUp, job, queue,
+    /// input, labels, priority, concurrencyKey, maxAttempts, nextAt,
+    /// lastSlotAt, lastRunId, createdAt, updatedAt}`), or `undefined`.
+    /// Throws `DURQ_INVALID_INPUT` for a bad id.
+    #[wasm_bindgen(js_name = getSchedule)]
+    pub fn get_schedule(&self, id: &str) -> JsResult<Option<String>> {
+        let s = self.store()?.get_schedule(id).map_err(|e| to_js(&e))?;
+        Ok(s.map(|s| serde_json::to_string(&s).expect("schedule serializes")))
+    }
+
+    /// A page of schedules for a JSON filter (`{cursor, limit}`) as
+    /// `{"schedules": [...], "nextCursor": string | null}`, in id order.
+    /// Throws `DURQ_INVALID_INPUT` for an unknown field, bad limit or cursor.
+    #[wasm_bindgen(js_name = listSchedules)]
+    pub fn list_schedules(&self, filter_json: &str) -> JsResult<String> {
+        let filter: crate::schedule::read::ScheduleFilter = serde_json::from_str(filter_json)
+            .map_err(|e| {
+                js_error(
+                    "DURQ_INVALID_INPUT",
+                    &format!("bad listSchedules filter: {e}"),
+                )
+            })?;
+        let page = self
+            .store()?
+            .list_schedules(&filter)
+            .map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&page).expect("page serializes"))
+    }
+
+    /// The earliest slot (ms) a schedule has not fired; `undefined` if none.
+    #[wasm_bindgen(js_name = nextScheduleAt)]
+    pub fn next_schedule_at(&self) -> JsResult<Option<f64>> {
+        Ok(self
+            .store()?
+            .next_schedule_at()
+            .map_err(|e| to_js(&e))?
+            .map(|t| t as f64))
+    }
+
+    /// Every queue with runs or paused, as a JSON array of `{name, paused,
+    /// pausedAt, counts: {pending, leased, completed, failed, cancelled}}`.
+    #[wasm_bindgen(js_name = listQueues)]
+    pub fn list_queues(&self) -> JsResult<String> {
+        let q = self.store()?.list_queues().map_err(|e| to_js(&e))?;
+        Ok(serde_json::to_string(&q).expect("queues serialize"))
+    }
+
     /// Run counts by status as JSON `{pending, leased, completed, failed, cancelled}`.
     pub fn stats(&self) -> JsResult<String> {
         let s = self.store()?.stats().map_err(|e| to_js(&e))?;

@@ -11,10 +11,11 @@
  * One write operation. Every operation runs at the group commit's `now`
  * ([`crate::Store::apply`]); none carries a clock of its own.
  */
-export type Op = { "op": "enqueue", "args": NewRun } | { "op": "enqueueMany", "args": EnqueueManyOp } | { "op": "claim", "args": ClaimOp } | { "op": "heartbeat", "args": HeartbeatOp } | { "op": "saveStep", "args": SaveStepOp } | { "op": "progress", "args": ProgressOp } | { "op": "log", "args": LogOp } | { "op": "complete", "args": CompleteOp } | { "op": "fail", "args": FailOp } | { "op": "cancel", "args": IdOp } | { "op": "deleteRun", "args": IdOp } | { "op": "retrigger", "args": IdOp } | { "op": "purgeRuns", "args": PurgeOp } | { "op": "purgeBatches", "args": PurgeOp } | { "op": "expireLeases" } | { "op": "expireLeasesOf", "args": ExpireLeasesOfOp } | { "op": "enqueueBatch", "args": EnqueueBatchOp } | { "op": "cancelBatch", "args": BatchIdOp } | { "op": "reconcileBatches", "args": ReconcileOp } | { "op": "importRuns", "args": ImportOp } | { "op": "deferSearchIndex" } | { "op": "restoreSearchIndex" } | { "op": "putEffect", "args": PutEffectOp } | { "op": "deleteEffects", "args": DeleteEffectsOp } | { "op": "setAlarm", "args": SetAlarmOp } | { "op": "deleteAlarm", "args": DeleteAlarmOp } | { "op": "alarmDone", "args": AlarmDoneOp } | { "op": "alarmFailed", "args": AlarmFailedOp };
+export type Op = { "op": "enqueue", "args": NewRun } | { "op": "enqueueMany", "args": EnqueueManyOp } | { "op": "claim", "args": ClaimOp } | { "op": "heartbeat", "args": HeartbeatOp } | { "op": "saveStep", "args": SaveStepOp } | { "op": "progress", "args": ProgressOp } | { "op": "log", "args": LogOp } | { "op": "complete", "args": CompleteOp } | { "op": "fail", "args": FailOp } | { "op": "cancel", "args": IdOp } | { "op": "deleteRun", "args": IdOp } | { "op": "retrigger", "args": IdOp } | { "op": "purgeRuns", "args": PurgeOp } | { "op": "purgeBatches", "args": PurgeOp } | { "op": "expireLeases" } | { "op": "expireLeasesOf", "args": ExpireLeasesOfOp } | { "op": "enqueueBatch", "args": EnqueueBatchOp } | { "op": "cancelBatch", "args": BatchIdOp } | { "op": "reconcileBatches", "args": ReconcileOp } | { "op": "importRuns", "args": ImportOp } | { "op": "deferSearchIndex" } | { "op": "restoreSearchIndex" } | { "op": "putEffect", "args": PutEffectOp } | { "op": "deleteEffects", "args": DeleteEffectsOp } | { "op": "schedule", "args": ScheduleOp } | { "op": "deleteSchedule", "args": ScheduleIdOp } | { "op": "fireSchedules", "args": FireSchedulesOp } | { "op": "pauseQueue", "args": QueueOp } | { "op": "resumeQueue", "args": QueueOp } | { "op": "setAlarm", "args": SetAlarmOp } | { "op": "deleteAlarm", "args": DeleteAlarmOp } | { "op": "alarmDone", "args": AlarmDoneOp } | { "op": "alarmFailed", "args": AlarmFailedOp };
 
 /**
  * A new run, as given to `enqueue` (created at the group commit's `now`).
+ * Serialized as the run template a schedule stores.
  */
 export type NewRun = { 
 /**
@@ -454,6 +455,63 @@ version: number,
 random: number, };
 
 /**
+ * `schedule`: create the schedule `id`, or replace it.
+ */
+export type ScheduleOp = { 
+/**
+ * Schedule id (1..=[`MAX_SCHEDULE_ID_BYTES`] bytes, no NUL).
+ */
+id: string, 
+/**
+ * Cron expression ([`CronSchedule::parse`]).
+ */
+cron: string, 
+/**
+ * IANA time zone the expression is read in (default `"UTC"`).
+ */
+timezone?: string | null, 
+/**
+ * Catch-up policy (default `latest`).
+ */
+catchUp?: CatchUp | null, 
+/**
+ * The run each slot makes; `runAt` and `idempotencyKey` are the slot's.
+ */
+run: NewRun, };
+
+/**
+ * What a schedule does about slots that came due while nothing fired them.
+ */
+export type CatchUp = "latest" | "all" | "none";
+
+/**
+ * `deleteSchedule`.
+ */
+export type ScheduleIdOp = { 
+/**
+ * Schedule id.
+ */
+id: string, };
+
+/**
+ * `fireSchedules`: fire the slots due at the commit's `now`.
+ */
+export type FireSchedulesOp = { 
+/**
+ * At most this many schedules, earliest due first (1 ..= [`FIRE_LIMIT`], default [`FIRE_LIMIT`]).
+ */
+limit?: number | null, };
+
+/**
+ * `pauseQueue`, `resumeQueue`.
+ */
+export type QueueOp = { 
+/**
+ * Queue name (default `"default"`).
+ */
+queue?: string | null, };
+
+/**
  * What one operation of a group commit came to.
  */
 export type Outcome = { 
@@ -493,7 +551,7 @@ extendedCode?: number, };
  * An operation's result (`{}` for the operations that return nothing
  * but success: `saveStep`, `progress`, `log`, `putEffect`).
  */
-export type OpResult = Enqueued | Array<Enqueued> | Claimed | Renewed | Done | Completed | Failed | Cancelled | RunDeleted | Retriggered | Purged | LeasesExpired | EnqueuedBatch | CancelledBatch | Reconciled | Imported | IndexChange | Deleted | AlarmResult;
+export type OpResult = Enqueued | Array<Enqueued> | Claimed | Renewed | Done | Completed | Failed | Cancelled | RunDeleted | Retriggered | Purged | LeasesExpired | EnqueuedBatch | CancelledBatch | Reconciled | Imported | IndexChange | Deleted | ScheduleSet | ScheduleDeleted | FiredSchedules | QueuePaused | AlarmResult;
 
 /**
  * The empty result `{}`.
@@ -842,6 +900,102 @@ retryAt: number, } | { "outcome": "abandoned",
 retryCount: number, } | { "outcome": "superseded" };
 
 /**
+ * Result of `schedule`.
+ */
+export type ScheduleSet = { 
+/**
+ * `false` when a schedule with this id was replaced.
+ */
+created: boolean, 
+/**
+ * Its next slot, ms (`null`: the expression matches no later time).
+ */
+nextAt: number | null, };
+
+/**
+ * Result of `deleteSchedule`.
+ */
+export type ScheduleDeleted = { 
+/**
+ * Whether a schedule with that id existed.
+ */
+deleted: boolean, };
+
+/**
+ * Result of `fireSchedules`.
+ */
+export type FiredSchedules = { 
+/**
+ * The slots fired, in schedule then slot order.
+ */
+fired: Array<FiredSlot>, 
+/**
+ * Schedules that stopped.
+ */
+stopped: Array<StoppedSchedule>, 
+/**
+ * More schedules were due than `limit`: fire again.
+ */
+more: boolean, };
+
+/**
+ * One slot fired.
+ */
+export type FiredSlot = { 
+/**
+ * The schedule.
+ */
+scheduleId: string, 
+/**
+ * The slot, ms (the run's `runAt`).
+ */
+slotAt: number, 
+/**
+ * The run made for it (or found by its idempotency key).
+ */
+runId: string, 
+/**
+ * `false` when the run already existed.
+ */
+created: boolean, 
+/**
+ * The run's job.
+ */
+job: string, 
+/**
+ * The run's queue.
+ */
+queue: string, };
+
+/**
+ * A stored schedule that can no longer be fired (its expression or time
+ * zone no longer parses, e.g. a zone removed from the IANA database): its
+ * `next_at` is cleared, so it is kept but stops.
+ */
+export type StoppedSchedule = { 
+/**
+ * The schedule.
+ */
+scheduleId: string, 
+/**
+ * Why.
+ */
+message: string, };
+
+/**
+ * Result of `pauseQueue` and `resumeQueue`.
+ */
+export type QueuePaused = { 
+/**
+ * Whether the queue is paused now.
+ */
+paused: boolean, 
+/**
+ * Whether this call changed it.
+ */
+changed: boolean, };
+
+/**
  * A batch that turned terminal during an operation; the operation's outcome
  * lists these under `finishedBatches` (the façade emits `batch:*` events
  * from them, once: a batch turns terminal in exactly one transaction).
@@ -1179,3 +1333,119 @@ createdAt: number,
  * Output JSON, verbatim.
  */
 output: unknown, };
+
+/**
+ * A schedule as read back.
+ */
+export type Schedule = { 
+/**
+ * Its id.
+ */
+id: string, 
+/**
+ * Cron expression, as given.
+ */
+cron: string, 
+/**
+ * IANA time zone.
+ */
+timezone: string, 
+/**
+ * Catch-up policy.
+ */
+catchUp: CatchUp, 
+/**
+ * Job of its runs.
+ */
+job: string, 
+/**
+ * Queue of its runs.
+ */
+queue: string, 
+/**
+ * Input of its runs.
+ */
+input: unknown, 
+/**
+ * Labels of its runs.
+ */
+labels: { [key in string]: string }, 
+/**
+ * Priority of its runs.
+ */
+priority: number, 
+/**
+ * Concurrency key of its runs.
+ */
+concurrencyKey: string | null, 
+/**
+ * Attempt limit of its runs (`null`: the default, 3).
+ */
+maxAttempts: number | null, 
+/**
+ * The earliest slot not fired yet, ms (`null`: it fires no more).
+ */
+nextAt: number | null, 
+/**
+ * The latest slot fired, ms.
+ */
+lastSlotAt: number | null, 
+/**
+ * The run made for that slot.
+ */
+lastRunId: string | null, 
+/**
+ * ms.
+ */
+createdAt: number, 
+/**
+ * Last replaced, ms.
+ */
+updatedAt: number, };
+
+/**
+ * Filter of `listSchedules`.
+ */
+export type ScheduleFilter = { 
+/**
+ * `nextCursor` of the previous page.
+ */
+cursor?: string | null, 
+/**
+ * Page size (default 50, at most 1000).
+ */
+limit?: number | null, };
+
+/**
+ * A page of schedules, in id order.
+ */
+export type SchedulePage = { 
+/**
+ * The schedules.
+ */
+schedules: Array<Schedule>, 
+/**
+ * Pass as `cursor` for the next page; `null` on the last page.
+ */
+nextCursor: string | null, };
+
+/**
+ * One queue as `listQueues` reports it.
+ */
+export type QueueInfo = { 
+/**
+ * Queue name.
+ */
+name: string, 
+/**
+ * Whether it is paused.
+ */
+paused: boolean, 
+/**
+ * When it was paused, ms.
+ */
+pausedAt: number | null, 
+/**
+ * Its runs by status.
+ */
+counts: { pending: number; leased: number; completed: number; failed: number; cancelled: number }, };
