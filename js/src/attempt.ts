@@ -172,11 +172,32 @@ export class Attempt implements Execution, StepHost {
     let output: unknown;
     let thrown: unknown;
     let ok = false;
+    let timer: unknown;
     try {
-      output = await Promise.resolve().then(() => job.run(step, this.#run.input));
+      const handler = Promise.resolve().then(() => job.run(step, this.#run.input));
+      const limit = job.timeoutMs;
+      if (limit === undefined) output = await handler;
+      else {
+        handler.catch(() => undefined); // it may reject after the time limit: nobody awaits it then
+        output = await Promise.race([
+          handler,
+          new Promise<never>((_, reject) => {
+            timer = this.#host.clock.setTimeout(() => {
+              const e = new DurqError(
+                "DURQ_TIMEOUT",
+                `attempt ${this.attempt} of run ${this.id} (job ${JSON.stringify(this.job)}) ran past its timeoutMs of ${limit} ms`,
+              );
+              this.#abort.abort(e);
+              reject(e);
+            }, limit);
+          }),
+        ]);
+      }
       ok = true;
     } catch (e) {
       thrown = e;
+    } finally {
+      if (timer !== undefined) this.#host.clock.clearTimeout(timer);
     }
     this.#returned = true;
     this.#stopHeartbeat();

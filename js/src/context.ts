@@ -30,6 +30,7 @@ import { Emitter, EVENT_NAMES, type DurqEventName, type DurqListener } from "./e
 import type { OpenedStorage } from "./platform.js";
 import type { BatchState as CoreBatchState, FinishedBatch as CoreFinishedBatch } from "./generated/boundary.js";
 import { Scheduler, type Sleeper } from "./scheduler.js";
+import { ScheduleDispatcher, type ScheduleHost } from "./schedules.js";
 import { IndexDeferral, type TransferHost } from "./transfer.js";
 import type { Batch, EnqueueResult, Run, SearchStatus } from "./types.js";
 import { checkName } from "./validate.js";
@@ -67,7 +68,7 @@ export interface EnqueuedMeta {
 }
 
 /** The state of one open database, and the host of everything running on it. @internal */
-export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost, EffectHost {
+export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost, EffectHost, ScheduleHost {
   /** The clock the database reads time from. */
   readonly clock: Clock;
   /** What `Durq.path` reports. */
@@ -88,6 +89,8 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
   readonly effects = new EffectCalls(this);
   /** The search index's deferral by imports. */
   readonly deferral = new IndexDeferral(this);
+  /** Fires the cron schedules (owner only) on the one timer. */
+  readonly schedules = new ScheduleDispatcher(this);
   /** The error of the last commit that failed as a whole (already reported as such). */
   lastCommitError: unknown = undefined;
   /** Where the database is written; `undefined` while a client process changes owner (calls wait for {@link DbContext.become}). */
@@ -136,7 +139,10 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     this.cache = new MemoryStore(init.maxInMemoryChanges, this.queue);
     const storage = backend.kind === "local" ? backend.storage : undefined;
     this.scheduler = new Scheduler(this.clock, storage?.timerChanged === undefined ? undefined : (at) => this.#mirrorTimer(at));
-    if (backend.kind === "local") this.#checkSearch(backend.core);
+    if (backend.kind === "local") {
+      this.#checkSearch(backend.core);
+      queueMicrotask(() => this.schedules.wake()); // slots due at open fire now (by their catch-up policy)
+    }
   }
 
   readonly #commitHook: DbInit["commit"];
@@ -218,6 +224,7 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     if (b.kind === "local") {
       this.#checkSearch(b.core);
       for (const d of this.#dispatchers.values()) d.wake();
+      this.schedules.wake();
     }
     this.wakeAllWorkers();
   }
@@ -627,23 +634,26 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
       let n = 0;
       for (const w of this.#workers) n += w.starts;
       for (const d of this.#dispatchers.values()) n += d.starts;
-      return n;
+      return n + this.schedules.starts;
     };
+    const pending = (): Promise<unknown>[] => [
+      ...this.schedules.pending(),
+      ...[...this.#workers].flatMap((w) => w.pending()),
+      ...[...this.#dispatchers.values()].flatMap((d) => d.pending()),
+    ];
     for (;;) {
       if (this.#closing) return;
       const before = starts();
       this.scheduler.fireDue();
+      this.schedules.wake();
+      await Promise.allSettled(this.schedules.pending()); // the runs of due slots are claimable below
       for (const w of this.#workers) w.wake();
       for (const d of this.#dispatchers.values()) d.wake();
-      const pending = [...[...this.#workers].flatMap((w) => w.pending()), ...[...this.#dispatchers.values()].flatMap((d) => d.pending())];
-      if (pending.length === 0) break;
-      await Promise.allSettled(pending);
-      if (
-        starts() === before &&
-        ![...this.#workers].some((w) => w.pending().length > 0) &&
-        ![...this.#dispatchers.values()].some((d) => d.pending().length > 0)
-      )
-        break;
+      // Wait until what was woken has settled, without waking it again: a
+      // wake during a worker's claim makes it claim once more, so waking
+      // each round would keep a started worker claiming for ever.
+      for (let p = pending(); p.length > 0; p = pending()) await Promise.allSettled(p);
+      if (starts() === before) break;
     }
     await this.queue.drain();
   }
@@ -663,7 +673,7 @@ export class DbContext implements WorkerHost, AlarmHost, TransferHost, WaitHost,
     this.#onClosing?.();
     this.scheduler.stop(); // no timer fires after close(): no run claimed, no alarm started
     // Both stop synchronously: no claim and no alarm handler starts after this line.
-    const stopping = [...[...this.#workers].map((w) => w.stop()), ...[...this.#dispatchers.values()].map((d) => d.stop())];
+    const stopping = [...[...this.#workers].map((w) => w.stop()), ...[...this.#dispatchers.values()].map((d) => d.stop()), this.schedules.stop()];
     this.#closed = (async () => {
       try {
         await Promise.allSettled(stopping);

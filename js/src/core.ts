@@ -63,6 +63,14 @@ export interface CoreHandle {
   nextAlarmAfter(ns: string, after: number): number | null | undefined;
   /** `{pending, leased, completed, failed, cancelled}` (JSON text or value). */
   stats(): unknown;
+  /** The schedule's JSON (`Schedule` in `generated/boundary.ts`), or undefined. */
+  getSchedule(id: string): string | null | undefined;
+  /** `{schedules, nextCursor}` JSON for a filter JSON (`{cursor, limit}`). */
+  listSchedules(filterJson: string): string;
+  /** The earliest slot (ms) a schedule has not fired; undefined if none. */
+  nextScheduleAt(): number | null | undefined;
+  /** JSON array of `{name, paused, pausedAt, counts}`, one per queue with runs or paused. */
+  listQueues(): string;
   /** `PRAGMA integrity_check` lines (JSON text or value). */
   integrityCheck?(): unknown;
   /** Closes the database; later calls throw `DURQ_CLOSED`. */

@@ -1,8 +1,9 @@
 /**
  * {@link Durq}, the handle `open()` makes: each method documented here,
  * delegating to `writes.ts`, `effect-calls.ts` or the database's
- * {@link DbContext}. Its reads and waits are those of its base class,
- * {@link DurqReads} (`db-reads.ts`).
+ * {@link DbContext}. Its schedules and queue controls are those of its base
+ * class, {@link DurqSchedules} (`db-schedules.ts`), and its reads and waits
+ * those of that one's, {@link DurqReads} (`db-reads.ts`).
  * @module
  */
 
@@ -14,7 +15,7 @@ import type { Effect } from "./effect.js";
 import type { DurqEventName, DurqListener } from "./events.js";
 import type { Job } from "./job.js";
 import type { EnqueueBatchSpec, EnqueueItem, EnqueueOptions, PurgeOptions, ReconcileOptions, WaitOptions } from "./options.js";
-import { DurqReads } from "./db-reads.js";
+import { DurqSchedules } from "./db-schedules.js";
 import type { ImportOptions, ImportResult, ImportRun } from "./transfer.js";
 import type { BatchState, EnqueuedBatch, EnqueueResult, ReconcileResult, Run, RunStatus } from "./types.js";
 import type { Worker, WorkerOptions } from "./worker.js";
@@ -31,7 +32,7 @@ import * as writes from "./writes.js";
  *
  * After {@link Durq.close} every method rejects with `DURQ_CLOSED`.
  */
-export class Durq extends DurqReads {
+export class Durq extends DurqSchedules {
   /** Absolute path of the database file (Node), `opfs:<name>` (browser), or `undefined` for an in-memory database. */
   readonly path: string | undefined;
   /** The clock this database reads time from. */

@@ -41,6 +41,24 @@ export interface BatchFinishedEvent {
   counts: BatchCounts;
 }
 
+/** Payload of `schedule:fired`: a slot of a cron schedule enqueued its run. */
+export interface ScheduleFiredEvent {
+  /** The schedule. */
+  scheduleId: string;
+  /** The slot, ms since the epoch (the run's `runAt`). */
+  slotAt: number;
+  /** The run made for it. */
+  runId: string;
+  /** `false` when the slot's run existed already (another process fired it first). */
+  created: boolean;
+  /** The run's job. */
+  job: string;
+  /** The run's queue. */
+  queue: string;
+  /** Whether a job of that name is defined in this process (`false`: the run waits for a process that defines it). */
+  jobDefined: boolean;
+}
+
 /** Payload of every event, by event name. */
 export interface DurqEvents {
   /** A new run was created by `enqueue`, `enqueueMany` or `retrigger` (not emitted when an idempotency key returned an existing run). */
@@ -77,6 +95,8 @@ export interface DurqEvents {
   "alarm:failed": AlarmFailedEvent;
   /** An alarm's seventh delivery failed too (six retries used up): the alarm was deleted. */
   "alarm:abandoned": AlarmAbandonedEvent;
+  /** A cron schedule's slot enqueued its run (one event per slot; the run's `run:enqueued` comes first). */
+  "schedule:fired": ScheduleFiredEvent;
   /** `step.log(message, level)` was stored. */
   "run:log": { id: string; job: string; level: string; message: string; attempt: number };
   /**
@@ -87,12 +107,13 @@ export interface DurqEvents {
    * repair at open or after an import (`"search"`; search then rejects with
    * `DURQ_SEARCH_STALE`), the write-behind of a cached effect output whose
    * operation failed alone (`"effect"`; the output is dropped from memory and
-   * computed again by a later call), or an event listener that threw
+   * computed again by a later call), the firing of cron schedules
+   * (`"schedule"`; retried a second later), or an event listener that threw
    * (`"listener"`).
    * Without an `error` listener, all but commit failures are printed with
    * `console.error`.
    */
-  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" | "search" | "effect" };
+  error: { error: unknown; source: "commit" | "worker" | "alarm" | "listener" | "search" | "effect" | "schedule" };
 }
 
 /** The name of an event: a key of {@link DurqEvents}. */
@@ -118,6 +139,7 @@ export const EVENT_NAMES: readonly DurqEventName[] = Object.freeze([
   "batch:cancelled",
   "alarm:failed",
   "alarm:abandoned",
+  "schedule:fired",
   "error",
 ]);
 

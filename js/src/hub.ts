@@ -194,7 +194,10 @@ export class Hub {
     const outcomes = await Promise.all(
       parts.map((json) =>
         ctx.submit<unknown>(json).then(
-          (ok): Outcome => ({ ok: (ok ?? null) as never }),
+          (ok): Outcome => {
+            afterClientWrite(ctx, json);
+            return { ok: (ok ?? null) as never };
+          },
           (e: unknown): Outcome => {
             const w = toWireError(e);
             if (isDurqError(e, "DURQ_CLOSED")) throw closingError();
@@ -289,4 +292,15 @@ export class Hub {
       () => undefined,
     );
   }
+}
+
+/**
+ * What the owner does after a client's write that its own write of the same
+ * kind does in its commit callback: a schedule created, replaced or deleted
+ * re-arms the owner's schedule dispatcher; a resumed queue wakes the
+ * workers. (The façade writes `op` first: `{"op":"<name>",...}`.)
+ */
+function afterClientWrite(ctx: DbContext, json: string): void {
+  if (json.startsWith('{"op":"schedule"') || json.startsWith('{"op":"deleteSchedule"')) ctx.schedules.wake();
+  else if (json.startsWith('{"op":"resumeQueue"')) ctx.wakeAllWorkers();
 }

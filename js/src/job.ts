@@ -6,7 +6,7 @@
 
 import { DurqError, invalidInput } from "./errors.js";
 import type { Step } from "./step.js";
-import { checkInt, checkName, checkNumber, checkOptions, isPlainObject, MAX_DELAY_MS } from "./validate.js";
+import { checkDuration, checkInt, checkName, checkNumber, checkOptions, isPlainObject, MAX_DELAY_MS } from "./validate.js";
 
 /**
  * Retry backoff: after failed attempt `n` (1-based) the run waits
@@ -49,6 +49,15 @@ export interface JobDefinition<I, O> {
   run: JobHandler<I, O>;
   /** Retries (default: 3 attempts, backoff 1 s doubling up to 1 h, jitter 0.25). */
   retry?: RetryPolicy;
+  /**
+   * Time limit of one attempt, ms (1 ..= 2^31-1; default none), by the
+   * database's clock from the handler's start: past it the handler's
+   * `step.signal` is aborted with a `DURQ_TIMEOUT` error and the attempt
+   * fails with it, retried under `retry` (as Trigger.dev's `maxDuration`
+   * and BullMQ's job timeouts). The run's lease and concurrency key are
+   * released at once; the handler's later step writes are refused.
+   */
+  timeoutMs?: number;
 }
 
 /** A job made by {@link defineJob}: pass it to `enqueue` and to `worker({ jobs })`. */
@@ -59,6 +68,8 @@ export interface Job<I = unknown, O = unknown> {
   readonly run: JobHandler<I, O>;
   /** The retry policy with defaults filled in. */
   readonly retry: { readonly maxAttempts: number; readonly backoff: Readonly<Backoff> };
+  /** Time limit of one attempt, ms, if any. */
+  readonly timeoutMs: number | undefined;
 }
 
 /** Default attempts of a run. */
@@ -90,8 +101,8 @@ const byName = new Map<string, Job<any, any>>();
  * function or an out-of-range retry policy.
  */
 export function defineJob<I = unknown, O = unknown>(definition: JobDefinition<I, O>): Job<I, O> {
-  const d = checkOptions("defineJob(definition)", definition, ["name", "run", "retry"]);
-  if (!isPlainObject(definition)) throw invalidInput("defineJob needs an object { name, run, retry? }");
+  const d = checkOptions("defineJob(definition)", definition, ["name", "run", "retry", "timeoutMs"]);
+  if (!isPlainObject(definition)) throw invalidInput("defineJob needs an object { name, run, retry?, timeoutMs? }");
   const name = checkName("job name", d.name);
   if (typeof d.run !== "function") throw invalidInput(`job ${JSON.stringify(name)} needs a run(step, input) function`);
   const retry = checkOptions(`retry of job ${JSON.stringify(name)}`, d.retry, ["maxAttempts", "backoff"]);
@@ -103,7 +114,8 @@ export function defineJob<I = unknown, O = unknown>(definition: JobDefinition<I,
     maxMs: b.maxMs === undefined ? DEFAULT_BACKOFF.maxMs : checkNumber("retry.backoff.maxMs", b.maxMs, 0, MAX_DELAY_MS),
     jitter: b.jitter === undefined ? DEFAULT_BACKOFF.jitter : checkNumber("retry.backoff.jitter", b.jitter, 0, 1),
   });
-  const job: Job<I, O> = Object.freeze({ name, run: d.run, retry: Object.freeze({ maxAttempts, backoff }) });
+  const timeoutMs = d.timeoutMs == null ? undefined : checkDuration(`timeoutMs of job ${JSON.stringify(name)}`, d.timeoutMs);
+  const job: Job<I, O> = Object.freeze({ name, run: d.run, retry: Object.freeze({ maxAttempts, backoff }), timeoutMs });
   madeByDefineJob.add(job);
   byName.set(name, job);
   return job;
@@ -135,4 +147,9 @@ export function resolveJob(job: Job<any, any> | string, what = "job"): Job<any, 
   }
   if (isJob(job)) return job;
   throw invalidInput(`${what} must be a job made by defineJob() or the name of one, got ${job === null ? "null" : typeof job}`);
+}
+
+/** Whether a job named `name` was defined in this process (by {@link defineJob}). @internal */
+export function isDefinedJob(name: string): boolean {
+  return byName.has(name);
 }

@@ -40,6 +40,10 @@ export const CORE_READS = [
   "nextAlarmAfter",
   "stats",
   "integrityCheck",
+  "getSchedule",
+  "listSchedules",
+  "nextScheduleAt",
+  "listQueues",
 ] as const satisfies readonly (keyof CoreHandle)[];
 
 /** A method name of {@link CORE_READS}. */

@@ -358,3 +358,44 @@ export function alarmDone(a: AlarmArgs & { version: number }): string {
 export function alarmFailed(a: AlarmArgs & { version: number; random: number }): string {
   return encode("alarmFailed", { namespace: a.namespace, actorId: a.actorId, version: a.version, random: a.random });
 }
+
+// ---- schedules and queues ------------------------------------------------------------
+
+/** Arguments of {@link schedule}. */
+export interface ScheduleArgs {
+  /** The schedule id. */
+  id: string;
+  /** The cron expression. */
+  cron: string;
+  /** IANA time zone (the core's default, `"UTC"`, when absent). */
+  timezone?: string | undefined;
+  /** Catch-up policy (the core's default, `"latest"`, when absent). */
+  catchUp?: "latest" | "all" | "none" | undefined;
+  /** The run each slot makes (no `runAt`, no `idempotencyKey`). */
+  run: RunArgs;
+}
+
+/** `schedule`: creates or replaces a cron schedule. */
+export function schedule(a: ScheduleArgs): string {
+  return encode("schedule", { id: a.id, cron: a.cron, timezone: a.timezone, catchUp: a.catchUp }, { run: runObject(a.run) });
+}
+
+/** `deleteSchedule`: removes a schedule (its runs stay). */
+export function deleteSchedule(a: { id: string }): string {
+  return encode("deleteSchedule", { id: a.id });
+}
+
+/** `fireSchedules`: enqueues the runs of the slots due at the commit's `now`. */
+export function fireSchedules(a: { limit?: number | undefined }): string {
+  return encode("fireSchedules", { limit: a.limit });
+}
+
+/** `pauseQueue`: the queue's runs are not claimed until {@link resumeQueue}. */
+export function pauseQueue(a: { queue: string }): string {
+  return encode("pauseQueue", { queue: a.queue });
+}
+
+/** `resumeQueue`: the queue's runs are claimed again. */
+export function resumeQueue(a: { queue: string }): string {
+  return encode("resumeQueue", { queue: a.queue });
+}

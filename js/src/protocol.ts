@@ -52,6 +52,13 @@ export const REMOTE_METHODS = [
   "triggerAndWait",
   "deleteEffects",
   "cacheStats",
+  "schedule",
+  "getSchedule",
+  "listSchedules",
+  "deleteSchedule",
+  "pauseQueue",
+  "resumeQueue",
+  "listQueues",
 ] as const;
 
 /** The {@link AlarmNamespace} methods a {@link RemoteAlarmNamespace} forwards. */

@@ -8,6 +8,9 @@
 //   node child.mjs import-hang <path>   enqueue a run, then import runs with the search index deferred in
 //                                       chunks of 100, printing "imported <n>" per chunk; after 300 the
 //                                       source hangs (kill me)
+//   node child.mjs schedule-tick <path> <startMs>  schedule "tick" every second (catchUp "all"), then move a
+//                                       ManualClock from startMs one second at a time, printing "at <ms>"
+//                                       after each firing settled, for ever (kill me)
 // Every line printed is one event; errors go to stderr with exit code 1.
 
 import { createInterface } from "node:readline";
@@ -84,6 +87,16 @@ try {
       await new Promise(() => {}); // hang until killed, the index still deferred
     }
     await db.importRuns(source(), { deferIndex: true, chunkSize: 100, onProgress: (p) => say(`imported ${p.imported}`) });
+  } else if (mode === "schedule-tick") {
+    const clock = new ManualClock(Number(process.argv[4]));
+    const db = await open({ path }, { clock });
+    const tick = defineJob({ name: "tick", run: () => {} });
+    await db.schedule("tick", { cron: "* * * * * *", job: tick, catchUp: "all" });
+    for (;;) {
+      clock.advance(1000);
+      await db.runDue();
+      say(`at ${clock.now()}`);
+    }
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
