@@ -21,10 +21,12 @@ import type {
   SchedulePage as StoredSchedulePage,
   ScheduleSet,
 } from "./generated/boundary.js";
-import { isDefinedJob, resolveJob, type Job } from "./job.js";
+import { parseResult } from "./core.js";
+import { isDefinedJob, type Job } from "./job.js";
 import * as ops from "./ops.js";
 import type { Sleeper } from "./scheduler.js";
-import { checkInt, checkLabels, checkName, checkOptions, isPlainObject, toJsonText } from "./validate.js";
+import { checkInt, checkName, checkOptions, isPlainObject } from "./validate.js";
+import { checkRun } from "./run-args.js";
 
 /** What to do about slots that came due while no process had the database open. */
 export type CatchUp = "latest" | "all" | "none";
@@ -82,8 +84,6 @@ export type QueueSummary = QueueInfo;
 
 const SPEC_KEYS = ["cron", "timezone", "job", "input", "labels", "queue", "priority", "concurrencyKey", "catchUp"] as const;
 const CATCH_UP: readonly CatchUp[] = ["latest", "all", "none"];
-const I32_MIN = -2_147_483_648;
-const I32_MAX = 2_147_483_647;
 
 /** What schedules need from their database. @internal */
 export interface ScheduleHost {
@@ -125,17 +125,8 @@ export function schedule<I>(
           throw invalidInput('schedule timezone must be an IANA time zone name such as "Europe/Berlin"');
         if (s.catchUp != null && !CATCH_UP.includes(s.catchUp))
           throw invalidInput(`schedule catchUp must be one of ${CATCH_UP.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(s.catchUp)}`);
-        const job = resolveJob(s.job as Job<I, any> | string, "schedule job");
-        const run: ops.RunArgs = {
-          job: job.name,
-          maxAttempts: job.retry.maxAttempts,
-          backoff: job.retry.backoff,
-          inputJson: toJsonText("schedule input", s.input === undefined ? null : s.input),
-        };
-        if (s.queue != null) run.queue = checkName("schedule queue name", s.queue);
-        if (s.labels != null) run.labels = checkLabels("schedule labels", s.labels);
-        if (s.concurrencyKey != null) run.concurrencyKey = checkName("schedule concurrencyKey", s.concurrencyKey);
-        if (s.priority != null) run.priority = checkInt("schedule priority", s.priority, I32_MIN, I32_MAX);
+        const { job, input, queue, labels, priority, concurrencyKey } = s;
+        const run = checkRun(job as Job<I, any> | string, input === undefined ? null : input, { queue, labels, priority, concurrencyKey }, "schedule ");
         return ops.schedule({ id: sid, cron: s.cron, timezone: s.timezone ?? undefined, catchUp: s.catchUp ?? undefined, run });
       },
       () => dispatcher.wake(),
@@ -158,16 +149,11 @@ function toSchedule(s: StoredSchedule): Schedule {
   return { ...s, jobDefined: isDefinedJob(s.job) };
 }
 
-/** Parses a core read's answer (JSON text, or a value from the owner). */
-function parsed<T>(v: unknown): T {
-  return (typeof v === "string" ? JSON.parse(v) : v) as T;
-}
-
 /** {@link Durq.getSchedule}. @internal */
 export async function getSchedule(host: ScheduleHost, id: string): Promise<Schedule | undefined> {
   const sid = checkName("schedule id", id);
   const v = await host.coreRead("getSchedule", sid);
-  return v === undefined || v === null ? undefined : toSchedule(parsed<StoredSchedule>(v));
+  return v === undefined || v === null ? undefined : toSchedule(parseResult<StoredSchedule>(v));
 }
 
 /** {@link Durq.listSchedules}. @internal */
@@ -179,7 +165,7 @@ export async function listSchedules(host: ScheduleHost, options?: { cursor?: str
     if (typeof o.cursor !== "string" || o.cursor.length === 0) throw invalidInput("cursor must be a nextCursor string from an earlier listSchedules page");
     filter.cursor = o.cursor;
   }
-  const page = parsed<StoredSchedulePage>(await host.coreRead("listSchedules", JSON.stringify(filter)));
+  const page = parseResult<StoredSchedulePage>(await host.coreRead("listSchedules", JSON.stringify(filter)));
   return { schedules: page.schedules.map(toSchedule), nextCursor: page.nextCursor ?? null };
 }
 
@@ -198,7 +184,7 @@ export function setPaused(host: ScheduleHost, queue: string, paused: boolean): P
 
 /** {@link Durq.listQueues}. @internal */
 export async function listQueues(host: ScheduleHost): Promise<QueueSummary[]> {
-  return parsed<QueueInfo[]>(await host.coreRead("listQueues"));
+  return parseResult<QueueInfo[]>(await host.coreRead("listQueues"));
 }
 
 /**

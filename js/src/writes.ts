@@ -11,39 +11,17 @@
 
 import type { DbContext, EnqueuedMeta } from "./context.js";
 import { invalidInput } from "./errors.js";
-import { resolveJob, type Job } from "./job.js";
+import type { Job } from "./job.js";
 import * as ops from "./ops.js";
+import { checkRun, ENQUEUE_OPTIONS } from "./run-args.js";
 import type { BatchRunItem, EnqueueBatchSpec, EnqueueItem, EnqueueOptions, PurgeOptions, ReconcileOptions } from "./options.js";
 import { importRunning, importRuns as importRunsWith, type ImportOptions, type ImportResult, type ImportRun } from "./transfer.js";
 import type { BatchState, EnqueuedBatch, EnqueueResult, ReconcileResult, Run, RunStatus } from "./types.js";
-import { checkDuration, checkId, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject, toJsonText } from "./validate.js";
+import { checkDuration, checkId, checkInt, checkLabels, checkName, checkOptions, checkTime, isPlainObject } from "./validate.js";
 
-const ENQUEUE_OPTIONS = ["labels", "idempotencyKey", "concurrencyKey", "priority", "runAt", "queue"] as const;
 const BATCH_RUN_KEYS = ["job", "input", ...ENQUEUE_OPTIONS] as const;
-const I32_MIN = -2_147_483_648;
-const I32_MAX = 2_147_483_647;
 /** Most runs one transaction of {@link Durq.purgeRuns} deletes. */
 export const PURGE_CHUNK = 1000;
-
-/**
- * A new run of `enqueue`, `enqueueMany` or `enqueueBatch`, validated (in
- * this order: job, input, options; messages start with `where`). The input
- * is serialized once, here.
- */
-function checkRun(jobArg: Job<any, any> | string, input: unknown, options: EnqueueOptions | undefined, where: string): ops.RunArgs {
-  const job = resolveJob(jobArg, `${where}job`);
-  const run: ops.RunArgs = { job: job.name, maxAttempts: job.retry.maxAttempts, backoff: job.retry.backoff, inputJson: toJsonText(`${where}input`, input) };
-  if (options !== undefined) {
-    const o = checkOptions(`${where}enqueue options`, options, ENQUEUE_OPTIONS);
-    if (o.queue != null) run.queue = checkName(`${where}queue name`, o.queue);
-    if (o.labels != null) run.labels = checkLabels(`${where}labels`, o.labels);
-    if (o.idempotencyKey != null) run.idempotencyKey = checkName(`${where}idempotencyKey`, o.idempotencyKey);
-    if (o.concurrencyKey != null) run.concurrencyKey = checkName(`${where}concurrencyKey`, o.concurrencyKey);
-    if (o.priority != null) run.priority = checkInt(`${where}priority`, o.priority, I32_MIN, I32_MAX);
-    if (o.runAt != null) run.runAt = checkTime(`${where}runAt`, o.runAt);
-  }
-  return run;
-}
 
 /** What `run:enqueued` says of a new run. */
 function meta(run: ops.RunArgs): EnqueuedMeta {
